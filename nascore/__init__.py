@@ -1,0 +1,3 @@
+"""nascore: zero-shot NAS in a hybrid CNN + Transformer space for tumour segmentation."""
+
+__version__ = "0.1.0"

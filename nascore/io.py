@@ -1,0 +1,158 @@
+"""Paths, atomic writes and provenance for every result file."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+PROFILES = ("smoke", "default", "full")
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``pyproject.toml``), independent of the cwd."""
+    here = Path(__file__).resolve().parent
+    for p in (here, *here.parents):
+        if (p / "pyproject.toml").is_file() and (p / "nascore").is_dir():
+            return p
+    return here.parent
+
+
+def data_root() -> Path:
+    """The data root: ``$NASCORE_DATA`` if set, else ``<repo>/../shared/data``.
+
+    The path may not exist; callers check and skip or raise with a clear message.
+    """
+    env = os.environ.get("NASCORE_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    return (repo_root().parent / "shared" / "data").resolve()
+
+
+def has_data(*parts: str) -> bool:
+    """Whether ``data_root()/parts...`` exists."""
+    return data_root().joinpath(*parts).exists()
+
+
+def reports_dir(profile: str, notebook: str, create: bool = True) -> Path:
+    """``<repo>/reports/<profile>/<notebook>/``.
+
+    Raises:
+        ValueError: if ``profile`` is not one of :data:`PROFILES`.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    d = repo_root() / "reports" / profile / notebook
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def git_sha() -> str:
+    """The current git commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        root = repo_root()
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        if not sha:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(config: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> dict:
+    """A provenance record: config, seed, git SHA, UTC timestamp and versions."""
+    import numpy as np
+
+    rec = {
+        "config": dict(config or {}),
+        "seed": seed,
+        "git_sha": git_sha(),
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "host": platform.machine(),
+    }
+    try:  # torch is a dependency, but keep provenance usable from torch-free code
+        import torch
+
+        rec["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return rec
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> Path:
+    """Writes ``data`` to a temporary file beside ``path``, then renames it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: os.PathLike, text: str) -> Path:
+    """Atomic text write (UTF-8)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(o: Any):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path: os.PathLike, obj: Any) -> Path:
+    """Atomic JSON write with sorted keys."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_metrics(path: os.PathLike, metrics: Mapping[str, Any], config: Optional[Mapping] = None,
+                  seed: Optional[int] = None) -> Path:
+    """Writes ``metrics`` plus a ``provenance`` block atomically as JSON."""
+    out = dict(metrics)
+    out["provenance"] = provenance(config, seed)
+    return write_json(path, out)
+
+
+def write_csv(path: os.PathLike, df, config: Optional[Mapping] = None, seed: Optional[int] = None) -> Path:
+    """Writes a pandas DataFrame atomically, with a ``# provenance: {...}`` first line.
+
+    Read it back with ``pandas.read_csv(path, comment="#")``.
+    """
+    prov = json.dumps(provenance(config, seed), sort_keys=True, default=_json_default)
+    return atomic_write_text(path, f"# provenance: {prov}\n" + df.to_csv(index=False))
+
+
+def save_figure(fig, path: os.PathLike, dpi: int = 150) -> Path:
+    """Saves a matplotlib figure atomically (PNG by suffix) with provenance in its metadata."""
+    import io as _io
+
+    path = Path(path)
+    buf = _io.BytesIO()
+    meta = {"Software": f"nascore git {git_sha()}"} if path.suffix.lower() == ".png" else None
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight", metadata=meta)
+    return atomic_write_bytes(path, buf.getvalue())
