@@ -132,7 +132,9 @@ def load_naswot_scores(root=None, path=None) -> pd.DataFrame:
     Returns:
         DataFrame indexed by ``nb201_index`` with ``arch_str``, ``params`` (M), ``naswot``
         (score; NaN for 341 degenerate cells, higher is better), ``test_top1``, ``valid_top1``,
-        ``valid_test_top1`` (200-epoch, seed means; %).
+        ``valid_test_top1`` (200-epoch, seed means; %). ``test_top1`` is from the NB201 file
+        NASWOT used and differs from :func:`load_nb201_accuracy` (NATS-TSS) on 2,416 cells by up
+        to 2.3 points; use :func:`load_nb201_accuracy` as ground truth.
     """
     p = _resolve(root, "nas/nb201/naswot_v1_nb201_all15625_cifar10_score_acc.csv", path)
     cols = ("arch", "cellstr", "params", "score", "test_top1", "valid_top1", "valid_test_top1")
