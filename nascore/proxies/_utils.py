@@ -1,0 +1,199 @@
+"""Shared helpers: layer discovery, hooks, re-initialisation, block features."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .losses import as_logits
+
+#: Layers whose weights the gradient proxies (snip, grad_norm, grasp, fisher, synflow, zico) use.
+WEIGHT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                nn.ConvTranspose3d, nn.Linear)
+#: Activation modules whose pre-activation sign gives a unit's binary code (naswot, swap, tenas).
+ACT_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Hardswish,
+             nn.Mish, nn.CELU, nn.SELU)
+NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+              nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)
+_BLOCK_RE = re.compile(r"(block|cell)$", re.IGNORECASE)
+_NOT_BLOCK_RE = re.compile(r"(out|head)", re.IGNORECASE)
+
+
+def weight_layers(model: nn.Module) -> List[nn.Module]:
+    """Conv/Linear layers with a trainable ``weight``, in module order."""
+    return [m for m in model.modules()
+            if isinstance(m, WEIGHT_TYPES) and getattr(m, "weight", None) is not None
+            and m.weight.requires_grad]
+
+
+def activation_modules(model: nn.Module) -> List[nn.Module]:
+    """ReLU-like activation modules (see :data:`ACT_TYPES`).
+
+    Raises:
+        ValueError: when there is none (functional activations cannot be hooked).
+    """
+    acts = [m for m in model.modules() if isinstance(m, ACT_TYPES)]
+    if not acts:
+        raise ValueError(f"{type(model).__name__} has no activation modules {[t.__name__ for t in ACT_TYPES]}")
+    return acts
+
+
+@contextmanager
+def hooks(modules: Sequence[nn.Module], fn: Callable, kind: str = "forward") -> Iterator[None]:
+    """Registers ``fn`` as a forward (or forward-pre) hook on ``modules``; removes them on exit."""
+    handles = []
+    try:
+        for m in modules:
+            if kind == "forward":
+                handles.append(m.register_forward_hook(fn))
+            else:
+                handles.append(m.register_forward_pre_hook(fn))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def forward_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` reduced to its logits tensor."""
+    return as_logits(model(x))
+
+
+def loss_grads(model: nn.Module, batch, ctx) -> Tuple[List[nn.Module], List[torch.Tensor], float]:
+    """Gradients of the task loss w.r.t. every :func:`weight_layers` weight (no ``.grad`` side effect).
+
+    Cached in ``ctx.shared`` per model object, so proxies scored together share the backward.
+
+    Returns:
+        (layers, grads, loss value)
+    """
+    key = ("loss_grads", id(model))
+    if key in ctx.shared:
+        return ctx.shared[key]
+    x, y = batch
+    layers = weight_layers(model)
+    loss = ctx.loss_fn(forward_logits(model, x), y)
+    grads = torch.autograd.grad(loss, [m.weight for m in layers], allow_unused=True)
+    grads = [torch.zeros_like(m.weight) if g is None else g for m, g in zip(layers, grads)]
+    res = (layers, grads, float(loss.detach()))
+    ctx.shared[key] = res
+    return res
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, scheme: str) -> None:
+    """Re-initialises weights in place (uses the global RNG, which the harness seeds and isolates).
+
+    ``kaiming_fanin``: Conv/Linear weights ~ Kaiming normal (fan-in, ReLU gain), biases 0 (AZ-NAS).
+    ``gaussian``: Conv/Linear weights ~ N(0, 1), biases 0 (Zen-NAS).
+    Both set norm-layer affine weights to 1 and biases to 0; other parameters are kept.
+    """
+    for m in model.modules():
+        if isinstance(m, WEIGHT_TYPES):
+            if scheme == "kaiming_fanin":
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            elif scheme == "gaussian":
+                nn.init.normal_(m.weight)
+            else:
+                raise ValueError(f"unknown init scheme {scheme!r}")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, NORM_TYPES) and getattr(m, "weight", None) is not None:
+            nn.init.ones_(m.weight)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+
+def remove_norms(model: nn.Module) -> None:
+    """Replaces every normalisation layer by ``nn.Identity`` in place (SynFlow / DSS)."""
+    for name, m in list(model.named_modules()):
+        for cname, child in list(m.named_children()):
+            if isinstance(child, NORM_TYPES):
+                setattr(m, cname, nn.Identity())
+
+
+@torch.no_grad()
+def abs_weights(model: nn.Module) -> None:
+    """Sets every floating parameter/buffer to its absolute value in place (SynFlow's linearisation)."""
+    for t in model.state_dict().values():
+        if t.is_floating_point():
+            t.abs_()
+
+
+def find_blocks(model: nn.Module) -> List[nn.Module]:
+    """The network's blocks: outermost modules whose class name ends in ``Block``/``Cell``
+    (NB201 ``InferCell``/``ResNetBasicblock``, ViT ``Block``, the hybrid's ``ConvBlock``,
+    ``MBConvBlock``, ``AttnBlock``, ``UpBlock``), excluding output heads (``*Out*``/``*Head*``).
+    Falls back to the children of the largest ``ModuleList``/``Sequential``.
+    """
+    found: List[nn.Module] = []
+    inside = set()
+    for name, m in model.named_modules():
+        if m is model or any(name.startswith(p + ".") for p in inside):
+            continue
+        cls = type(m).__name__
+        if _BLOCK_RE.search(cls) and not _NOT_BLOCK_RE.search(cls):
+            found.append(m)
+            inside.add(name)
+    if len(found) >= 2:
+        return found
+    lists = [m for m in model.modules() if isinstance(m, (nn.ModuleList, nn.Sequential))]
+    if not lists:
+        return found
+    biggest = max(lists, key=len)
+    return list(biggest.children())
+
+
+def block_features(model: nn.Module, x: torch.Tensor, blocks=None):
+    """One forward pass returning the block features and the logits.
+
+    Features are, in execution order, the input of the first block (the stem output) and the
+    output of every block call (blocks called twice give two features). Tensors keep their graph.
+
+    Returns:
+        (features, logits)
+    """
+    blocks = find_blocks(model) if blocks is None else blocks
+    feats: List[torch.Tensor] = []
+
+    def pre(mod, inp):
+        if not feats and inp and isinstance(inp[0], torch.Tensor):
+            feats.append(inp[0])
+
+    def post(mod, inp, out):
+        if isinstance(out, torch.Tensor):
+            feats.append(out)
+
+    with hooks(blocks[:1], pre, "pre"), hooks(blocks, post):
+        logits = forward_logits(model, x)
+    return feats, logits
+
+
+def rows(feat: torch.Tensor) -> torch.Tensor:
+    """A feature as ``(points, channels)``: ``(B,C,*S)`` → ``(B·∏S, C)``, tokens ``(B,N,C)`` → ``(B·N, C)``."""
+    if feat.dim() == 3:  # tokens
+        return feat.reshape(-1, feat.shape[-1])
+    if feat.dim() == 2:
+        return feat
+    c = feat.shape[1]
+    return feat.movedim(1, -1).reshape(-1, c)
+
+
+def unique_rows(codes: torch.Tensor) -> int:
+    """Number of distinct rows of a 0/1 matrix ``(n, d)`` (rows packed into int64 words first)."""
+    n, d = codes.shape
+    if n == 0:
+        return 0
+    words = []
+    for s in range(0, d, 62):
+        chunk = codes[:, s:s + 62].to(torch.int64)
+        w = (chunk << torch.arange(chunk.shape[1], device=codes.device, dtype=torch.int64)).sum(1)
+        words.append(w)
+    packed = torch.stack(words, 1)
+    if packed.shape[1] == 1:
+        return int(torch.unique(packed[:, 0]).numel())
+    return int(torch.unique(packed, dim=0).shape[0])

@@ -1,0 +1,31 @@
+"""Jacobian covariance (Mellor et al., "NAS without training", v1 2020; zero-cost benchmark form)."""
+
+from __future__ import annotations
+
+import torch
+
+from ._utils import forward_logits
+from .base import register_proxy
+
+
+def jacobian_score(jac: torch.Tensor, k: float = 1e-5) -> float:
+    """−Σ_i [log(λ_i + k) + 1/(λ_i + k)] over eigenvalues of the correlation matrix of the rows."""
+    j = jac.reshape(jac.shape[0], -1).double()
+    corr = torch.corrcoef(j)
+    lam = torch.linalg.eigvalsh(corr).clamp_min(0.0)
+    return float(-(torch.log(lam + k) + 1.0 / (lam + k)).sum())
+
+
+@register_proxy("jacob_cov", mode="train")
+def jacob_cov(model, batch, ctx):
+    """Jacobian-covariance score. Higher is better. Uses the real inputs (train mode).
+
+    The per-sample Jacobian is ∂(Σ outputs of sample n)/∂x_n (dense outputs: summed over all
+    pixels and classes), flattened; the score is −Σ[log(λ+k) + 1/(λ+k)], k = 1e-5, over the
+    eigenvalues of the samples' correlation matrix (float64). A net whose Jacobian is zero
+    (no input→output path) gives NaN (status ``"nan"``).
+    """
+    x = batch[0].detach().clone().requires_grad_(True)
+    out = forward_logits(model, x)
+    (g,) = torch.autograd.grad(out.sum(), x)
+    return jacobian_score(g)

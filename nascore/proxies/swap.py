@@ -1,0 +1,39 @@
+"""SWAP (Peng et al., ICLR 2024): sample-wise activation patterns with a size regulariser."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._utils import activation_modules, forward_logits, hooks, unique_rows
+from .basic import count_params
+from .base import register_proxy
+
+
+@register_proxy("swap", mode="train")
+def swap(model, batch, ctx):
+    """Regularised SWAP in log space: log(#unique sample-wise patterns) − (P − μ)²/σ.
+    Higher is better. Uses the real inputs, train mode.
+
+    Every unit of every ReLU-like activation output (all channels × pixels for conv/dense nets,
+    hidden units × tokens for ViTs; the official code hooks ReLU on 4-D maps only) gets the
+    binary pattern sign(output) across the B samples; SWAP counts the distinct patterns. The
+    paper's regularised score is SWAP·exp(−(P−μ)²/σ) with P the parameter count; the log of it is
+    reported so large nets do not underflow. P is in millions; μ = ``options["swap_mu"]``
+    (default 1.5), σ = ``options["swap_sigma"]`` (default 1.5), suited to NB201 sizes; pass
+    values near the target model size for other spaces. ``extra`` holds the raw count.
+    """
+    codes = []
+
+    def hook(mod, inp, out):
+        codes.append((out.detach() > 0).reshape(out.shape[0], -1).T)
+
+    with torch.no_grad(), hooks(activation_modules(model), hook):
+        forward_logits(model, batch[0])
+    n_unique = unique_rows(torch.cat(codes, 0))
+    p = count_params(model) / 1e6
+    mu = float(ctx.options.get("swap_mu", 1.5))
+    sigma = float(ctx.options.get("swap_sigma", 1.5))
+    log_reg = -((p - mu) ** 2) / sigma
+    return {"value": math.log(n_unique) + log_reg, "swap": float(n_unique), "log_regulariser": log_reg}
