@@ -112,7 +112,7 @@ def load_arrays(dataset: str, split: Optional[str] = None, root=None, path=None)
 def normalise(images: np.ndarray, dataset: str) -> torch.Tensor:
     """uint8 NHWC -> float32 NCHW normalised with NB201's mean/std for ``dataset``."""
     mean, std = MEAN_STD[_key(dataset)]
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    x = torch.tensor(np.asarray(images)).permute(0, 3, 1, 2).float().div_(255.0)  # copies
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
