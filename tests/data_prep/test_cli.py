@@ -52,6 +52,8 @@ def test_folder_cli_roundtrip_and_resolution(tmp_path):
         np.testing.assert_array_equal(a["mask"], b["mask"])
         assert a["group"] == b["group"]
     assert (tmp_path / "o" / "images" / "p0_0.png").is_file()
+    again = load_folder(tmp_path / "o")  # a prepared folder is also a valid folder dataset
+    assert [(r["id"], r["group"]) for r in again] == [(r["id"], r["group"]) for r in orig]
     assert main(["folder", "--src", str(src), "--out", str(tmp_path / "r"), "--resolution", "6",
                  "--channels", "1", "--no-progress"]) == 0
     assert load_prepared(tmp_path / "r")[0]["image"].shape == (1, 6, 6)
