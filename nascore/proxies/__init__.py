@@ -6,7 +6,7 @@ failure recording. See each proxy's docstring for its definition, whether higher
 and how the loss/activations are taken for dense (segmentation) outputs.
 """
 
-from . import (aznas, basic, dss, gradient, jacob_cov, meco, naswot, swap,  # noqa: F401
+from . import (aznas, basic, dss, gradient, hybrid, jacob_cov, meco, naswot, swap,  # noqa: F401
                synflow, tenas, zen, zico)  # (registration)
 from .aggregate import rank_aggregate
 from .base import PROXIES, ProxyContext, ProxyResult, ProxySpec, register_proxy

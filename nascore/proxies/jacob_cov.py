@@ -12,6 +12,8 @@ def jacobian_score(jac: torch.Tensor, k: float = 1e-5) -> float:
     """−Σ_i [log(λ_i + k) + 1/(λ_i + k)] over eigenvalues of the correlation matrix of the rows."""
     j = jac.reshape(jac.shape[0], -1).double()
     corr = torch.corrcoef(j)
+    if not torch.isfinite(corr).all():  # a constant (e.g. zero) Jacobian row
+        return float("nan")
     lam = torch.linalg.eigvalsh(corr).clamp_min(0.0)
     return float(-(torch.log(lam + k) + 1.0 / (lam + k)).sum())
 

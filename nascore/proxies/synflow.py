@@ -22,7 +22,7 @@ def synflow_sum(model, x: torch.Tensor) -> float:
     layers = weight_layers(model)
     r = forward_logits(model, ones).sum()
     grads = torch.autograd.grad(r, [m.weight for m in layers], allow_unused=True)
-    return float(sum((m.weight * g).abs().sum() for m, g in zip(layers, grads) if g is not None))
+    return float(sum((m.weight.detach() * g).abs().sum() for m, g in zip(layers, grads) if g is not None))
 
 
 @register_proxy("synflow", needs_data=False, changes_weights=True, mode="eval")
