@@ -95,10 +95,17 @@ class ToySpace:
 
 
 def toy_weights(n_decisions: int, n_choices: int) -> np.ndarray:
-    """W[i, j] = ((3 i + 5 j + 1) mod n_choices) + j / (10 n_choices): a unique argmax per row
-    that is neither index 0 nor the same in every row."""
+    """W[i, j] = ((3 i + 5 j + 1) mod n_choices) + j sqrt(p_i) / 1000 with p_i the i-th prime.
+
+    The integer part has a unique argmax per row (neither index 0 nor the same in every row);
+    the small irrational part makes every architecture's total distinct (no ties), for up to
+    10 decisions.
+    """
+    primes = np.array([2, 3, 5, 7, 11, 13, 17, 19, 23, 29], dtype=float)
+    if n_decisions > len(primes):
+        raise ValueError(f"toy_weights: at most {len(primes)} decisions, got {n_decisions}")
     i, j = np.meshgrid(np.arange(n_decisions), np.arange(n_choices), indexing="ij")
-    return ((3 * i + 5 * j + 1) % n_choices) + j / (10.0 * n_choices)
+    return ((3 * i + 5 * j + 1) % n_choices) + j * np.sqrt(primes[i]) / 1000.0
 
 
 def toy_objective(arch: ToyArch, n_choices: int = 4) -> float:
