@@ -52,6 +52,24 @@ def _append(path: Path, row: dict) -> None:
     df.to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
+def _build(arch_str: str):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build_nb201_net(arch_str)
+
+
+def refresh_dss(split: str, batch: int) -> None:
+    """Recomputes the ``log_dss`` column (DSS on each net's default init, built with seed 0)."""
+    path = OUT / f"components_{split}.csv"
+    df = pd.read_csv(path)
+    acc = load_nb201_accuracy()
+    x = torch.zeros(batch, 3, 32, 32)
+    y = torch.zeros(batch, dtype=torch.long)
+    df["log_dss"] = [score("dss", _build(acc.loc[int(i), "arch_str"]), (x, y)).value
+                     for i in tqdm(df["nb201_index"], desc="dss " + split)]
+    df.to_csv(path, index=False)
+
+
 def compute(split: str, batch: int) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"components_{split}.csv"
@@ -60,7 +78,7 @@ def compute(split: str, batch: int) -> None:
     x = torch.zeros(batch, 3, 32, 32)
     y = torch.zeros(batch, dtype=torch.long)
     for i in tqdm([int(i) for i in split_indices(split) if int(i) not in done], desc=split):
-        net = build_nb201_net(acc.loc[i, "arch_str"])
+        net = _build(acc.loc[i, "arch_str"])
         r = score("hybrid", net, (x, y), seed=0)
         a = score("az_nas", net, (x, y), seed=0)
         row = {"nb201_index": i, "cifar10": acc.loc[i, "cifar10"], "cifar100": acc.loc[i, "cifar100"],
@@ -68,6 +86,35 @@ def compute(split: str, batch: int) -> None:
                **{k: r.extra.get(k, float("nan")) for k in H.COMPONENTS},
                **{"az_" + k: v for k, v in a.extra.items()}, "az_time_s": a.time_s}
         _append(path, row)
+
+
+def compute_vit(batch: int) -> None:
+    """Hybrid components and single proxies on the 200 AutoFormer ViTs (fit: the first json
+    file ``autoprox_gt_autoformer.json``; report: the second)."""
+    from nascore.bench.tables import load_autoformer_gt
+    from nascore.bench.vit import vit_from_gt_row
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "components_vit.csv"
+    done = set(pd.read_csv(path)["vit_index"]) if path.exists() else set()
+    gt = load_autoformer_gt()
+    x = torch.zeros(batch, 3, 32, 32)
+    y = torch.zeros(batch, dtype=torch.long)
+    for i in tqdm([i for i in gt.index if i not in done], desc="vit"):
+        row = gt.loc[i]
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            net = vit_from_gt_row(row)
+        out = {"vit_index": i, "source": row["source"], "c100_kd_acc": row["c100_kd_acc"]}
+        r = score("hybrid", net, (x, y), seed=0)
+        out.update({k: r.extra.get(k, float("nan")) for k in H.COMPONENTS})
+        out["hybrid_time_s"] = r.time_s
+        d = score("dss", net, (x, y), seed=0)
+        out.update({"dss": d.value, "log_attn_diversity": d.extra["log_attn_diversity"],
+                    "log_mlp_saliency": d.extra["log_mlp_saliency"]})
+        for nm in ("synflow", "params", "flops"):
+            out[nm] = score(nm, net, (x, y), seed=0).value
+        _append(path, out)
 
 
 def check(n: int) -> None:
@@ -81,7 +128,7 @@ def check(n: int) -> None:
     names = ["synflow", "naswot", "jacob_cov", "snip", "grad_norm", "az_expressivity",
              "az_progressivity", "az_trainability"]
     for i in tqdm([int(i) for i in split_indices("eval")[:n] if int(i) not in done], desc="check"):
-        net = build_nb201_net(acc.loc[i, "arch_str"])
+        net = _build(acc.loc[i, "arch_str"])
         row = {"nb201_index": i, "cifar10": acc.loc[i, "cifar10"]}
         for nm in names:
             r = score(nm, net, batch, seed=0)
@@ -149,7 +196,7 @@ def fit() -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["compute", "check", "fit"])
+    ap.add_argument("phase", choices=["compute", "compute_vit", "refresh_dss", "check", "fit"])
     ap.add_argument("--split", choices=["fit", "eval"], default="fit")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--n", type=int, default=50)
@@ -157,6 +204,10 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if a.phase == "compute":
         compute(a.split, a.batch)
+    elif a.phase == "refresh_dss":
+        refresh_dss(a.split, a.batch)
+    elif a.phase == "compute_vit":
+        compute_vit(a.batch)
     elif a.phase == "check":
         check(a.n)
     else:

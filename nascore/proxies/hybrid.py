@@ -4,7 +4,8 @@ Design — complementary signals, each measured where it is informative, from on
 forward + backward pass plus two batch-1 passes:
 
 * **Conv and attention blocks alike — AZ-NAS-style signals** on one forward of Gaussian noise
-  (Kaiming fan-in re-init on a copy, train mode): ``log_expressivity`` (log of the summed
+  (Kaiming fan-in re-init of the harness's copy, done inside the proxy after the DSS pass;
+  train mode): ``log_expressivity`` (log of the summed
   eigen-entropy of block-feature covariances), ``progressivity`` (min expressivity gain between
   blocks) and ``trainability`` (mean −|log σ| of the block-Jacobian spectral-norm estimates from
   one Rademacher backward; an exact identity block counts as :data:`IDENTITY_PENALTY`).
@@ -12,7 +13,8 @@ forward + backward pass plus two batch-1 passes:
   ReLU/GELU codes collected in the same forward, divided by the batch size.
 * **Attention/MLP parts — DSS-style** ``log_dss``: log of the TF-TAS synaptic diversity of
   attention projections plus MLP synaptic saliency on a linearised float64 copy (batch 1, all
-  ones); for a net without attention/MLP blocks it is the SynFlow of its conv layers.
+  ones) with the model's own initialisation; for a net without attention/MLP blocks it is the
+  SynFlow of its conv layers.
 * **Size prior** ``log_params`` and ``log_flops`` (MACs per sample).
 
 Per-net value (no population needed, usable inside a search):
@@ -31,7 +33,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ._utils import activation_modules, block_features, hooks, rows
+from ._utils import activation_modules, block_features, hooks, init_weights
 from .aznas import _align, expressivity_scores
 from .base import register_proxy
 from .basic import count_flops, count_params
@@ -47,9 +49,14 @@ COMPONENTS = ("log_expressivity", "progressivity", "trainability", "naswot", "lo
 # Standardisation constants and weights. FITTED ONLY on the disclosed NB201 split
 # np.random.default_rng(12345).choice(15625, 200) (CIFAR-10 200-epoch test accuracy, input shape
 # (16, 3, 32, 32), seed 0) by benchmarks/fit_hybrid.py; never report correlations on that split.
-CENTER = {k: 0.0 for k in COMPONENTS}
-SCALE = {k: 1.0 for k in COMPONENTS}
-WEIGHTS = {k: 1.0 for k in COMPONENTS}
+CENTER = {"log_expressivity": 3.89519, "progressivity": -0.17407, "trainability": -0.47528,
+          "naswot": 12.16392, "log_dss": 54.27131, "log_params": 12.7494, "log_flops": 17.66788}
+SCALE = {"log_expressivity": 0.24764, "progressivity": 0.16504, "trainability": 0.19837,
+         "naswot": 0.69069, "log_dss": 18.45069, "log_params": 1.08574, "log_flops": 1.19613}
+WEIGHTS = {"log_expressivity": 2.4361, "progressivity": 0.8078, "trainability": 0.5349,
+           "naswot": 1.2616, "log_dss": 0.9121, "log_params": 0.8631, "log_flops": 0.1843}
+# CENTER/SCALE: median and IQR/1.349 of each component on the fit split; WEIGHTS: Nelder-Mead
+# maximising Spearman on the fit split (8 starts), normalised to sum 7.
 
 
 def _trainability(feats, ctx) -> float:
@@ -75,10 +82,16 @@ def _trainability(feats, ctx) -> float:
 
 
 def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
-    """All components of :data:`COMPONENTS` for ``model`` (already re-initialised, train mode).
+    """All components of :data:`COMPONENTS` for ``model`` (train mode). Edits ``model``: pass a copy.
 
-    ``x`` only gives the input shape; the noise is drawn from ``ctx.generator``.
+    The DSS term is taken on a copy with the model's own initialisation (as TF-TAS does; a
+    Kaiming re-init makes the linearised float64 pass overflow on 12-block ViTs), then ``model``
+    is Kaiming fan-in re-initialised (global RNG, seeded and isolated by the harness) for the
+    AZ-NAS-style and NASWOT-like terms. ``x`` only gives the input shape; the noise is drawn from
+    ``ctx.generator``.
     """
+    div, sal, _ = dss_terms(copy.deepcopy(model), x)
+    init_weights(model, "kaiming_fanin")
     noise = ctx.randn(x.shape, x)
     codes = []
 
@@ -104,7 +117,6 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
         comp["naswot"] = float(logdet) / x.shape[0] if sign > 0 else float("-inf")
     else:
         comp["naswot"] = float("nan")
-    div, sal, _ = dss_terms(copy.deepcopy(model), x)
     comp["log_dss"] = math.log(div + sal) if div + sal > 0 else float("-inf")
     comp["log_params"] = math.log(max(count_params(model), 1))
     model.float()
@@ -122,7 +134,7 @@ def hybrid_value(comp: Dict[str, float]) -> float:
     return tot
 
 
-@register_proxy("hybrid", needs_data=False, init="kaiming_fanin", mode="train")
+@register_proxy("hybrid", needs_data=False, changes_weights=True, mode="train")
 def hybrid(model, batch, ctx):
     """The project's hybrid proxy (see :mod:`nascore.proxies.hybrid`). Higher is better.
 

@@ -1,0 +1,87 @@
+"""Cost of the ``hybrid`` proxy relative to one forward+backward of the same net.
+
+For each net, in one run and on the same machine, measures the median wall time of
+(a) one training-style forward+backward (task loss, train mode, gradients w.r.t. all weights)
+and (b) ``nascore.proxies.score("hybrid", ...)`` (including the harness's copy and re-init),
+and reports the ratio b/a (target <= 2). Nets:
+
+* ``nb201``: an NB201 cell network (C=16, N=5), CIFAR-shaped batch (B, 3, 32, 32);
+* ``hybrid_seg_128``: the hybrid U-shaped segmentation net of ``example_arch("hybrid", 128)``
+  at 128x128, 1 output channel (BCE);
+* ``vit``: an AutoFormer-Ti-sized ViT (embed 192, depth 12, 3 heads, MLP ratio 4), 32x32 input.
+
+Writes ``reports/benchmarks/hybrid_cost.json`` (with provenance) and prints a table.
+Usage: ``python benchmarks/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from nascore.arch import example_arch
+from nascore.bench.nb201 import build_nb201_net
+from nascore.bench.vit import build_autoformer_vit
+from nascore.build import build_model
+from nascore.io import repo_root, write_metrics
+from nascore.proxies import score
+from nascore.proxies.losses import as_logits, task_loss
+
+NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def nets(batch: int):
+    g = torch.Generator().manual_seed(0)
+    x32 = torch.randn(batch, 3, 32, 32, generator=g)
+    yield "nb201", build_nb201_net(NB201_CELL), (x32, torch.randint(0, 10, (batch,), generator=g))
+    x128 = torch.randn(batch, 3, 128, 128, generator=g)
+    yield ("hybrid_seg_128", build_model(example_arch("hybrid", 128), 3, 1),
+           (x128, torch.randint(0, 2, (batch, 1, 128, 128), generator=g)))
+    yield ("vit", build_autoformer_vit(192, 12, 4.0, 3, num_classes=100),
+           (x32, torch.randint(0, 100, (batch,), generator=g)))
+
+
+def fwd_bwd(model, batch) -> float:
+    x, y = batch
+    model.train()
+    t0 = time.perf_counter()
+    loss = task_loss(as_logits(model(x)), y)
+    torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad], allow_unused=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    res = {}
+    for name, model, batch in nets(a.batch):
+        fwd_bwd(model, batch)  # warm-up
+        score("hybrid", model, batch, seed=0)
+        fb, hy = [], []
+        for r in range(a.repeats):  # interleaved, so machine noise hits both alike
+            fb.append(fwd_bwd(model, batch))
+            out = score("hybrid", model, batch, seed=r)
+            if not out.ok:
+                raise RuntimeError(f"hybrid failed on {name}: {out.error}")
+            hy.append(out.time_s)
+        m_fb, m_hy = statistics.median(fb), statistics.median(hy)
+        res[name] = {"fwd_bwd_s": m_fb, "hybrid_s": m_hy, "ratio": m_hy / m_fb,
+                     "params": sum(p.numel() for p in model.parameters()),
+                     "input_shape": list(batch[0].shape)}
+        print(f"{name:16s} fwd+bwd {m_fb:7.3f}s  hybrid {m_hy:7.3f}s  ratio {m_hy / m_fb:5.2f}", flush=True)
+    out = {"nets": res, "max_ratio": max(v["ratio"] for v in res.values()), "target_ratio": 2.0}
+    p = write_metrics(repo_root() / "reports" / "benchmarks" / "hybrid_cost.json", out,
+                      config={"batch": a.batch, "repeats": a.repeats, "threads": a.threads,
+                              "device": "cpu"}, seed=0)
+    print(f"max ratio {out['max_ratio']:.2f} -> {p}")
+
+
+if __name__ == "__main__":
+    main()
