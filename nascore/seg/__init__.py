@@ -1,0 +1,23 @@
+"""Tumour segmentation with hybrid CNN + Transformer networks: data, the four-term objective,
+Transformer knob search, training, evaluation, baselines and the notebook-04 pipeline.
+
+Binary segmentation uses **one output channel with a sigmoid** throughout
+(``DiceCELoss(sigmoid=True)``, prediction ``sigmoid(logit) > 0.5``).
+"""
+
+from .baselines import BASELINES, Baseline, build_baseline, hctnet_like_arch
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import make_loader, make_loaders, seg_transforms, split_records, to_dicts
+from .evaluate import aggregate, evaluate, predict, write_results
+from .knobs import TransformerKnobs, attn_block_flops, pruned_model, search_knobs, transfer_weights
+from .objective import SegObjective
+from .pipeline import PipelineResults, SegPipelineConfig, run_pipeline, summarise
+from .train import TrainResult, seeded, train_model
+
+__all__ = [
+    "BASELINES", "Baseline", "PipelineResults", "SegObjective", "SegPipelineConfig", "TrainResult",
+    "TransformerKnobs", "aggregate", "attn_block_flops", "build_baseline", "evaluate",
+    "hctnet_like_arch", "load_checkpoint", "make_loader", "make_loaders", "predict",
+    "pruned_model", "run_pipeline", "save_checkpoint", "search_knobs", "seeded", "seg_transforms",
+    "split_records", "summarise", "to_dicts", "train_model", "transfer_weights", "write_results",
+]

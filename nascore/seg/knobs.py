@@ -1,0 +1,381 @@
+"""Transformer knob search: learnable gates on the layers, heads and MLP widths of a model's
+attention blocks, trained jointly with the weights, then discretised into a smaller arch.
+
+Per attention block ``k`` (see :class:`nascore.blocks.AttnBlock`):
+
+* a layer keep/drop logit pair ``(drop, keep)``; ``p_keep = softmax[1]`` gates the block
+  (``AttnBlock.layer_gate``);
+* one keep logit per head; ``sigmoid`` gates each head's output (``MHSA.head_gate``);
+* a categorical over the MLP ratios of the space that are <= the block's ratio; ratio ``r``
+  keeps the first ``r·C`` hidden units, so the hidden gate of unit ``u`` is
+  ``P(r·C > u)`` (``MLP.hidden_gate``).
+
+``mode="soft"`` uses the probabilities as gates; ``mode="st"`` uses the hard decision in the
+forward pass and the probabilities' gradient (straight-through).
+
+Expected FLOPs (same convention as :func:`nascore.cost.count_flops`: a multiply-add is 2
+FLOPs; norms, softmax, activations and gating are free). With ``N`` tokens, width ``C``,
+MLP hidden ``M``, a block costs ``18NC`` (3×3 depthwise PEG) ``+ 6NC²`` (qkv) ``+ 4N²C``
+(``qkᵀ`` and ``attn·v``) ``+ 2NC²`` (proj) ``+ 4NCM`` (MLP); this matches ``count_flops`` on the
+block exactly (checked in the tests). ``E[FLOPs] = fixed + Σ_k p_keep,k · (attn_k + Σ_r p_r·4NC·rC)``
+where ``fixed`` is the rest of the network (``count_flops`` of the model minus the blocks).
+In this space the head width is ``C / heads``, so the number of heads does **not** change
+FLOPs; head gates are driven by the segmentation loss and the entropy term only.
+
+Discretisation rules (:meth:`TransformerKnobs.discretise`):
+
+* a block is kept iff ``p_keep > 0.5``; if that would leave a stage without blocks (all its
+  blocks are attention blocks and all drop), the block with the highest ``p_keep`` is kept,
+  since an architecture needs depth >= 1 per stage;
+* heads: the number of heads with keep probability > 0.5 (at least 1), rounded to the nearest
+  allowed count (``space.heads`` that divide the width; ties go to the larger count);
+* MLP ratio: the argmax of its categorical.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascore.arch import STAGE_STRIDES, BlockSpec, HybridSegArch, StageSpec
+from nascore.blocks import AttnBlock
+from nascore.build import HybridSegNet, build_model
+from nascore.cost import count_flops, count_params
+from nascore.space import HybridSegSpace
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """Where an attention block sits and its sizes."""
+
+    stage: int
+    index: int  # block index inside the stage
+    dim: int
+    heads: int
+    mlp_ratio: int
+    tokens: int
+    ratios: Tuple[int, ...]  # the MLP ratio choices (ascending, <= mlp_ratio)
+
+    def attn_flops(self) -> int:
+        """PEG + qkv + attention matmuls + projection FLOPs."""
+        n, c = self.tokens, self.dim
+        return 18 * n * c + 6 * n * c * c + 4 * n * n * c + 2 * n * c * c
+
+    def mlp_flops(self, ratio: int) -> int:
+        return 4 * self.tokens * self.dim * ratio * self.dim
+
+    def flops(self, ratio: Optional[int] = None) -> int:
+        """Analytic FLOPs of the block (with MLP ratio ``ratio``, default its own)."""
+        return self.attn_flops() + self.mlp_flops(self.mlp_ratio if ratio is None else ratio)
+
+
+def attn_block_flops(dim: int, heads: int, mlp_ratio: int, tokens: int) -> int:
+    """Analytic FLOPs of one :class:`~nascore.blocks.AttnBlock` on ``tokens`` tokens."""
+    return BlockInfo(0, 0, dim, heads, mlp_ratio, tokens, (mlp_ratio,)).flops()
+
+
+def _ste(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    return hard + soft - soft.detach()
+
+
+class TransformerKnobs(nn.Module):
+    """Architecture parameters gating the attention blocks of a :class:`HybridSegNet`.
+
+    The knobs are a separate module (the model's ``parameters()`` stay the weights only);
+    :meth:`attach` installs a forward pre-hook on the model that sets the gates from the
+    current parameters before each forward pass, :meth:`detach` removes it and clears them.
+
+    Args:
+        model: the network (built by :func:`nascore.build.build_model`).
+        space: the space giving the allowed head counts and MLP ratios.
+        init_keep: initial keep logit of layers and heads, and the initial logit of each
+            block's own MLP ratio (others start at 0).
+        mode: ``"soft"`` or ``"st"`` (straight-through hard gates).
+        attach: attach to the model right away.
+    """
+
+    def __init__(self, model: HybridSegNet, space: Optional[HybridSegSpace] = None,
+                 init_keep: float = 2.0, mode: str = "soft", attach: bool = True) -> None:
+        super().__init__()
+        if not isinstance(model, HybridSegNet):
+            raise TypeError(f"model must be a HybridSegNet, got {type(model).__name__}")
+        if mode not in ("soft", "st"):
+            raise ValueError(f"mode must be 'soft' or 'st', got {mode!r}")
+        self.space = space or HybridSegSpace()
+        self.mode = mode
+        self.arch: HybridSegArch = model.arch
+        self._model = [model]  # a list, so the model is not a submodule
+        self._hook = None
+        arch, sd = model.arch, model.spatial_dims
+        self.infos: List[BlockInfo] = []
+        self._blocks: List[AttnBlock] = []
+        for i, st in enumerate(arch.stages):
+            tokens = (arch.resolution // STAGE_STRIDES[i]) ** sd
+            for j, spec in enumerate(st.blocks):
+                if not spec.is_attn:
+                    continue
+                blk = model.stages[i][j + 1]
+                assert isinstance(blk, AttnBlock), f"stages[{i}].blocks[{j}] is not an AttnBlock"
+                ratios = tuple(sorted({r for r in self.space.mlp_ratios if r <= spec.mlp_ratio}
+                                      | {spec.mlp_ratio}))
+                self.infos.append(BlockInfo(i, j, st.width, spec.heads, spec.mlp_ratio, tokens, ratios))
+                self._blocks.append(blk)
+        if not self.infos:
+            raise ValueError(f"architecture {arch.arch_id} has no attention blocks to search")
+        self.layer_logits = nn.ParameterList(
+            [nn.Parameter(torch.tensor([0.0, init_keep])) for _ in self.infos])
+        self.head_logits = nn.ParameterList(
+            [nn.Parameter(torch.full((b.heads,), float(init_keep))) for b in self.infos])
+        self.mlp_logits = nn.ParameterList()
+        for k, b in enumerate(self.infos):
+            lg = torch.zeros(len(b.ratios))
+            lg[b.ratios.index(b.mlp_ratio)] = init_keep
+            self.mlp_logits.append(nn.Parameter(lg))
+            hidden = b.dim * b.mlp_ratio
+            masks = (torch.arange(hidden)[None, :] < torch.tensor(b.ratios)[:, None] * b.dim).float()
+            self.register_buffer(f"mlp_masks_{k}", masks, persistent=False)
+        in_ch = model.stem.conv.in_channels if hasattr(model.stem, "conv") else \
+            next(model.stem.parameters()).shape[1]
+        self.input_shape = (1, in_ch) + (arch.resolution,) * sd
+        total = count_flops(model, self.input_shape)
+        #: FLOPs of everything but the attention blocks
+        self.fixed_flops = total - sum(b.flops() for b in self.infos)
+        #: FLOPs with every gate open (the model's FLOPs)
+        self.full_flops = total
+        if attach:
+            self.attach()
+
+    # --- probabilities and gates ------------------------------------------------------------
+    def layer_probs(self) -> List[torch.Tensor]:
+        """Keep probability of each block (scalars)."""
+        return [F.softmax(lg, dim=0)[1] for lg in self.layer_logits]
+
+    def head_probs(self) -> List[torch.Tensor]:
+        """Keep probability of each head, per block."""
+        return [torch.sigmoid(lg) for lg in self.head_logits]
+
+    def mlp_probs(self) -> List[torch.Tensor]:
+        """Probabilities of the MLP ratio choices, per block."""
+        return [F.softmax(lg, dim=0) for lg in self.mlp_logits]
+
+    def gates(self) -> List[Dict[str, torch.Tensor]]:
+        """Per block, the ``layer``, ``heads`` and ``hidden`` gate tensors."""
+        out = []
+        for k, (pl, ph, pm) in enumerate(zip(self.layer_probs(), self.head_probs(), self.mlp_probs())):
+            masks = getattr(self, f"mlp_masks_{k}")
+            if self.mode == "st":
+                pl = _ste((pl > 0.5).to(pl.dtype), pl)
+                ph = _ste((ph > 0.5).to(ph.dtype), ph)
+                pm = _ste(F.one_hot(pm.argmax(), len(pm)).to(pm.dtype), pm)
+            out.append({"layer": pl, "heads": ph, "hidden": pm @ masks})
+        return out
+
+    def apply_gates(self) -> None:
+        """Sets the blocks' gates from the current parameters."""
+        for blk, g in zip(self._blocks, self.gates()):
+            blk.layer_gate = g["layer"]
+            blk.attn.head_gate = g["heads"]
+            blk.mlp.hidden_gate = g["hidden"]
+
+    def clear_gates(self) -> None:
+        """Resets every gate to None (the ungated network)."""
+        for blk in self._blocks:
+            blk.layer_gate = blk.attn.head_gate = blk.mlp.hidden_gate = None
+
+    def attach(self) -> None:
+        """Installs the pre-forward hook that sets the gates on every model call."""
+        if self._hook is None:
+            self._hook = self._model[0].register_forward_pre_hook(lambda m, a: self.apply_gates())
+
+    def detach(self) -> None:
+        """Removes the hook and clears the gates."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        self.clear_gates()
+
+    # --- the two differentiable terms -------------------------------------------------------
+    def expected_flops(self) -> torch.Tensor:
+        """Expected FLOPs of the whole network under the current distributions (a tensor)."""
+        dev = self.layer_logits[0].device
+        total = torch.tensor(float(self.fixed_flops), device=dev)
+        for b, pl, pm in zip(self.infos, self.layer_probs(), self.mlp_probs()):
+            mlp = (pm * torch.tensor([float(b.mlp_flops(r)) for r in b.ratios], device=dev)).sum()
+            total = total + pl * (float(b.attn_flops()) + mlp)
+        return total
+
+    def entropy(self) -> torch.Tensor:
+        """Mean normalised entropy over all gates (1 at uniform, 0 when deterministic).
+
+        Each layer choice, each head's keep/drop and each MLP categorical counts once; each
+        entropy is divided by the log of its number of outcomes.
+        """
+        ents = []
+        for lg in self.layer_logits:
+            ents.append(_entropy(F.log_softmax(lg, 0)) / math.log(2))
+        for lg in self.head_logits:
+            lp = torch.stack([F.logsigmoid(lg), F.logsigmoid(-lg)], dim=-1)
+            ents.extend(_entropy(lp) / math.log(2))
+        for lg in self.mlp_logits:
+            if len(lg) > 1:
+                ents.append(_entropy(F.log_softmax(lg, 0)) / math.log(len(lg)))
+        return torch.stack(ents).mean()
+
+    # --- discretisation ---------------------------------------------------------------------
+    def decisions(self) -> List[Dict[str, Any]]:
+        """Per block: its place, probabilities and the discrete choice (see module docs)."""
+        out = []
+        for b, pl, ph, pm in zip(self.infos, self.layer_probs(), self.head_probs(), self.mlp_probs()):
+            ph_l = ph.detach().cpu().tolist()
+            n_keep = max(1, sum(p > 0.5 for p in ph_l))
+            allowed = sorted(h for h in self.space.heads if b.dim % h == 0) or [b.heads]
+            heads = min(allowed, key=lambda h: (abs(h - n_keep), -h))
+            pl = float(pl.detach())
+            out.append({"stage": b.stage, "index": b.index, "p_keep": pl, "keep": pl > 0.5, "head_probs": ph_l, "heads_kept": n_keep,
+                        "heads": heads, "mlp_probs": pm.detach().cpu().tolist(),
+                        "mlp_ratio": b.ratios[int(pm.argmax())], "forced": False,
+                        "old_heads": b.heads, "old_mlp_ratio": b.mlp_ratio})
+        return out
+
+    @torch.no_grad()
+    def discretise(self) -> Tuple[HybridSegArch, List[List[int]], List[Dict[str, Any]]]:
+        """The discrete architecture.
+
+        Returns:
+            ``(arch, block_map, decisions)``: ``block_map[i]`` lists, for each block of stage
+            ``i`` of the new arch, its index in the old stage (for :func:`transfer_weights`).
+        """
+        dec = self.decisions()
+        by_pos = {(d["stage"], d["index"]): d for d in dec}
+        stages, block_map = [], []
+        for i, st in enumerate(self.arch.stages):
+            kept = [j for j, s in enumerate(st.blocks)
+                    if not s.is_attn or by_pos[(i, j)]["keep"]]
+            if not kept:  # every block of the stage is a dropped attention block
+                j = max(range(st.depth), key=lambda j: by_pos[(i, j)]["p_keep"])
+                by_pos[(i, j)]["forced"] = True
+                kept = [j]
+            blocks = []
+            for j in kept:
+                s = st.blocks[j]
+                if s.is_attn:
+                    d = by_pos[(i, j)]
+                    s = BlockSpec("attn", heads=d["heads"], mlp_ratio=d["mlp_ratio"])
+                blocks.append(s)
+            stages.append(StageSpec(st.width, tuple(blocks)))
+            block_map.append(kept)
+        a = self.arch
+        new = HybridSegArch(resolution=a.resolution, stem_width=a.stem_width, stages=tuple(stages),
+                            decoder_widths=a.decoder_widths, aux_head=a.aux_head,
+                            attn_min_stride=a.attn_min_stride)
+        return new, block_map, dec
+
+
+def _entropy(logp: torch.Tensor) -> torch.Tensor:
+    return -(logp.exp() * logp).sum(-1)
+
+
+def transfer_weights(src: HybridSegNet, dst: HybridSegNet, block_map: Sequence[Sequence[int]]) -> None:
+    """Copies ``src``'s weights into the pruned ``dst``.
+
+    Blocks are matched through ``block_map`` (from :meth:`TransformerKnobs.discretise`); a
+    smaller MLP takes the first hidden units (those the MLP-ratio gate kept). Head-count
+    changes keep the qkv/proj weights as they are (the head width is ``C / heads``).
+
+    Raises:
+        ValueError: naming the parameter whose shape cannot be transferred.
+    """
+    src_sd, dst_sd = src.state_dict(), dst.state_dict()
+    new = {}
+    for key, t in dst_sd.items():
+        parts = key.split(".")
+        skey = key
+        if parts[0] == "stages" and int(parts[2]) >= 1:
+            i, j = int(parts[1]), int(parts[2]) - 1
+            skey = ".".join(["stages", parts[1], str(block_map[i][j] + 1)] + parts[3:])
+        s = src_sd[skey]
+        if s.shape != t.shape:
+            if s.dim() != t.dim() or any(a > b for a, b in zip(t.shape, s.shape)):
+                raise ValueError(f"transfer_weights: {skey} {tuple(s.shape)} does not fit {key} "
+                                 f"{tuple(t.shape)}")
+            s = s[tuple(slice(0, n) for n in t.shape)]
+        new[key] = s.clone()
+    dst.load_state_dict(new)
+
+
+def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *, in_channels: int = 1,
+                 out_channels: int = 1, steps: int = 50, w_complexity: float = 1.0,
+                 flops_budget: Optional[float] = None, complexity_mode: str = "ratio",
+                 w_entropy: float = 0.05, w_transformer: float = 0.4, w_dice: float = 1.0,
+                 lr: float = 1e-3, arch_lr: float = 0.05, weight_decay: float = 1e-4,
+                 init_keep: float = 2.0, mode: str = "soft", space: Optional[HybridSegSpace] = None,
+                 seed: int = 0, device=None, progress: bool = False,
+                 model: Optional[HybridSegNet] = None) -> Tuple[HybridSegArch, Dict[str, Any]]:
+    """Trains weights and knobs jointly with the four-term loss, then discretises.
+
+    Args:
+        arch: the architecture to prune (needs attention blocks).
+        train_loader: batches of ``image``/``label`` (:mod:`nascore.seg.data`).
+        val_loader: optional validation loader (val Dice is logged).
+        in_channels, out_channels: model channels (1 output: sigmoid).
+        steps: optimisation steps.
+        w_complexity, flops_budget, complexity_mode, w_entropy, w_transformer, w_dice: the
+            :class:`~nascore.seg.objective.SegObjective` settings.
+        lr, arch_lr: AdamW learning rates of the weights and of the knobs (separate groups;
+            the knobs get no weight decay).
+        init_keep, mode, space: :class:`TransformerKnobs` settings.
+        seed: seeds the model initialisation and the data order.
+        device: ``None`` = cuda when available.
+        model: an already built (e.g. pre-trained) model of ``arch`` to start from.
+
+    Returns:
+        ``(new_arch, report)``; ``report`` holds ``flops_before``/``flops_after`` and
+        ``params_before``/``params_after`` (``count_flops``/``count_params`` at the arch
+        resolution), ``expected_flops`` (final), ``decisions``, ``block_map``, ``history``
+        (per-step log), ``model`` (the searched model, gates detached, on the CPU) and
+        ``train_time_s``.
+    """
+    from .objective import SegObjective
+    from .train import seeded, train_model
+
+    if model is None:
+        with seeded(seed):
+            model = build_model(arch, in_channels, out_channels)
+    knobs = TransformerKnobs(model, space, init_keep=init_keep, mode=mode)
+    obj = SegObjective(w_dice=w_dice, w_transformer=w_transformer, w_complexity=w_complexity,
+                       w_entropy=w_entropy, flops_budget=flops_budget,
+                       complexity_mode=complexity_mode)
+    try:
+        res = train_model(model, train_loader, val_loader, obj, steps=steps, lr=lr,
+                          weight_decay=weight_decay, seed=seed, device=device, knobs=knobs,
+                          arch_lr=arch_lr, progress=progress, restore_best=False)
+    finally:
+        knobs.detach()
+    model.cpu()
+    knobs.cpu()
+    new_arch, block_map, dec = knobs.discretise()
+    shape = (1, in_channels) + (arch.resolution,) * model.spatial_dims
+    new_model = build_model(new_arch, in_channels, out_channels, model.spatial_dims)
+    report = {
+        "arch_before": arch, "arch_after": new_arch,
+        "flops_before": count_flops(model, shape), "flops_after": count_flops(new_model, shape),
+        "params_before": count_params(model), "params_after": count_params(new_model),
+        "expected_flops": float(knobs.expected_flops().detach()), "decisions": dec,
+        "block_map": block_map, "history": res.history, "model": model,
+        "train_time_s": res.train_time_s, "objective": obj.config(),
+    }
+    return new_arch, report
+
+
+def pruned_model(report: Dict[str, Any], in_channels: int = 1, out_channels: int = 1) -> HybridSegNet:
+    """The discretised model with the searched weights transferred (ready to fine-tune)."""
+    src = report["model"]
+    dst = build_model(report["arch_after"], in_channels, out_channels, src.spatial_dims)
+    transfer_weights(copy.deepcopy(src).cpu(), dst, report["block_map"])
+    return dst

@@ -1,0 +1,224 @@
+"""The segmentation pipeline of notebook 04: knob search → discretise → fine-tune → evaluate,
+then every baseline on the same data, split, epochs and resolution.
+
+* The patient-level split is fixed (``split_seed``); each training seed changes the model
+  initialisation and the data order only.
+* The knob search runs **once** (``search_seed``) with the four-term loss; the complexity
+  budget is ``flops_budget_frac`` × the FLOPs of the HCT-Net-like baseline at the same
+  resolution (``complexity_mode="hinge"``: no pressure once under budget). The discretised
+  arch is then fine-tuned for each seed, starting from the searched weights
+  (``inherit_weights``) or from scratch, with the Dice + Transformer terms.
+* Baselines use Dice (+ Transformer for ``hctnet_like``, which has the auxiliary head).
+* Params and FLOPs are counted at the architecture resolution (batch 1), CPU latency is
+  measured with :func:`nascore.cost.measure_latency` on a CPU copy, and ``train_time_s`` is
+  the optimisation wall time of each run (``search_time_s`` is reported separately).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import pandas as pd
+import torch
+
+from nascore.arch import HybridSegArch
+from nascore.build import build_model
+from nascore.cost import count_flops, count_params, measure_latency
+
+from .baselines import build_baseline
+from .data import make_loaders
+from .evaluate import evaluate, predict
+from .knobs import pruned_model, search_knobs
+from .objective import SegObjective
+from .train import seeded, train_model
+
+SEARCHED = "searched"
+INPUT = "input_arch"
+
+
+@dataclass
+class SegPipelineConfig:
+    """Settings of :func:`run_pipeline` (see the module docstring).
+
+    ``smoke()`` gives a configuration that runs in well under a minute on a CPU with tiny
+    synthetic data.
+    """
+
+    seeds: Tuple[int, ...] = (0, 1, 2)
+    batch_size: int = 16
+    epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    search_steps: int = 300
+    search_seed: int = 0
+    arch_lr: float = 0.05
+    w_dice: float = 1.0
+    w_transformer: float = 0.4
+    w_complexity: float = 1.0
+    w_entropy: float = 0.05
+    complexity_mode: str = "hinge"
+    flops_budget_frac: Optional[float] = 0.5
+    init_keep: float = 2.0
+    inherit_weights: bool = True
+    include_input_arch: bool = False
+    baselines: Tuple[str, ...] = ("hctnet_like", "unet", "swinunetr", "unetr")
+    fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_seed: int = 0
+    crop_frac: float = 0.85
+    rotate_deg: float = 15.0
+    latency_repeats: int = 10
+    n_predictions: int = 4
+    device: Optional[str] = None
+    progress: bool = True
+    checkpoint_root: Optional[str] = None
+
+    @classmethod
+    def smoke(cls, **overrides) -> "SegPipelineConfig":
+        """Tiny sizes: one seed, one epoch, a few search steps."""
+        base = dict(seeds=(0,), batch_size=4, epochs=1, search_steps=4, arch_lr=0.1,
+                    latency_repeats=2, n_predictions=2, progress=False)
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PipelineResults:
+    """What :func:`run_pipeline` returns.
+
+    Attributes:
+        table: one row per (model, seed): ``model, seed, dice_mean, dice_tumor_mean, hd95,
+            params, flops, cpu_latency_ms, train_time_s, search_time_s, best_val_dice, epochs``.
+        curves: per-step training logs (every loss term) with ``model, seed, phase``
+            (``search`` or ``train``).
+        val_curves: per-epoch validation Dice with ``model, seed``.
+        per_case: per-case test metrics with ``model, seed``.
+        predictions: per model, a few test cases of the first seed (image, label, prob, pred).
+        input_arch, searched_arch: the architecture before and after the knob search.
+        search: the knob-search report (without the model).
+        config: the configuration as a dict.
+    """
+
+    table: pd.DataFrame
+    curves: pd.DataFrame
+    val_curves: pd.DataFrame
+    per_case: pd.DataFrame
+    predictions: Dict[str, List[Dict[str, Any]]]
+    input_arch: HybridSegArch
+    searched_arch: HybridSegArch
+    search: Dict[str, Any]
+    config: Dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Mean ± sd over seeds per model (Dice, HD95, cost, training time)."""
+        return summarise(self.table)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model: Dice mean/sd over seeds and means of the other columns."""
+    g = table.groupby("model", sort=False)
+    out = g.agg(n_seeds=("seed", "count"), dice_mean=("dice_mean", "mean"),
+                dice_sd=("dice_mean", "std"), dice_tumor_mean=("dice_tumor_mean", "mean"),
+                hd95=("hd95", "mean"), params=("params", "first"), flops=("flops", "first"),
+                cpu_latency_ms=("cpu_latency_ms", "mean"), train_time_s=("train_time_s", "mean"),
+                search_time_s=("search_time_s", "first"))
+    return out.reset_index()
+
+
+def _ckpt(cfg: SegPipelineConfig, name: str, seed: int) -> Optional[str]:
+    return None if cfg.checkpoint_root is None else str(Path(cfg.checkpoint_root) / f"{name}_s{seed}")
+
+
+def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
+                 config: Optional[SegPipelineConfig] = None) -> PipelineResults:
+    """Runs the whole comparison (see the module docstring).
+
+    Args:
+        arch: the architecture to prune and fine-tune (needs attention blocks); its
+            resolution is used for every model.
+        data_records: :mod:`data_prep` records (all patients; split here).
+        config: settings (default :class:`SegPipelineConfig`).
+    """
+    cfg = config or SegPipelineConfig()
+    res = arch.resolution
+    in_ch = int(data_records[0]["image"].shape[0])
+    shape = (1, in_ch, res, res)
+    aug = {"crop_frac": cfg.crop_frac, "rotate_deg": cfg.rotate_deg}
+
+    def loaders(seed: int):
+        return make_loaders(data_records, res, cfg.batch_size, cfg.fractions, cfg.split_seed,
+                            seed=seed, **aug)
+
+    # --- knob search (once) -------------------------------------------------------------
+    budget = None
+    if cfg.flops_budget_frac is not None:
+        hct = build_baseline("hctnet_like", in_ch, 1, res).model
+        budget = cfg.flops_budget_frac * count_flops(hct, shape)
+        del hct
+    L = loaders(cfg.search_seed)
+    with seeded(cfg.search_seed):
+        start = build_model(arch, in_ch, 1)
+    new_arch, report = search_knobs(
+        arch, L["train"], L["val"], in_channels=in_ch, out_channels=1, steps=cfg.search_steps,
+        w_complexity=cfg.w_complexity, flops_budget=budget, complexity_mode=cfg.complexity_mode,
+        w_entropy=cfg.w_entropy, w_transformer=cfg.w_transformer, w_dice=cfg.w_dice, lr=cfg.lr,
+        arch_lr=cfg.arch_lr, weight_decay=cfg.weight_decay, init_keep=cfg.init_keep,
+        seed=cfg.search_seed, device=cfg.device, progress=cfg.progress, model=start)
+    report["flops_budget"] = budget
+    curves = [dict(r, model=SEARCHED, seed=cfg.search_seed, phase="search")
+              for r in report["history"]]
+
+    rows, vals, cases, preds = [], [], [], {}
+    fine_obj = SegObjective(w_dice=cfg.w_dice, w_transformer=cfg.w_transformer, w_complexity=0,
+                            w_entropy=0)
+    plain_obj = SegObjective(w_dice=cfg.w_dice, w_transformer=0, w_complexity=0, w_entropy=0)
+
+    def run(name: str, model: torch.nn.Module, seed: int, L, objective, search_time=0.0):
+        r = train_model(model, L["train"], L["val"], objective, epochs=cfg.epochs, lr=cfg.lr,
+                        weight_decay=cfg.weight_decay, seed=seed, device=cfg.device,
+                        checkpoint_dir=_ckpt(cfg, name, seed), progress=cfg.progress,
+                        desc=f"{name} s{seed}")
+        per_case, agg = evaluate(model, L["test"])
+        cpu = copy.deepcopy(model).cpu()
+        lat = measure_latency(cpu, shape, repeats=cfg.latency_repeats)
+        rows.append({"model": name, "seed": seed, "dice_mean": agg["dice_mean"],
+                     "dice_tumor_mean": agg["dice_tumor_mean"], "hd95": agg["hd95_mean"],
+                     "n_hd95_missed": agg["n_hd95_missed"], "params": count_params(cpu),
+                     "flops": count_flops(cpu, shape), "cpu_latency_ms": lat["median_ms"],
+                     "train_time_s": r.train_time_s, "search_time_s": search_time,
+                     "best_val_dice": r.best_val_dice, "epochs": cfg.epochs})
+        curves.extend(dict(h, model=name, seed=seed, phase="train") for h in r.history)
+        vals.extend(dict(v, model=name, seed=seed) for v in r.val_history)
+        cases.append(per_case.assign(model=name, seed=seed))
+        if name not in preds:
+            preds[name] = predict(model, L["test"], max_cases=cfg.n_predictions)
+        model.cpu()
+
+    for seed in cfg.seeds:
+        L = loaders(seed)
+        if cfg.inherit_weights:
+            m = pruned_model(report, in_ch, 1)
+        else:
+            with seeded(seed):
+                m = build_model(new_arch, in_ch, 1)
+        run(SEARCHED, m, seed, L, fine_obj, search_time=report["train_time_s"])
+        if cfg.include_input_arch:
+            with seeded(seed):
+                m = build_model(arch, in_ch, 1)
+            run(INPUT, m, seed, L, fine_obj)
+        for name in cfg.baselines:
+            with seeded(seed):
+                b = build_baseline(name, in_ch, 1, res)
+            run(name, b.model, seed, L, fine_obj if b.arch is not None else plain_obj)
+
+    search = {k: v for k, v in report.items() if k not in ("model", "history")}
+    return PipelineResults(table=pd.DataFrame(rows), curves=pd.DataFrame(curves),
+                           val_curves=pd.DataFrame(vals), per_case=pd.concat(cases, ignore_index=True),
+                           predictions=preds, input_arch=arch, searched_arch=new_arch, search=search,
+                           config=cfg.to_dict())
