@@ -62,7 +62,7 @@ class HybridSegSpace:
     heads: Tuple[int, ...] = (2, 4, 8)
     mlp_ratios: Tuple[int, ...] = (2, 3, 4)
     decoder_widths: Tuple[Tuple[int, ...], ...] = tuple(
-        (4 * b, 2 * b, b, b) for b in (8, 12, 16, 24, 32))
+        (4 * b, 2 * b, b, b) for b in (8, 12, 16, 24, 32, 48))
     block_types: Tuple[str, ...] = BLOCK_TYPES
     attn_min_stride: int = 8
     aux_head: bool = True

@@ -1,0 +1,44 @@
+# nascore: two commands, `make reproduce` and `make test`, on a fresh clone.
+SHELL := /bin/bash
+PROFILE ?= default
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-install
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+PROFILES := smoke default full
+
+.PHONY: install reproduce test lab clean-reports check-profile
+
+install: $(STAMP)
+
+# torch is pinned first: a CPU build from local disk here; an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --no-compile -q --upgrade pip
+	$(BIN)/pip install --no-compile -q torch==2.13.0
+	$(BIN)/pip install --no-compile -q -e ".[dev,dask]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name nascore --display-name "Python (nascore)" >/dev/null
+	touch $(STAMP)
+
+check-profile:
+	@case " $(PROFILES) " in *" $(PROFILE) "*) ;; *) echo "PROFILE must be one of: $(PROFILES) (got '$(PROFILE)')"; exit 2;; esac
+
+# Executes every notebook in order with papermill; outputs go to reports/$(PROFILE)/<stem>/.
+reproduce: install check-profile
+	@set -e; for nb in $(NOTEBOOKS); do \
+	  stem=$$(basename $$nb .ipynb); out=reports/$(PROFILE)/$$stem; mkdir -p $$out; \
+	  params=notebooks/params/$(PROFILE)/$$stem.yaml; \
+	  args="-p profile $(PROFILE)"; [ -f $$params ] && args="-f $$params $$args"; \
+	  echo "== $$stem ($(PROFILE))"; \
+	  $(BIN)/papermill $$nb $$out/$$stem.ipynb -k nascore --cwd notebooks $$args; \
+	done
+
+test: install
+	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+clean-reports: check-profile
+	rm -rf reports/$(PROFILE)
