@@ -267,6 +267,9 @@ class ProxyObjective:
         options: proxy options.
         extras: also return the proxy's named components (``ProxyResult.extra``) in the dict.
 
+    The network is built under ``torch.random.fork_rng`` seeded with ``seed`` (the global RNG
+    is restored), so scores do not depend on the order of evaluation or the worker.
+
     Returns (when called):
         ``{"score": value (negated when the proxy is lower-is-better), "proxy_time_s": ...}``;
         a failed proxy raises RuntimeError with its message, which the search records.
@@ -301,6 +304,15 @@ class ProxyObjective:
             b = resize_batch(b, int(res))
         return b
 
+    def build_model(self, arch: Any):
+        """``build(arch)`` with torch's CPU RNG seeded by ``seed`` (and restored after), so
+        that proxies that keep the constructor's weights are deterministic."""
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self.build(arch)
+
     def __call__(self, arch: Any) -> Dict[str, float]:
         from ..proxies import PROXIES, score
 
@@ -312,7 +324,7 @@ class ProxyObjective:
             if hit is not None and not (self.extras and hit.extra is None):
                 return self._result(hit.value, hit.time_s, hit.status, "cached failure",
                                     hit.extra or {}, hib)
-        r = score(self.proxy, self.build(arch), self._batch(arch), seed=self.seed,
+        r = score(self.proxy, self.build_model(arch), self._batch(arch), seed=self.seed,
                   options=self.options)
         if cache is not None:
             cache.put(key, self.proxy, self.seed, value=r.value, time_s=r.time_s,
