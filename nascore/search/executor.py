@@ -6,7 +6,8 @@ Strategies never call the objective themselves; they hand batches of candidates 
 1. answers an architecture already seen in this run from the history (``"cached"``; not
    counted in the budget: the budget counts objective calls, i.e. distinct architectures);
 2. computes its cost (``cost_fn``) and rejects it when over the :class:`Constraints`
-   (``"rejected"``, recorded and counted, never scored);
+   (``"rejected"``, recorded and counted, never scored); a candidate whose ``cost_fn`` raises
+   is rejected too (reason ``"cost_fn failed: ..."``);
 3. skips it when the budget is spent (``"skipped"``);
 4. otherwise scores it: from the resumed log when the file already holds it (no objective
    call), else by ``objective(arch)``, serially or on ``executor``.
@@ -236,8 +237,12 @@ class Evaluator:
                 continue  # filled in below once the batch is scored
             aj = arch_json(self.space, arch)
             old = self._replay.get(aid)
-            cost = self._cost(arch, old)
-            reason = self.constraints.check(cost) if self.constraints is not None else None
+            try:
+                cost, reason = self._cost(arch, old), None
+            except Exception as e:  # noqa: BLE001 - the candidate cannot be costed: rejected
+                cost, reason = {}, f"cost_fn failed: {type(e).__name__}: {e}"
+            if reason is None and self.constraints is not None:
+                reason = self.constraints.check(cost)  # KeyError (caller bug) propagates
             if reason is not None:
                 rec = RejectRecord(aid, aj, cost, reason, arch=arch)
                 self._seen[aid] = rec

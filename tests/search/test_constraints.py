@@ -64,3 +64,21 @@ def test_check_messages_and_errors():
     with pytest.raises(ValueError, match="cost_fn"):
         STRATEGIES.get("random")().run(SPACE, toy_objective, 5, np.random.default_rng(0),
                                        constraints=c)
+
+
+def _cost_fails_on_3(arch):
+    if 3 in arch.idx:
+        raise LookupError("not in the table")
+    return toy_cost(arch)
+
+
+def test_cost_fn_failure_rejects_the_candidate():
+    spy = Spy()
+    h = STRATEGIES.get("random")().run(SPACE, spy, 30, np.random.default_rng(0),
+                                       cost_fn=_cost_fails_on_3)
+    assert h.n_rejected > 0 and all(3 not in a.idx for a in spy.seen)
+    assert all(r.reason == "cost_fn failed: LookupError: not in the table" for r in h.rejected)
+    with pytest.raises(KeyError, match="latency"):  # a bound on a key never given: caller bug
+        STRATEGIES.get("random")().run(SPACE, spy, 5, np.random.default_rng(0),
+                                       constraints=Constraints(max_latency=1),
+                                       cost_fn=lambda a: {"params": 1.0})
