@@ -1,4 +1,5 @@
-"""Pareto fronts by non-dominated sorting (pymoo's ``NonDominatedSorting``).
+"""Pareto fronts by non-dominated sorting (pymoo's ``NonDominatedSorting`` when installed,
+else a plain numpy implementation).
 
 Example:
     >>> pts = [[90, 10], [92, 20], [91, 30], [89, 5]]     # (accuracy, latency)
@@ -39,10 +40,26 @@ def nondominated_sort(points, maximize: Sequence[bool] = (True, False)) -> List[
     ok = np.flatnonzero(~np.isnan(f).any(axis=1))
     if ok.size == 0:
         return []
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-
-    fronts = NonDominatedSorting().do(f[ok])
+    try:
+        from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+    except ImportError:  # pymoo is optional: plain O(n^2) peeling
+        fronts = _peel(f[ok])
+    else:
+        fronts = NonDominatedSorting().do(f[ok])
     return [np.sort(ok[np.asarray(fr, dtype=int)]) for fr in fronts]
+
+
+def _peel(f: np.ndarray) -> List[np.ndarray]:
+    """Fronts of a minimisation problem by repeatedly removing the non-dominated points."""
+    left = np.arange(len(f))
+    fronts = []
+    while left.size:
+        g = f[left]
+        dominated = np.array([np.any(np.all(g <= g[i], axis=1) & np.any(g < g[i], axis=1))
+                              for i in range(len(g))])
+        fronts.append(left[~dominated])
+        left = left[dominated]
+    return fronts
 
 
 def pareto_front(points, maximize: Sequence[bool] = (True, False)) -> np.ndarray:

@@ -55,3 +55,18 @@ def test_bad_input():
     with pytest.raises(ValueError, match="maximize"):
         pareto_front(POINTS, (True,))
     assert pareto_front(np.full((2, 2), np.nan)).tolist() == []
+
+
+def test_numpy_fallback_matches(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_pymoo(name, *a, **k):
+        if name.startswith("pymoo"):
+            raise ImportError("no pymoo")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_pymoo)
+    fronts = [f.tolist() for f in nondominated_sort(POINTS, (True, False))]
+    assert fronts == [[0, 1, 3, 5, 8], [2, 4, 9], [6]]
