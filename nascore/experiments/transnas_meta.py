@@ -10,7 +10,9 @@ The rule (fixed in advance, nothing is fitted on the reported data): every ``hyb
 component that has a published counterpart (:data:`HYBRID_TO_PUBLISHED`) is ranked over the
 population and the log-ranks are summed, ``Σ_k w_k log(rank_k / N)``
 (:func:`nascore.proxies.rank_aggregate`, AZ-NAS's aggregation), with ``w_k`` the ``hybrid``
-weight of that component (:data:`nascore.proxies.hybrid.WEIGHTS`; all 1 unless fitted). Missing
+weight of that component (:data:`nascore.proxies.hybrid.WEIGHTS`, fitted on our own NB201
+components of a disclosed 200-cell split, never on these tables; ``rule_equal_spearman`` reports
+the unweighted rule, all ``w_k = 1``, too). Missing
 or failed scores rank worst. Components without a published counterpart (AZ-NAS
 expressivity/progressivity/trainability) are left out and listed in the output, so this is a
 *partial* mirror of ``hybrid`` and says nothing about those components.
@@ -129,11 +131,14 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
         row[f"n_failed_{p}"] = c["n_failed"]
     rule = rule_score(table, mapping)
     c = corr.correlate(rule.to_numpy(float), truth, n_boot=n_boot, seed=seed, nan_policy=nan_policy)
+    eq = rule_score(table, mapping, {k: 1.0 for k in mapping})
+    c_eq = corr.correlate(eq.to_numpy(float), truth, n_boot=0, nan_policy=nan_policy)
     finite = {k: v for k, v in singles.items() if np.isfinite(v)}
     best = max(finite, key=lambda k: finite[k]) if finite else ""
     row.update({
         "rule_spearman": c["spearman"], "rule_kendall": c["kendall"],
         "rule_ci95_lo": c["ci95_spearman"][0], "rule_ci95_hi": c["ci95_spearman"][1],
+        "rule_equal_spearman": c_eq["spearman"],
         "best_single": best, "best_single_spearman": finite.get(best, float("nan")),
         "rule_minus_best": c["spearman"] - finite.get(best, float("nan")),
         "rule_columns": "+".join(mapping.values()),
@@ -154,7 +159,8 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
 
     Returns:
         One row per (space, task) -- all 7 tasks incl. ``segmentsemantic`` -- with ``n``,
-        ``rule_spearman``, ``rule_kendall``, ``rule_ci95_lo/hi``, ``best_single``,
+        ``rule_spearman``, ``rule_kendall``, ``rule_ci95_lo/hi``, ``rule_equal_spearman``,
+        ``best_single``,
         ``best_single_spearman``, ``rule_minus_best``, ``rule_columns``, ``rule_missing`` and
         ``spearman_<proxy>`` / ``kendall_<proxy>`` / ``n_failed_<proxy>`` per published proxy.
     """
@@ -199,6 +205,7 @@ def meta_to_json(meta: pd.DataFrame) -> dict:
                if k.startswith("spearman_") and pd.notna(r[k])}
         out.setdefault(r["space"], {})[r["task"]] = {
             "n": int(r["n"]), "rule_spearman": r["rule_spearman"], "rule_kendall": r["rule_kendall"],
+            "rule_equal_spearman": r["rule_equal_spearman"],
             "rule_ci95_spearman": [r["rule_ci95_lo"], r["rule_ci95_hi"]],
             "best_single": r["best_single"], "best_single_spearman": r["best_single_spearman"],
             "rule_minus_best": r["rule_minus_best"], "rule_columns": r["rule_columns"],
