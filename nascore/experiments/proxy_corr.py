@@ -220,7 +220,11 @@ def _score_items(items: Sequence[tuple], batch, proxies: Sequence[str], ns: str,
     import torch
     from tqdm import tqdm
 
+    from ..proxies import PROXIES
+
     proxies = list(proxies)
+    for p in proxies:
+        PROXIES.get(p)  # KeyError naming an unknown proxy before anything is scored
     x, y = batch
     x, y = x.to(device), y.to(device)
     dev = torch.device(device)

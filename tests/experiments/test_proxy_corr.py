@@ -78,6 +78,14 @@ def test_killed_run_resumes(tmp_path, monkeypatch):
     assert s["cached"].tolist() == [True] * 4 + [False] * 4
 
 
+def test_unknown_proxy_is_rejected_up_front(tmp_path):
+    cache = ScoreCache(tmp_path / "scores.sqlite")
+    with pytest.raises(KeyError, match="no_such_proxy"):
+        pc.score_nb201(CELLS[:2], ["params", "no_such_proxy"], batch_size=4, cache=cache,
+                       progress=False, input_kind="gaussian", C=4, N=1)
+    assert len(cache) == 0
+
+
 def test_cache_namespace_separates_settings(first):
     cache, _ = first
     ns_a = pc.namespace("nb201", "cifar10", "gaussian", "noise", 4, "C4N1")
