@@ -31,3 +31,15 @@ def records():
 def make_arch():
     """The :func:`tiny_arch` factory."""
     return tiny_arch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tiny tensors gain nothing from intra-op threads, and on a busy machine the
+    thread hand-offs dominate; restored after each test."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

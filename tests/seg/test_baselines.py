@@ -1,0 +1,47 @@
+"""Baselines: registry, construction and forward passes at 64 px, the HCT-Net-like arch."""
+
+import pytest
+import torch
+
+from nascore.arch import example_arch
+from nascore.build import HybridSegNet, build_model
+from nascore.cost import count_flops, count_params
+from nascore.seg.baselines import BASELINES, build_baseline, hctnet_like_arch
+from nascore.space import HybridSegSpace
+
+
+def test_registry_names():
+    assert BASELINES.names() == ["hctnet_like", "unet", "swinunetr", "unetr"]
+    with pytest.raises(KeyError, match="nope"):
+        build_baseline("nope", 1, 1, 64)
+
+
+@pytest.mark.parametrize("name", ["hctnet_like", "unet", "swinunetr", "unetr"])
+def test_baselines_build_and_forward_at_64px(name):
+    b = build_baseline(name, 3, 1, 64)
+    assert b.name == name
+    with torch.no_grad():
+        y = b.model(torch.zeros(2, 3, 64, 64))
+    y = y[0] if isinstance(y, tuple) else y
+    assert y.shape == (2, 1, 64, 64)
+    assert count_params(b.model) > 5e5  # sized like real models, not toys
+    assert (b.arch is not None) == (name == "hctnet_like")
+
+
+def test_hctnet_like_is_a_hand_design_in_the_space():
+    arch = hctnet_like_arch(128)
+    assert HybridSegSpace().contains(arch)
+    assert arch.widths == (32, 64, 128, 256) and arch.depths == (2, 2, 2, 4)
+    assert [b.short() for b in arch.stages[3].blocks] == ["a8m4"] * 4
+    assert all(not b.is_attn for s in arch.stages[:3] for b in s.blocks)
+    model = build_baseline("hctnet_like", 1, 1, 64).model
+    assert isinstance(model, HybridSegNet) and model.aux_head is not None
+    small = build_model(example_arch("hybrid", 64), 1, 1)
+    assert count_flops(small, (1, 1, 64, 64)) < 0.5 * count_flops(model, (1, 1, 64, 64))
+
+
+def test_size_checks():
+    with pytest.raises(ValueError, match="img_size"):
+        build_baseline("swinunetr", 1, 1, 48)
+    with pytest.raises(ValueError, match="img_size"):
+        build_baseline("unetr", 1, 1, 40)
