@@ -1,7 +1,5 @@
 """Shared test fixtures."""
 
-import os
-
 import pytest
 
 from nascore import io
@@ -17,11 +15,11 @@ def data_root():
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _few_threads():
-    """Keeps torch to the machine's cores during tests (CI has 2)."""
+def _one_torch_thread():
+    """One torch thread: the test nets are tiny, where threading costs more than it gives."""
     import torch
 
     n = torch.get_num_threads()
-    torch.set_num_threads(min(n, max(1, os.cpu_count() or 1)))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
