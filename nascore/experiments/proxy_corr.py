@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .. import corr
+from ..cache import ScoreCache
 from ..io import repo_root
 
 #: Published Spearman rho over all 15,625 NB201 cells, CIFAR-10 (SamsungLabs zero-cost-nas,
@@ -267,11 +268,20 @@ def _score_items(items: Sequence[tuple], batch, proxies: Sequence[str], ns: str,
     return pd.DataFrame(rows, columns=cols)
 
 
+def _shard(items: list, shard: Optional[tuple]) -> list:
+    if shard is None:
+        return items
+    i, k = (int(v) for v in shard)
+    if not 0 <= i < k:
+        raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard!r}")
+    return items[i::k]
+
+
 def score_nb201(arch_strs: Union[Sequence[str], pd.DataFrame], proxies: Sequence[str],
                 dataset: str = "cifar10", batch_size: int = 64, seed: int = 0, cache=None,
                 progress: bool = True, input_kind: str = "real", split: Optional[str] = None,
                 device: str = "cpu", root=None, tag: str = "", C: int = 16,
-                N: int = 5) -> pd.DataFrame:
+                N: int = 5, shard: Optional[tuple] = None) -> pd.DataFrame:
     """Scores NB201 cells (``TinyNetwork`` with ``num_classes`` of ``dataset``) with ``proxies``.
 
     Args:
@@ -287,6 +297,8 @@ def score_nb201(arch_strs: Union[Sequence[str], pd.DataFrame], proxies: Sequence
         tag: appended to the cache namespace.
         C, N: stem channels and cells per stage (NB201: 16, 5; other values are for tests and
             are added to the cache namespace).
+        shard: ``(i, k)`` scores (and returns) only nets ``i, i+k, i+2k, ...``, so ``k``
+            processes can fill one cache in parallel (see :func:`prefill`).
 
     Returns:
         Long frame, one row per (cell, proxy): ``benchmark`` (``nb201``), ``dataset``,
@@ -309,7 +321,8 @@ def score_nb201(arch_strs: Union[Sequence[str], pd.DataFrame], proxies: Sequence
     if (C, N) != (16, 5):
         tag = f"C{C}N{N}" + (f"/{tag}" if tag else "")
     ns = namespace("nb201", ds, input_kind, split, batch_size, tag)
-    items = [(a, (lambda a=a: build_nb201_net(a, num_classes=ncls, C=C, N=N))) for a in arch_strs]
+    items = _shard([(a, (lambda a=a: build_nb201_net(a, num_classes=ncls, C=C, N=N)))
+                    for a in arch_strs], shard)
     df = _score_items(items, batch, proxies, ns, cache, seed, progress, device,
                       f"nb201/{ds}", "arch_str")
     df.insert(0, "dataset", ds)
@@ -323,7 +336,7 @@ def score_nb201(arch_strs: Union[Sequence[str], pd.DataFrame], proxies: Sequence
 def score_autoformer(rows: pd.DataFrame, proxies: Sequence[str], batch_size: int = 64,
                      seed: int = 0, cache=None, progress: bool = True, input_kind: str = "real",
                      split: Optional[str] = None, device: str = "cpu", root=None,
-                     tag: str = "") -> pd.DataFrame:
+                     tag: str = "", shard: Optional[tuple] = None) -> pd.DataFrame:
     """Scores AutoFormer-Ti ViTs (:func:`nascore.bench.vit.vit_from_gt_row`, 32x32 input,
     4x4 patches, 100 classes) on a CIFAR-100 batch; same arguments/columns as
     :func:`score_nb201` with ``arch_key`` instead of ``arch_str`` and ``benchmark="autoformer"``.
@@ -338,7 +351,8 @@ def score_autoformer(rows: pd.DataFrame, proxies: Sequence[str], batch_size: int
     batch = make_batch(ds, batch_size, seed, input_kind, split if input_kind == "real" else None, root)
     ns = namespace("autoformer", ds, input_kind, split, batch_size, tag)
     recs = rows.to_dict("records")
-    items = [(r["arch_key"], (lambda r=r: vit_from_gt_row(r, num_classes=100))) for r in recs]
+    items = _shard([(r["arch_key"], (lambda r=r: vit_from_gt_row(r, num_classes=100)))
+                    for r in recs], shard)
     df = _score_items(items, batch, proxies, ns, cache, seed, progress, device, "autoformer",
                       "arch_key")
     df.insert(0, "dataset", ds)
@@ -661,3 +675,76 @@ def scores_for_csv(scores: pd.DataFrame) -> pd.DataFrame:
     if "extra" in s:
         s["extra"] = [json.dumps(e or {}, sort_keys=True, default=float) for e in s["extra"]]
     return s
+
+
+# ----------------------------------------------------------------------------- parallel prefill
+def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Optional[Path] = None,
+            progress: bool = True) -> int:
+    """Fills the score cache for a notebook-02 parameter set (one shard of every net list).
+
+    Run ``k`` of these in parallel (``shard=(i, k)``, e.g. one per GPU/CPU group), then run the
+    notebook with the same parameters: it finds every score cached. Scores computed while
+    processes compete for a device have inflated ``time_s``.
+
+    Args:
+        params: the notebook parameters (e.g. a ``notebooks/params/<profile>/02_*.yaml``);
+            missing keys take the smoke defaults of the notebook.
+        shard: ``(i, k)``.
+
+    Returns:
+        The number of (net, proxy) rows covered by this shard.
+    """
+    import torch
+
+    from ..proxies import PROXIES
+
+    p = {"n_nb201": 20, "n_vit": 3, "proxies": ["params"], "vit_proxies": None,
+         "datasets": ["cifar10"], "batch_size": 16, "vit_batch_size": 16, "input_kind": "real",
+         "seed": 0, "device": "auto", **dict(params)}
+    names = list(PROXIES.names()) if p["proxies"] == "all" else list(p["proxies"])
+    vit = p["vit_proxies"] or names
+    vit = list(PROXIES.names()) if vit == "all" else list(vit)
+    names = [n for n in names if n in PROXIES.names()]
+    vit = [n for n in vit if n in PROXIES.names()]
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if p["device"] == "auto" else p["device"]
+    cache = ScoreCache(cache_path or default_cache_path())
+    total = 0
+    if p["n_nb201"]:
+        cells = sample_nb201(p["n_nb201"], seed=p["seed"])
+        for ds in p["datasets"]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                total += len(score_nb201(cells, names, ds, p["batch_size"], p["seed"], cache, progress,
+                                         p["input_kind"], device=dev, shard=shard))
+    if p["n_vit"]:
+        rows = sample_autoformer(p["n_vit"], seed=p["seed"])
+        total += len(score_autoformer(rows, vit, p["vit_batch_size"], p["seed"], cache, progress,
+                                      p["input_kind"], device=dev, shard=shard))
+    return total
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """CLI: ``python -m nascore.experiments.proxy_corr PARAMS.yaml --shard I K [--threads T]``."""
+    import argparse
+
+    import torch
+    import yaml
+
+    ap = argparse.ArgumentParser(description="Prefill the notebook-02 score cache (one shard).")
+    ap.add_argument("params", type=Path, help="notebooks/params/<profile>/02_proxy_correlation.yaml")
+    ap.add_argument("--shard", type=int, nargs=2, default=(0, 1), metavar=("I", "K"))
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    a = ap.parse_args(argv)
+    if not a.params.is_file():
+        raise FileNotFoundError(f"parameter file {a.params} not found")
+    params = yaml.safe_load(a.params.read_text()) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"parameter file {a.params} must hold a mapping")
+    torch.set_num_threads(a.threads)
+    n = prefill(params, tuple(a.shard))
+    print(f"shard {a.shard[0]}/{a.shard[1]}: {n} (net, proxy) scores cached in {default_cache_path()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -86,6 +86,18 @@ def test_unknown_proxy_is_rejected_up_front(tmp_path):
     assert len(cache) == 0
 
 
+def test_shards_cover_all_nets_once(first, monkeypatch):
+    cache, s1 = first
+    monkeypatch.setattr(pc, "_score_fn", lambda: None)  # everything is cached
+    parts = [pc.score_nb201(CELLS, PROXIES, "cifar10", batch_size=4, cache=cache, progress=False,
+                            input_kind="gaussian", C=4, N=1, shard=(i, 4)) for i in range(4)]
+    got = pd.concat(parts)
+    assert sorted(got["arch_str"].unique()) == sorted(CELLS) and len(got) == len(s1)
+    with pytest.raises(ValueError, match="shard"):
+        pc.score_nb201(CELLS, PROXIES, batch_size=4, cache=cache, input_kind="gaussian", C=4, N=1,
+                       shard=(4, 4))
+
+
 def test_cache_namespace_separates_settings(first):
     cache, _ = first
     ns_a = pc.namespace("nb201", "cifar10", "gaussian", "noise", 4, "C4N1")
