@@ -11,7 +11,9 @@ and reports the ratio b/a (target <= 2). Nets:
 * ``vit``: an AutoFormer-Ti-sized ViT (embed 192, depth 12, 3 heads, MLP ratio 4), 32x32 input.
 
 Writes ``reports/benchmarks/hybrid_cost.json`` (with provenance) and prints a table.
-Usage: ``python benchmarks/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 2]``.
+Usage: ``python benchmarks/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 1]``.
+One thread by default: on the shared 2-core machine, 2 OpenMP threads competing with other
+processes made every op 3-5x slower and the small eigen-solves 50x slower (noise, not cost).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     res = {}

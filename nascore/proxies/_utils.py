@@ -197,3 +197,17 @@ def unique_rows(codes: torch.Tensor) -> int:
     if packed.shape[1] == 1:
         return int(torch.unique(packed[:, 0]).numel())
     return int(torch.unique(packed, dim=0).shape[0])
+
+
+def sym_eigvals(m: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues (ascending, float64) of a symmetric matrix."""
+    a = m.detach().double()
+    return torch.linalg.eigvalsh((a + a.T) / 2.0)
+
+
+def singular_values(m: torch.Tensor) -> torch.Tensor:
+    """Singular values (ascending, float64) via the eigenvalues of the smaller Gram matrix
+    (about 4x faster than ``svdvals`` on CPU; accurate for the top and the nuclear norm)."""
+    a = m.detach().double()
+    g = a @ a.T if a.shape[0] <= a.shape[1] else a.T @ a
+    return sym_eigvals(g).clamp_min(0.0).sqrt()

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import norm
 
-from ._utils import block_features, rows
+from ._utils import block_features, rows, singular_values, sym_eigvals
 from .base import register_proxy
 from .basic import count_flops
 
@@ -31,7 +31,7 @@ def expressivity_scores(feats: List[torch.Tensor]) -> List[float]:
         r = rows(f.detach()).double()
         r = r - r.mean(0, keepdim=True)
         cov = r.T @ r / r.shape[0]
-        s = torch.linalg.eigvalsh(cov).clamp_min(0)
+        s = sym_eigvals(cov).clamp_min(0)
         tot = s.sum()
         if not torch.isfinite(tot) or tot <= 0:
             out.append(0.0)
@@ -81,7 +81,7 @@ def trainability_scores(feats: List[torch.Tensor], ctx) -> List[float]:
             continue
         a, b = al
         mat = a.double().T @ b.double() / a.shape[0]
-        smax = float(torch.linalg.svdvals(mat).max())
+        smax = float(singular_values(mat).max())
         out.append(-smax - 1.0 / (smax + 1e-6) + 2.0)
     return out
 

@@ -8,7 +8,7 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from ._utils import abs_weights, forward_logits, remove_norms, weight_layers
+from ._utils import abs_weights, forward_logits, remove_norms, singular_values, weight_layers
 from .base import register_proxy
 
 
@@ -66,7 +66,7 @@ def dss_terms(model: nn.Module, x: torch.Tensor) -> Tuple[float, float, bool]:
             continue
         w = l.weight.detach()
         if i < len(attn):
-            div += float(torch.linalg.matrix_norm(g, "nuc") * torch.linalg.matrix_norm(w, "nuc"))
+            div += float(singular_values(g).sum() * singular_values(w).sum())  # nuclear norms
         else:
             sal += float((g * w).abs().sum())
     return div, sal, fallback

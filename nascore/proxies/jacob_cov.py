@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._utils import forward_logits
+from ._utils import forward_logits, sym_eigvals
 from .base import register_proxy
 
 
@@ -14,7 +14,7 @@ def jacobian_score(jac: torch.Tensor, k: float = 1e-5) -> float:
     corr = torch.corrcoef(j)
     if not torch.isfinite(corr).all():  # a constant (e.g. zero) Jacobian row
         return float("nan")
-    lam = torch.linalg.eigvalsh(corr).clamp_min(0.0)
+    lam = sym_eigvals(corr).clamp_min(0.0)
     return float(-(torch.log(lam + k) + 1.0 / (lam + k)).sum())
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from ._utils import forward_logits, hooks
+from ._utils import forward_logits, hooks, sym_eigvals
 from .base import register_proxy
 
 
 def _min_eig_corr(f: torch.Tensor) -> float:
     corr = torch.corrcoef(f.double())
     corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
-    return float(torch.linalg.eigvalsh(corr).min())
+    return float(sym_eigvals(corr).min())
 
 
 @register_proxy("meco", mode="train")

@@ -26,8 +26,12 @@ def hamming_kernel(codes) -> torch.Tensor:
     b = codes[0].shape[0]
     k = torch.zeros(b, b, dtype=torch.float64, device=codes[0].device)
     for c in codes:
-        c = c.double()
-        k += c @ c.T + (1 - c) @ (1 - c).T
+        # agreements = on·on + off·off = 2·(c cᵀ) − s_i − s_j + n; float32 counts are exact
+        # below 2^24 units per layer, the sum is accumulated in float64
+        cf = c.float()
+        on = (cf @ cf.T).double()
+        s = cf.sum(1).double()
+        k += 2 * on - s[:, None] - s[None, :] + c.shape[1]
     return k
 
 

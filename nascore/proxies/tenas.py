@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._utils import activation_modules, forward_logits, hooks, rows, unique_rows
+from ._utils import activation_modules, forward_logits, hooks, rows, sym_eigvals, unique_rows
 from .base import register_proxy
 
 
@@ -29,7 +29,7 @@ def ntk_condition(model, x: torch.Tensor) -> float:
     except (ValueError, RuntimeError):
         out = forward_logits(model, x)
         jac = torch.stack([row(out[i]) for i in range(x.shape[0])])
-    lam = torch.linalg.eigvalsh(jac @ jac.T)
+    lam = sym_eigvals(jac @ jac.T)
     return float(lam[-1] / lam[0]) if lam[0] > 0 else float("inf")
 
 
