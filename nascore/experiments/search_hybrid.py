@@ -1,0 +1,454 @@
+"""Driver of notebook 03, hybrid segmentation part: zero-shot search in HybridSegSpace under a
+FLOPs budget, a Pareto view, and ``best_arch.json`` for notebook 04.
+
+Choices (all recorded in the outputs):
+
+* **Objective.** The live ``hybrid`` proxy (:class:`~nascore.search.objectives.ProxyObjective`
+  with :class:`~nascore.search.objectives.HybridSegBuilder`), cached per arch in a
+  :class:`~nascore.cache.ScoreCache`. To keep it cheap every candidate is scored at a REDUCED
+  proxy resolution (default 64 px, batch 8; ``resize=False``), whatever its own resolution, on
+  a small batch of tumour slices: LGG (``seg/lgg_mri_kaggle3m`` via
+  :func:`data_prep.folder.load_folder`, tumour slices only) when the data are present, else
+  :func:`data_prep.synthetic.make_synthetic` phantoms, labelled SYNTHETIC everywhere.
+  ``hybrid`` is data-free (the batch only gives the input shape), so the choice of slices does
+  not change scores; its FLOPs prior is taken at the proxy resolution, so the proxy cannot judge
+  the input resolution: fix it with ``resolutions`` (default ``(128,)`` in the notebook).
+* **Costs** (:class:`SegCostFn`) at the architecture's OWN resolution, batch 1: ``params``
+  (model built on the ``meta`` device), ``flops`` (:class:`~nascore.latency.LatencyLUT` in
+  ``flops`` mode, filled lazily piece by piece; sums exactly to
+  :func:`nascore.cost.count_flops` of the whole model), ``baseline_flops`` (the HCT-Net-like
+  baseline :func:`nascore.seg.baselines.hctnet_like_arch` at the same resolution, same
+  channels), ``flops_ratio`` = flops / baseline_flops, and ``n_attn`` (attention blocks).
+* **Budget.** Default: ``flops_ratio <= 0.5``, i.e. half the FLOPs of the HCT-Net-like baseline
+  at the same resolution, exactly the comparison notebook 04 makes
+  (:class:`nascore.seg.pipeline.SegPipelineConfig` ``flops_budget_frac``). ``max_flops`` gives an
+  absolute bound instead. Over-budget candidates are rejected before scoring (and counted).
+* **Best arch.** The feasible evaluation with the highest score among those with at least
+  ``min_attn_blocks`` attention blocks (notebook 04's knob search needs attention; default 1);
+  if none has, the best feasible one, with a note.
+* **Predicted latency** (Pareto plot only): a :class:`~nascore.latency.LatencyLUT` of the
+  evaluated architectures' pieces measured on this machine (batch 1, current torch threads),
+  kept in the cache folder and extended incrementally (:func:`latency_lut`).
+
+``best_arch.json`` schema (written by :func:`write_best_arch` with
+:func:`nascore.io.write_metrics`)::
+
+    {"arch": HybridSegArch.to_dict(),           # notebook 04: HybridSegArch.from_dict(d["arch"])
+     "arch_id": str, "describe": str,
+     "score": float, "proxy": "hybrid", "proxy_resolution": int, "proxy_batch_size": int,
+     "params": float, "flops": float, "flops_ratio": float,
+     "baseline": "hctnet_like", "baseline_flops": float,
+     "budget": {"key": "flops_ratio" | "flops", "max": float, "mode": "relative" | "absolute"},
+     "pred_latency_ms": float | null, "n_attn": int,
+     "in_channels": int, "out_channels": int,
+     "data": str, "synthetic": bool,
+     "search": {"strategy", "settings", "budget", "seed", "n_evals", "n_rejected", "n_failed",
+                "min_attn_blocks", "note"},
+     "provenance": {...}}                         # nascore.io.provenance(config, seed)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+LGG = ("seg", "lgg_mri_kaggle3m")
+LGG_LABEL = "LGG FLAIR MRI (Buda et al., kaggle_3m), tumour slices"
+
+
+@dataclass
+class HybridSearchConfig:
+    """Settings of the hybrid-space search (see the module docstring).
+
+    Attributes:
+        strategy: a :data:`nascore.search.STRATEGIES` name.
+        settings: the strategy's settings.
+        budget: proxy evaluations.
+        seed: search rng seed (also the batch draw and proxy seed).
+        proxy: the objective proxy.
+        proxy_resolution: side of the scoring batch (px).
+        batch_size: scoring batch size.
+        in_channels: image channels (3: LGG pre-contrast/FLAIR/post-contrast; 1: FLAIR only).
+        out_channels: output channels (1, as notebook 04).
+        flops_budget_frac: bound on ``flops_ratio`` (relative budget), unless ``max_flops``.
+        max_flops: absolute FLOPs bound (overrides the relative one).
+        resolutions: restrict the space's input resolutions (None: the space's default).
+        min_attn_blocks: attention blocks the best arch must have.
+        data: ``"auto"`` (LGG when present, else synthetic) or ``"synthetic"``.
+    """
+
+    strategy: str = "evolution"
+    settings: Dict[str, Any] = field(default_factory=lambda: {"population": 20, "sample": 5})
+    budget: int = 6
+    seed: int = 0
+    proxy: str = "hybrid"
+    proxy_resolution: int = 64
+    batch_size: int = 8
+    in_channels: int = 3
+    out_channels: int = 1
+    flops_budget_frac: float = 0.5
+    max_flops: Optional[float] = None
+    resolutions: Optional[Tuple[int, ...]] = (128,)
+    min_attn_blocks: int = 1
+    data: str = "auto"
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["resolutions"] = list(self.resolutions) if self.resolutions else None
+        return d
+
+    def space(self):
+        """The searched :class:`~nascore.space.HybridSegSpace`."""
+        from ..space import HybridSegSpace
+
+        return HybridSegSpace(resolutions=tuple(self.resolutions)) if self.resolutions else HybridSegSpace()
+
+    def constraints(self):
+        """The FLOPs bound as :class:`~nascore.search.Constraints`."""
+        from ..search import Constraints
+
+        if self.max_flops is not None:
+            return Constraints(max_flops=float(self.max_flops), flops_key="flops")
+        return Constraints(max_flops=float(self.flops_budget_frac), flops_key="flops_ratio")
+
+    def budget_info(self) -> Dict[str, Any]:
+        c = self.constraints()
+        return {"key": c.flops_key, "max": c.max_flops,
+                "mode": "absolute" if self.max_flops is not None else "relative"}
+
+
+# ----------------------------------------------------------------------------- baseline, costs
+def baseline_arch(resolution: int):
+    """The HCT-Net-like baseline at ``resolution`` (:func:`nascore.seg.baselines.hctnet_like_arch`)."""
+    try:
+        from ..seg.baselines import hctnet_like_arch
+    except ImportError:  # nascore.seg's package import needs data_prep; load the file alone
+        import importlib.util
+        import warnings
+
+        p = Path(__file__).resolve().parents[1] / "seg" / "baselines.py"
+        spec = importlib.util.spec_from_file_location("nascore_seg_baselines_standalone", p)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        hctnet_like_arch = mod.hctnet_like_arch
+        warnings.warn("nascore.seg could not be imported (is data_prep installed? try "
+                      "`pip install -e .`); loaded nascore/seg/baselines.py directly")
+    return hctnet_like_arch(int(resolution))
+
+
+class SegCostFn:
+    """``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn"}`` (picklable).
+
+    FLOPs come from a lazily filled :class:`~nascore.latency.LatencyLUT` in ``flops`` mode
+    (pieces counted on the ``meta`` device, memoised), params from a ``meta``-device build.
+
+    Args:
+        in_channels, out_channels: model channels.
+        lut_path: optional JSON file to load the piece table from and :meth:`save` it to.
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, lut_path=None) -> None:
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.lut_path = Path(lut_path) if lut_path is not None else None
+        self._lut = None
+        self._base: Dict[int, float] = {}
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_lut"] = None
+        return d
+
+    def lut(self):
+        from ..latency import LatencyLUT
+
+        if self._lut is None:
+            meta = {"metric": "flops", "in_channels": self.in_channels,
+                    "out_channels": self.out_channels, "spatial_dims": 2, "batch": 1}
+            lut = None
+            if self.lut_path is not None and self.lut_path.is_file():
+                lut = LatencyLUT.load(self.lut_path)
+                if any(lut.meta.get(k) != v for k, v in meta.items()):
+                    lut = None  # built for other channels: start afresh
+            self._lut = lut or LatencyLUT({}, meta)
+        return self._lut
+
+    def flops(self, arch) -> float:
+        """FLOPs (2 per multiply-add) of ``arch``'s inference forward at its resolution, batch 1."""
+        import torch
+
+        from ..latency import arch_pieces, measure_piece
+
+        lut = self.lut()
+        for key, spec in arch_pieces(arch, self.in_channels, self.out_channels):
+            if key not in lut.entries:
+                with torch.device("meta"):
+                    lut.entries[key] = measure_piece(spec, 2, "flops")
+        return float(lut.predict(arch))
+
+    def baseline_flops(self, resolution: int) -> float:
+        r = int(resolution)
+        if r not in self._base:
+            self._base[r] = self.flops(baseline_arch(r))
+        return self._base[r]
+
+    def __call__(self, arch) -> Dict[str, float]:
+        import torch
+
+        from ..build import build_model
+        from ..cost import count_params
+
+        with torch.device("meta"):
+            params = count_params(build_model(arch, self.in_channels, self.out_channels))
+        f = self.flops(arch)
+        b = self.baseline_flops(arch.resolution)
+        return {"params": float(params), "flops": f, "baseline_flops": b, "flops_ratio": f / b,
+                "n_attn": float(arch.num_attn_blocks)}
+
+    def save(self) -> Optional[Path]:
+        """Writes the piece table to ``lut_path`` (if set)."""
+        if self.lut_path is None or self._lut is None:
+            return None
+        return self._lut.save(self.lut_path)
+
+
+# ----------------------------------------------------------------------------- data, objective
+def load_tumour_batch(batch_size: int = 8, resolution: int = 64, seed: int = 0,
+                      in_channels: int = 3, data: str = "auto", cache_dir=None, root=None):
+    """A small batch of tumour slices at ``resolution``.
+
+    Args:
+        data: ``"auto"``: LGG when ``seg/lgg_mri_kaggle3m`` exists under the data root, else
+            synthetic; ``"synthetic"``: always synthetic; ``"lgg"``: LGG or FileNotFoundError.
+        in_channels: 3 (all LGG channels) or 1 (FLAIR).
+        cache_dir: :func:`data_prep.folder.load_folder` cache of the resized LGG arrays.
+
+    Returns:
+        ``((x, y), info)``: float32 images ``(B, C, r, r)`` in [0, 1], float masks
+        ``(B, 1, r, r)``; ``info`` = ``{"source", "synthetic", "ids", "tag"}`` (``source`` is
+        :data:`data_prep.synthetic.SYNTHETIC_LABEL` for phantoms).
+    """
+    import torch
+
+    from .. import io
+
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+    if data not in ("auto", "synthetic", "lgg"):
+        raise ValueError(f"data must be 'auto', 'synthetic' or 'lgg', got {data!r}")
+    use_lgg = data == "lgg" or (data == "auto" and io.has_data(*LGG))
+    rng = np.random.default_rng(seed)
+    if use_lgg:
+        from data_prep.folder import load_folder
+
+        path = io.data_root().joinpath(*LGG) if root is None else Path(root).joinpath(*LGG)
+        if not path.exists():
+            raise FileNotFoundError(f"LGG data not found at {path}: set NASCORE_DATA or use "
+                                    "data='synthetic'")
+        recs = load_folder(path, resolution=resolution, cache_dir=cache_dir,
+                           channels=None if in_channels == 3 else [1])
+        recs = [r for r in recs if r["has_tumor"]]
+        source, synthetic, tag = LGG_LABEL, False, "lgg"
+    else:
+        from data_prep.synthetic import SYNTHETIC_LABEL, make_synthetic
+
+        recs = make_synthetic(n_patients=max(4, batch_size // 2), slices_per_patient=8,
+                              size=resolution, channels=in_channels, seed=seed)
+        recs = [r for r in recs if r["has_tumor"]] or recs
+        source, synthetic, tag = SYNTHETIC_LABEL, True, "synthetic"
+    if len(recs) < batch_size:
+        raise ValueError(f"only {len(recs)} tumour slices available, need batch_size={batch_size}")
+    pick = np.sort(rng.choice(len(recs), size=batch_size, replace=False))
+    x = torch.from_numpy(np.stack([np.asarray(recs[i]["image"], np.float32) for i in pick]))
+    y = torch.from_numpy(np.stack([np.asarray(recs[i]["mask"], np.float32) for i in pick]))
+    info = {"source": source, "synthetic": synthetic, "tag": tag,
+            "ids": [str(recs[i]["id"]) for i in pick]}
+    return (x, y), info
+
+
+def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=None):
+    """The live proxy objective of the hybrid search (scores at the batch's resolution)."""
+    from ..search.objectives import HybridSegBuilder, ProxyObjective
+    from .proxy_corr import code_version
+
+    ns = (f"hybridseg/{data_tag}/r{cfg.proxy_resolution}/b{cfg.batch_size}/"
+          f"c{cfg.in_channels}o{cfg.out_channels}/{code_version()}")
+    return ProxyObjective(cfg.proxy, HybridSegBuilder(cfg.in_channels, cfg.out_channels), batch,
+                          seed=cfg.seed, cache_path=cache_path, dataset=ns, resize=False)
+
+
+def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, history_path=None,
+                      executor=None, progress: bool = False):
+    """Runs the search (resumable through ``history_path``); returns the SearchHistory."""
+    from ..search import STRATEGIES
+
+    st = STRATEGIES.get(cfg.strategy)(**dict(cfg.settings or {}))
+    try:
+        return st.run(cfg.space(), objective, int(cfg.budget), np.random.default_rng(cfg.seed),
+                      executor=executor, constraints=cfg.constraints(), cost_fn=cost_fn,
+                      history_path=history_path, progress=progress)
+    finally:
+        cost_fn.save()
+
+
+# ----------------------------------------------------------------------------- analysis
+def search_frame(history) -> pd.DataFrame:
+    """One row per candidate (evaluated and rejected): ``arch_id, arch, status, score,
+    feasible, params, flops, baseline_flops, flops_ratio, n_attn, resolution, reason``."""
+    from ..arch import HybridSegArch
+
+    rows = []
+    for r in history.records:
+        rows.append({"arch_id": r.arch_id, "arch": r.arch_json, "status": r.status,
+                     "score": r.score if r.ok else np.nan, "feasible": True,
+                     "reason": r.message, **r.cost})
+    for r in history.rejected:
+        rows.append({"arch_id": r.arch_id, "arch": r.arch_json, "status": "rejected",
+                     "score": np.nan, "feasible": False, "reason": r.reason, **r.cost})
+    cols = ["arch_id", "arch", "status", "score", "feasible", "params", "flops",
+            "baseline_flops", "flops_ratio", "n_attn", "reason"]
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df.columns:
+            df[c] = np.nan
+    df["resolution"] = [HybridSegArch.from_json(a).resolution for a in df["arch"]] if len(df) else []
+    return df[cols + ["resolution"]]
+
+
+def latency_lut(archs: Sequence[Any], path=None, in_channels: int = 3, out_channels: int = 1,
+                repeats: int = 3, warmup: int = 1, progress: bool = False):
+    """A latency :class:`~nascore.latency.LatencyLUT` covering ``archs``' pieces, loaded from
+    ``path`` when it exists (same channels, repeats) and extended with the missing pieces."""
+    import torch
+
+    from ..latency import LatencyLUT, arch_pieces, measure_piece
+
+    meta = {"metric": "latency", "in_channels": in_channels, "out_channels": out_channels,
+            "spatial_dims": 2, "repeats": repeats, "warmup": warmup,
+            "torch_threads": torch.get_num_threads(), "batch": 1}
+    lut = None
+    if path is not None and Path(path).is_file():
+        lut = LatencyLUT.load(path)
+        if any(lut.meta.get(k) != v for k, v in meta.items()):
+            lut = None
+    lut = lut or LatencyLUT({}, meta)
+    todo = {}
+    for a in archs:
+        for k, spec in arch_pieces(a, in_channels, out_channels):
+            if k not in lut.entries:
+                todo[k] = spec
+    items = sorted(todo.items())
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="latency LUT pieces", mininterval=2.0)
+    for k, spec in items:
+        lut.entries[k] = measure_piece(spec, 2, "latency", repeats, warmup)
+    if path is not None and todo:
+        lut.save(path)
+    return lut
+
+
+def add_pareto(df: pd.DataFrame, lut=None) -> pd.DataFrame:
+    """Adds ``pred_latency_ms`` (from ``lut``, feasible scored rows) and the Pareto flags
+    ``front_flops`` / ``front_latency`` (non-dominated in (score up, cost down) among the
+    feasible scored candidates, :func:`nascore.search.pareto_front`)."""
+    from ..arch import HybridSegArch
+    from ..search import pareto_front
+
+    df = df.copy()
+    ok = (df["status"] == "ok") & df["feasible"] & np.isfinite(df["score"].astype(float))
+    df["pred_latency_ms"] = np.nan
+    if lut is not None:
+        df.loc[ok, "pred_latency_ms"] = [lut.predict(HybridSegArch.from_json(a))
+                                         for a in df.loc[ok, "arch"]]
+    for col, cost in (("front_flops", "flops"), ("front_latency", "pred_latency_ms")):
+        df[col] = False
+        sub = df.loc[ok, ["score", cost]].to_numpy(float)
+        if len(sub) and np.isfinite(sub).all():
+            idx = df.index[ok][pareto_front(sub, maximize=(True, False))]
+            df.loc[idx, col] = True
+    return df
+
+
+def select_best(history, min_attn_blocks: int = 1):
+    """``(record, note)``: the best feasible evaluation with >= ``min_attn_blocks`` attention
+    blocks (else the best feasible one, with a note); ``(None, note)`` when nothing was scored."""
+    ok = [r for r in history.records if r.ok and math.isfinite(r.score)]
+    if not ok:
+        return None, "no feasible candidate was scored"
+    with_attn = [r for r in ok if r.cost.get("n_attn", 0) >= min_attn_blocks]
+    if with_attn:
+        return max(with_attn, key=lambda r: r.score), ""
+    return (max(ok, key=lambda r: r.score),
+            f"no scored candidate has >= {min_attn_blocks} attention blocks: best feasible kept")
+
+
+def best_arch_payload(record, cfg: HybridSearchConfig, info: Dict[str, Any], history,
+                      note: str = "", pred_latency_ms: Optional[float] = None) -> Dict[str, Any]:
+    """The ``best_arch.json`` content (without provenance; see the module docstring)."""
+    from ..arch import HybridSegArch
+
+    arch = HybridSegArch.from_json(record.arch_json)
+    c = record.cost
+    return {"arch": arch.to_dict(), "arch_id": arch.arch_id, "describe": arch.describe(),
+            "score": record.score, "proxy": cfg.proxy, "proxy_resolution": cfg.proxy_resolution,
+            "proxy_batch_size": cfg.batch_size, "params": c.get("params"),
+            "flops": c.get("flops"), "flops_ratio": c.get("flops_ratio"),
+            "baseline": "hctnet_like", "baseline_flops": c.get("baseline_flops"),
+            "budget": cfg.budget_info(), "pred_latency_ms": pred_latency_ms,
+            "n_attn": arch.num_attn_blocks, "in_channels": cfg.in_channels,
+            "out_channels": cfg.out_channels, "data": info["source"],
+            "synthetic": bool(info["synthetic"]),
+            "search": {"strategy": cfg.strategy, "settings": dict(cfg.settings or {}),
+                       "budget": cfg.budget, "seed": cfg.seed, "n_evals": len(history.records),
+                       "n_rejected": history.n_rejected, "n_failed": history.n_failed,
+                       "min_attn_blocks": cfg.min_attn_blocks, "note": note}}
+
+
+def write_best_arch(path, payload: Dict[str, Any], config: Optional[Dict[str, Any]] = None,
+                    seed: Optional[int] = None) -> Path:
+    """Writes ``best_arch.json`` (payload + ``provenance``) atomically."""
+    from ..io import write_metrics
+
+    return write_metrics(path, payload, config, seed)
+
+
+def read_best_arch(path):
+    """``(HybridSegArch, payload)`` from a ``best_arch.json``.
+
+    Raises:
+        FileNotFoundError / ValueError: naming the path.
+    """
+    from ..arch import HybridSegArch
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"best arch file {p} does not exist")
+    try:
+        d = json.loads(p.read_text())
+        return HybridSegArch.from_dict(d["arch"]), d
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"malformed best arch file {p}: {e!r}") from None
+
+
+def summary(history, frame: pd.DataFrame, cfg: HybridSearchConfig, info: Dict[str, Any],
+            best: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Headline numbers for ``metrics.json``."""
+    ok = frame[frame["status"] == "ok"]
+    walls = [r.wall_s for r in history.records if math.isfinite(r.wall_s)]
+    return {"config": cfg.to_dict(), "data": info["source"], "synthetic": bool(info["synthetic"]),
+            "n_evals": len(history.records), "n_rejected": history.n_rejected,
+            "n_failed": history.n_failed, "stop_reason": history.stop_reason,
+            "median_eval_s": float(np.median(walls)) if walls else None,
+            "n_front_flops": int(frame.get("front_flops", pd.Series(dtype=bool)).sum()),
+            "n_front_latency": int(frame.get("front_latency", pd.Series(dtype=bool)).sum()),
+            "score_range": [float(ok["score"].min()), float(ok["score"].max())] if len(ok) else None,
+            "best": None if best is None else {k: best[k] for k in (
+                "arch_id", "describe", "score", "params", "flops", "flops_ratio",
+                "baseline_flops", "pred_latency_ms", "n_attn")}}
