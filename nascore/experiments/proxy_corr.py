@@ -14,9 +14,10 @@ Choices, all recorded in the outputs:
 
 * **Resumable, cached.** Every (net, proxy) score is written to the SQLite
   :class:`~nascore.cache.ScoreCache` as soon as it is computed, under a namespace naming the
-  benchmark, dataset, input kind, image split, batch size and a hash of the proxy/builder source
-  (:func:`code_version`), so a rerun recomputes nothing, a killed run resumes, and editing a
-  proxy invalidates stale scores. A net whose proxies are all cached is not even built.
+  benchmark, dataset, input kind, image split, batch size, a hash of the builder sources
+  (:func:`builder_version`) and a hash of the proxy's own sources (:func:`proxy_version`), so a
+  rerun recomputes nothing, a killed run resumes, and editing a proxy invalidates only its
+  stale scores. A net whose proxies are all cached is not even built.
 * **Init.** Each net is built under ``torch.manual_seed(seed)`` inside
   ``torch.random.fork_rng`` (global RNG restored); the proxy harness then seeds the proxy.
 * **Minibatch.** Real images (:func:`nascore.bench.images.load_minibatch`): CIFAR-10 ``train``
@@ -69,16 +70,17 @@ AUTOFORMER_KEY = "c100"
 SURROGATE_NOTE = ("ImageNet16-120 minibatches are a SURROGATE (one real ImageNet photo per class, "
                   "box-downsampled to 16x16), not the benchmark's images")
 
-_CODE_FILES = ("nascore/proxies", "nascore/bench/_nb201_torch.py", "nascore/bench/nb201.py",
-               "nascore/bench/vit.py", "nascore/bench/images.py")
+_BUILDER_FILES = ("nascore/bench/_nb201_torch.py", "nascore/bench/nb201.py", "nascore/bench/vit.py",
+                  "nascore/bench/images.py")
+#: Proxy infrastructure every proxy depends on (a change here invalidates every cached score).
+_PROXY_SHARED = ("nascore/proxies/__init__.py", "nascore/proxies/_utils.py",
+                 "nascore/proxies/harness.py", "nascore/proxies/base.py", "nascore/proxies/losses.py")
 
 
-# ----------------------------------------------------------------------------- samples
-def code_version() -> str:
-    """12-hex SHA-1 of the proxy and network-builder sources (part of the cache namespace)."""
+def _hash_files(rels) -> str:
     h = hashlib.sha1()
     root = repo_root()
-    for rel in _CODE_FILES:
+    for rel in rels:
         p = root / rel
         files = sorted(p.glob("*.py")) if p.is_dir() else [p]
         for f in files:
@@ -86,6 +88,36 @@ def code_version() -> str:
                 h.update(f.relative_to(root).as_posix().encode())
                 h.update(f.read_bytes())
     return h.hexdigest()[:12]
+
+
+def code_version() -> str:
+    """12-hex SHA-1 of every proxy and network-builder source (recorded in provenance)."""
+    return _hash_files(("nascore/proxies",) + _BUILDER_FILES)
+
+
+def builder_version() -> str:
+    """12-hex SHA-1 of the network-builder and minibatch sources (part of the cache namespace)."""
+    return _hash_files(_BUILDER_FILES)
+
+
+def proxy_version(name: str) -> str:
+    """12-hex SHA-1 of one proxy's own module plus the shared proxy infrastructure.
+
+    Part of each cached score's namespace, so editing one proxy's file invalidates only its
+    scores (the ``hybrid`` proxy also hashes the modules it imports components from).
+    """
+    import inspect
+
+    from ..proxies import PROXIES
+
+    spec = PROXIES.get(name)
+    fn = getattr(spec, "fn", spec)
+    src = Path(inspect.getsourcefile(fn)).resolve()
+    rels = {src.relative_to(repo_root()).as_posix()}
+    if name in ("hybrid", "az_nas", "dss") or src.name in ("hybrid.py", "aznas.py"):
+        rels |= {"nascore/proxies/aznas.py", "nascore/proxies/dss.py", "nascore/proxies/hybrid.py",
+                 "nascore/proxies/naswot.py", "nascore/proxies/synflow.py", "nascore/proxies/basic.py"}
+    return _hash_files(tuple(sorted(rels)) + _PROXY_SHARED)
 
 
 def hybrid_fit_indices() -> np.ndarray:
@@ -199,7 +231,7 @@ def has_images(dataset: str, batch_size: int, root=None) -> bool:
 def namespace(benchmark: str, dataset: str, input_kind: str, split: str, batch_size: int,
               tag: str = "") -> str:
     """The cache namespace (ScoreCache ``dataset`` field) for one scoring setting."""
-    ns = f"{benchmark}/{dataset}/{input_kind}/{split}/b{batch_size}/{code_version()}"
+    ns = f"{benchmark}/{dataset}/{input_kind}/{split}/b{batch_size}/{builder_version()}"
     return f"{ns}/{tag}" if tag else ns
 
 
@@ -226,13 +258,14 @@ def _score_items(items: Sequence[tuple], batch, proxies: Sequence[str], ns: str,
     proxies = list(proxies)
     for p in proxies:
         PROXIES.get(p)  # KeyError naming an unknown proxy before anything is scored
+    pns = {p: f"{ns}/{proxy_version(p)}" for p in proxies}  # per-proxy code version
     x, y = batch
     x, y = x.to(device), y.to(device)
     dev = torch.device(device)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     rows: List[dict] = []
     for key, build in tqdm(items, desc=desc, disable=not progress, mininterval=2.0):
-        hits = {p: cache.get(key, p, seed, ns) for p in proxies} if cache is not None else {}
+        hits = {p: cache.get(key, p, seed, pns[p]) for p in proxies} if cache is not None else {}
         missing = [p for p in proxies if hits.get(p) is None]
         results: Dict[str, dict] = {}
         if missing:
@@ -251,7 +284,7 @@ def _score_items(items: Sequence[tuple], batch, proxies: Sequence[str], ns: str,
                     r = score(p, net, (x, y), seed=seed)
                     val, t, st, ex, err = r.value, r.time_s, r.status, dict(r.extra), r.error
                 if cache is not None:
-                    cache.put(key, p, seed, value=val, time_s=t, status=st, dataset=ns,
+                    cache.put(key, p, seed, value=val, time_s=t, status=st, dataset=pns[p],
                               extra={"extra": ex, "error": err})
                 results[p] = dict(value=val, time_s=t, status=st, extra=ex, error=err, cached=False)
             del net
@@ -678,6 +711,32 @@ def scores_for_csv(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- parallel prefill
+def nb201_jobs(params: Mapping[str, Any], proxies: Sequence[str], extra: Sequence[str],
+               cells: pd.DataFrame) -> List[tuple]:
+    """The NB201 scoring jobs of a notebook-02 parameter set: ``[(dataset, cells, proxies)]``.
+
+    ``proxies`` are scored on the first ``n_nb201`` cells for CIFAR-10 and on the first
+    ``n_nb201_other`` (default: all) for the other datasets; ``extra`` proxies only on the first
+    ``n_extra`` CIFAR-10 cells (cheaper sizes for costly proxies; ``n`` per proxy is reported).
+    """
+    n_other = params.get("n_nb201_other") or len(cells)
+    n_extra = params.get("n_extra") or len(cells)
+    jobs = []
+    for ds in params.get("datasets", ["cifar10"]):
+        sub = cells if ds == "cifar10" else cells.iloc[:n_other]
+        jobs.append((ds, sub, list(proxies)))
+        if ds == "cifar10" and extra:
+            jobs.append((ds, cells.iloc[:n_extra], list(extra)))
+    return jobs
+
+
+def autoformer_rows(params: Mapping[str, Any]) -> pd.DataFrame:
+    """The AutoFormer subnets of a parameter set (``vit_source`` keeps one source file only)."""
+    rows = sample_autoformer(params.get("n_vit"), seed=params.get("seed", 0))
+    src = params.get("vit_source")
+    return rows[rows["source"] == src].reset_index(drop=True) if src else rows
+
+
 def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Optional[Path] = None,
             progress: bool = True) -> int:
     """Fills the score cache for a notebook-02 parameter set (one shard of every net list).
@@ -700,24 +759,25 @@ def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Option
 
     p = {"n_nb201": 20, "n_vit": 3, "proxies": ["params"], "vit_proxies": None,
          "datasets": ["cifar10"], "batch_size": 16, "vit_batch_size": 16, "input_kind": "real",
-         "seed": 0, "device": "auto", **dict(params)}
+         "seed": 0, "device": "auto", "extra_proxies": [], **dict(params)}
     names = list(PROXIES.names()) if p["proxies"] == "all" else list(p["proxies"])
     vit = p["vit_proxies"] or names
     vit = list(PROXIES.names()) if vit == "all" else list(vit)
     names = [n for n in names if n in PROXIES.names()]
+    extra = [n for n in (p["extra_proxies"] or []) if n in PROXIES.names() and n not in names]
     vit = [n for n in vit if n in PROXIES.names()]
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if p["device"] == "auto" else p["device"]
     cache = ScoreCache(cache_path or default_cache_path())
     total = 0
     if p["n_nb201"]:
         cells = sample_nb201(p["n_nb201"], seed=p["seed"])
-        for ds in p["datasets"]:
+        for ds, sub, prox in nb201_jobs(p, names, extra, cells):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                total += len(score_nb201(cells, names, ds, p["batch_size"], p["seed"], cache, progress,
+                total += len(score_nb201(sub, prox, ds, p["batch_size"], p["seed"], cache, progress,
                                          p["input_kind"], device=dev, shard=shard))
     if p["n_vit"]:
-        rows = sample_autoformer(p["n_vit"], seed=p["seed"])
+        rows = autoformer_rows(p)
         total += len(score_autoformer(rows, vit, p["vit_batch_size"], p["seed"], cache, progress,
                                       p["input_kind"], device=dev, shard=shard))
     return total

@@ -103,8 +103,12 @@ def test_cache_namespace_separates_settings(first):
     ns_a = pc.namespace("nb201", "cifar10", "gaussian", "noise", 4, "C4N1")
     ns_b = pc.namespace("nb201", "cifar10", "gaussian", "noise", 8, "C4N1")
     assert ns_a != ns_b
-    assert cache.get(CELLS[0], "params", 0, ns_a) is not None
-    assert cache.get(CELLS[0], "params", 0, ns_b) is None
+    v = pc.proxy_version("params")
+    assert cache.get(CELLS[0], "params", 0, f"{ns_a}/{v}") is not None
+    assert cache.get(CELLS[0], "params", 0, f"{ns_b}/{v}") is None
+    # each proxy's scores are keyed by its own code version
+    assert pc.proxy_version("params") != pc.proxy_version("synflow")
+    assert pc.proxy_version("hybrid") == pc.proxy_version("hybrid")
 
 
 def _synthetic(n=30, seed=0):
