@@ -731,10 +731,22 @@ def nb201_jobs(params: Mapping[str, Any], proxies: Sequence[str], extra: Sequenc
 
 
 def autoformer_rows(params: Mapping[str, Any]) -> pd.DataFrame:
-    """The AutoFormer subnets of a parameter set (``vit_source`` keeps one source file only)."""
-    rows = sample_autoformer(params.get("n_vit"), seed=params.get("seed", 0))
+    """The AutoFormer subnets of a parameter set.
+
+    ``vit_source`` first keeps one source file only; ``n_vit`` then takes a seeded sample.
+    """
     src = params.get("vit_source")
-    return rows[rows["source"] == src].reset_index(drop=True) if src else rows
+    n, seed = params.get("n_vit"), params.get("seed", 0)
+    if not src:
+        return sample_autoformer(n, seed=seed)
+    rows = sample_autoformer(None)
+    rows = rows[rows["source"] == src].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"vit_source: no AutoFormer subnets from {src!r}")
+    if n is None or n >= len(rows):
+        return rows
+    keep = np.sort(np.random.default_rng(seed).permutation(len(rows))[:n])
+    return rows.iloc[keep].reset_index(drop=True)
 
 
 def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Optional[Path] = None,
