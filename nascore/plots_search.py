@@ -141,6 +141,12 @@ def pareto_plot(frame: pd.DataFrame, budget_flops: Optional[float] = None,
             if len(b):
                 ax.scatter(b[cost] / scale, b["score"], marker="*", s=180, color="#FFB000",
                            edgecolor="k", zorder=4, label="best_arch.json")
+        if cost == "flops" and len(rej):  # the rug is in axes coordinates: widen the x range
+            xs = pd.concat([ok[cost], rej[cost]]).to_numpy(float) / scale
+            xs = xs[np.isfinite(xs)]
+            if xs.size:
+                pad = 0.04 * (xs.max() - xs.min() or 1.0)
+                ax.set_xlim(xs.min() - pad, xs.max() + pad)
         if cost == "flops" and budget_flops is not None:
             ax.axvline(budget_flops / scale, color="#DD8452", ls="--", lw=1, label="FLOPs budget")
         ax.set_xlabel(xl)

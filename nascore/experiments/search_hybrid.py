@@ -282,6 +282,17 @@ def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=Non
                           seed=cfg.seed, cache_path=cache_path, dataset=ns, resize=False)
 
 
+def history_name(cfg: HybridSearchConfig, data_tag: str) -> str:
+    """The history file name: everything the scores depend on beyond what the log's meta line
+    checks (data, proxy resolution/batch/channels, proxy code version), so that changing any
+    of them starts a fresh history instead of replaying scores of another setting."""
+    from .proxy_corr import code_version
+
+    return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
+            f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__code{code_version()}"
+            f"__seed{cfg.seed}.jsonl")
+
+
 def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, history_path=None,
                       executor=None, progress: bool = False):
     """Runs the search (resumable through ``history_path``); returns the SearchHistory."""

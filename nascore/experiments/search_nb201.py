@@ -264,7 +264,7 @@ def run_search(strategy: str, objective: Callable, seed: int, budget: int, space
 
 def run_grid(strategies: Sequence[str], objectives: Mapping[str, Callable], seeds: Iterable[int],
              budget: int, hist_dir=None, settings: Optional[Mapping[str, Mapping]] = None,
-             space=None, progress: bool = True) -> Dict[tuple, Any]:
+             space=None, progress: bool = True, tag: str = "") -> Dict[tuple, Any]:
     """Every (objective, strategy, seed) run.
 
     Args:
@@ -274,6 +274,8 @@ def run_grid(strategies: Sequence[str], objectives: Mapping[str, Callable], seed
         budget: evaluations per run.
         hist_dir: folder of the JSONL histories (None: in memory only).
         settings: per strategy, constructor settings (default :data:`DEFAULT_SETTINGS`).
+        tag: added to the history file names (e.g. the proxy code version for live proxies,
+            so that a changed proxy starts fresh histories instead of replaying old scores).
 
     Returns:
         ``{(objective, strategy, seed): SearchHistory}``.
@@ -284,7 +286,7 @@ def run_grid(strategies: Sequence[str], objectives: Mapping[str, Callable], seed
     jobs = [(o, s, int(sd)) for o in objectives for s in strategies for sd in seeds]
     out = {}
     for o, s, sd in tqdm(jobs, desc="NB201 searches", disable=not progress, mininterval=2.0):
-        path = history_file(hist_dir, o, s, sd) if hist_dir is not None else None
+        path = history_file(hist_dir, o, s, sd, tag) if hist_dir is not None else None
         out[(o, s, sd)] = run_search(s, objectives[o], sd, budget, space, settings.get(s, {}), path)
     return out
 
@@ -469,4 +471,19 @@ def target_checks(summary: pd.DataFrame, regret: Optional[pd.DataFrame] = None,
                                        "met": bool(r["regret_mean"] <= TARGET_REGRET)}
         out["latency"] = {"target": f"raspi4, median-latency budget, regret <= {TARGET_REGRET}",
                           "by_objective": lat}
+    return out
+
+
+def to_records(df: pd.DataFrame) -> List[Dict[str, Any]]:
+    """``df`` as a list of JSON-safe dicts (NaN/inf -> None, numpy scalars -> Python)."""
+    out = []
+    for row in df.to_dict("records"):
+        clean = {}
+        for k, v in row.items():
+            if isinstance(v, (np.generic,)):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            clean[str(k)] = v
+        out.append(clean)
     return out

@@ -260,3 +260,10 @@ def test_read_best_arch_errors(tmp_path):
     (tmp_path / "bad.json").write_text('{"x": 1}')
     with pytest.raises(ValueError, match="bad.json"):
         SH.read_best_arch(tmp_path / "bad.json")
+
+
+def test_to_records_is_json_safe():
+    df = pd.DataFrame({"a": [1.0, np.nan, np.inf], "b": ["x", "y", "z"], "c": np.array([1, 2, 3])})
+    recs = S.to_records(df)
+    assert recs[1]["a"] is None and recs[2]["a"] is None and recs[0]["c"] == 1
+    json.dumps(recs, allow_nan=False)
