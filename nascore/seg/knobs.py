@@ -316,7 +316,8 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *, in_chann
                  lr: float = 1e-3, arch_lr: float = 0.05, weight_decay: float = 1e-4,
                  init_keep: float = 2.0, mode: str = "soft", space: Optional[HybridSegSpace] = None,
                  seed: int = 0, device=None, progress: bool = False,
-                 model: Optional[HybridSegNet] = None) -> Tuple[HybridSegArch, Dict[str, Any]]:
+                 model: Optional[HybridSegNet] = None,
+                 checkpoint_dir=None) -> Tuple[HybridSegArch, Dict[str, Any]]:
     """Trains weights and knobs jointly with the four-term loss, then discretises.
 
     Args:
@@ -333,6 +334,8 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *, in_chann
         seed: seeds the model initialisation and the data order.
         device: ``None`` = cuda when available.
         model: an already built (e.g. pre-trained) model of ``arch`` to start from.
+        checkpoint_dir: where the search's ``last.pt`` (weights and knobs) goes, so a killed
+            search resumes (:func:`~nascore.seg.train.train_model`); None: no checkpoints.
 
     Returns:
         ``(new_arch, report)``; ``report`` holds ``flops_before``/``flops_after`` and
@@ -354,7 +357,8 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *, in_chann
     try:
         res = train_model(model, train_loader, val_loader, obj, steps=steps, lr=lr,
                           weight_decay=weight_decay, seed=seed, device=device, knobs=knobs,
-                          arch_lr=arch_lr, progress=progress, restore_best=False)
+                          arch_lr=arch_lr, progress=progress, restore_best=False,
+                          checkpoint_dir=checkpoint_dir, desc="knob search")
     finally:
         knobs.detach()
     model.cpu()

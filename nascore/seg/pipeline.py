@@ -169,7 +169,8 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         w_complexity=cfg.w_complexity, flops_budget=budget, complexity_mode=cfg.complexity_mode,
         w_entropy=cfg.w_entropy, w_transformer=cfg.w_transformer, w_dice=cfg.w_dice, lr=cfg.lr,
         arch_lr=cfg.arch_lr, weight_decay=cfg.weight_decay, init_keep=cfg.init_keep,
-        seed=cfg.search_seed, device=cfg.device, progress=cfg.progress, model=start)
+        seed=cfg.search_seed, device=cfg.device, progress=cfg.progress, model=start,
+        checkpoint_dir=_ckpt(cfg, "knob_search", cfg.search_seed))
     report["flops_budget"] = budget
     curves = [dict(r, model=SEARCHED, seed=cfg.search_seed, phase="search")
               for r in report["history"]]

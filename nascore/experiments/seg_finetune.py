@@ -1,0 +1,347 @@
+"""Driver of notebook 04: data and input-arch selection, pipeline configuration, result tables,
+the issue's targets and ``metrics.json`` for :func:`nascore.seg.pipeline.run_pipeline`.
+
+Pipeline::
+
+    records, data_info = load_seg_records("auto", resolution=64)      # LGG, else synthetic
+    arch, source = load_input_arch(best_arch_path("full"), resolution=64)
+    cfg = pipeline_config(params, checkpoint_root=...)
+    res = run_pipeline(arch, records, cfg)
+    table = results_table(res.table)                                   # mean ± sd per model
+    tg = evaluate_targets(table)
+
+Choices, all recorded in the outputs:
+
+* **Data.** ``data="auto"`` uses the LGG FLAIR folder (``<data_root>/seg/lgg_mri_kaggle3m``,
+  all three channels: pre-contrast, FLAIR, post-contrast) when it exists and the seeded
+  synthetic phantoms (:func:`data_prep.make_synthetic`) otherwise; synthetic runs carry
+  ``synthetic: true`` and :data:`data_prep.SYNTHETIC_LABEL` in every report.
+* **Input architecture.** ``reports/<profile>/03_search/best_arch.json`` (``{"arch": {...}}`` or a
+  bare :meth:`~nascore.arch.HybridSegArch.to_dict`) when it exists, else :func:`default_arch`.
+  Either way the architecture is **retargeted** to the notebook's training resolution (the
+  space's resolutions, 128-256 px, are too expensive to train on a CPU); params are unchanged,
+  FLOPs scale with the pixel count. An input without attention blocks cannot be knob-searched,
+  so the default is used instead and the reason is recorded.
+* **Resolution.** Every model (searched and baselines) sees the same data, patient split,
+  epochs, batch size and resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import pandas as pd
+
+from ..arch import BlockSpec, HybridSegArch, StageSpec
+from ..io import data_root, reports_dir
+
+LGG_DIR = ("seg", "lgg_mri_kaggle3m")
+NOTEBOOK = "04_segmentation_finetune"
+SEARCH_NOTEBOOK = "03_search"
+HCT = "hctnet_like"
+SEARCHED = "searched"
+
+#: The issue's targets (relative to the HCT-Net-like baseline).
+TARGET_COST_FRAC = 0.5
+TARGET_DICE_MARGIN = 0.01
+
+
+def default_arch(resolution: int = 128) -> HybridSegArch:
+    """The documented default input architecture (used when no 03 search result exists).
+
+    A mid-size hybrid from :class:`~nascore.space.HybridSegSpace` (a member of the space at
+    resolution 128; every choice below is one of the space's choices)::
+
+        stem 16
+        stride 2   width 24   conv3
+        stride 4   width 48   mbconv3 (expand 2)
+        stride 8   width 128  mbconv3 (expand 2), attn (8 heads, MLP 4) x 2
+        stride 16  width 256  attn (8 heads, MLP 4) x 4
+        decoder (64, 32, 16, 16), auxiliary head on
+
+    It is Transformer-heavy on purpose, so the knob search has layers, heads and MLP widths to
+    prune: at 64 px it has 0.84x the params and 0.45x the FLOPs of ``hctnet_like``; 55% of its
+    FLOPs are outside the attention blocks (0.25x hctnet_like), the floor of what pruning the
+    Transformer can reach.
+    """
+    c3 = BlockSpec("conv", 3)
+    mb = BlockSpec("mbconv", 3, expand=2)
+    a = BlockSpec("attn", heads=8, mlp_ratio=4)
+    return HybridSegArch(resolution=resolution, stem_width=16,
+                         stages=(StageSpec(24, (c3,)), StageSpec(48, (mb,)),
+                                 StageSpec(128, (mb, a, a)), StageSpec(256, (a,) * 4)),
+                         decoder_widths=(64, 32, 16, 16))
+
+
+def best_arch_path(profile: str) -> Path:
+    """``reports/<profile>/03_search/best_arch.json`` (may not exist)."""
+    return reports_dir(profile, SEARCH_NOTEBOOK, create=False) / "best_arch.json"
+
+
+def parse_arch_json(path: Path) -> HybridSegArch:
+    """Reads an architecture file: ``{"arch": {...}, ...}`` or a bare arch dict.
+
+    Raises:
+        ValueError: naming ``path`` when the JSON or the architecture is malformed.
+    """
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the architecture JSON: {e}") from None
+    d = obj.get("arch", obj) if isinstance(obj, dict) else obj
+    try:
+        return HybridSegArch.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: invalid architecture: {e}") from None
+
+
+def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
+                    ) -> Tuple[HybridSegArch, str]:
+    """The input architecture of the knob search and a sentence saying where it came from.
+
+    Args:
+        path: an arch JSON (see :func:`parse_arch_json`); ``None`` or a missing file gives
+            :func:`default_arch`.
+        resolution: retarget the architecture to this resolution (None: keep its own).
+
+    Returns:
+        ``(arch, source)``.
+
+    Raises:
+        ValueError: naming ``path`` when it exists but is malformed.
+    """
+    if path is not None and Path(path).is_file():
+        arch = parse_arch_json(Path(path))
+        source = f"{path} (arch {arch.arch_id})"
+        if arch.num_attn_blocks == 0:
+            arch = default_arch(arch.resolution)
+            source = (f"default_arch(): {path} has no attention blocks, so the Transformer "
+                      "knob search cannot run on it")
+    else:
+        arch = default_arch(resolution or 128)
+        source = "default_arch() (no " + (f"{path}" if path is not None else "input file") + ")"
+    if resolution is not None and arch.resolution != resolution:
+        source += f"; retargeted from {arch.resolution} to {resolution} px"
+        arch = dataclasses.replace(arch, resolution=int(resolution))
+    return arch, source
+
+
+def load_seg_records(data: str = "auto", resolution: int = 64, channels: int = 3,
+                     synthetic_patients: int = 24, synthetic_slices: int = 8, seed: int = 0,
+                     cache_dir: Optional[Path] = None) -> Tuple[List[dict], Dict[str, Any]]:
+    """Segmentation records and a description of them.
+
+    Args:
+        data: ``"auto"`` (LGG when present, else synthetic), ``"lgg"`` or ``"synthetic"``.
+        resolution: records are resized to this side.
+        channels: 3 (LGG pre-contrast, FLAIR, post-contrast) or 1 (FLAIR only).
+        synthetic_patients, synthetic_slices, seed: the synthetic generator's settings.
+        cache_dir: where :func:`data_prep.load_folder` caches the resized LGG arrays.
+
+    Returns:
+        ``(records, info)``; ``info`` has ``dataset``, ``synthetic``, ``label`` (the synthetic
+        label or None), ``path``, ``n_records``, ``n_patients``, ``n_tumour``, ``channels``.
+
+    Raises:
+        ValueError: unknown ``data`` or ``channels``.
+        FileNotFoundError: ``data="lgg"`` without the folder (naming it).
+    """
+    from data_prep import SYNTHETIC_LABEL, load_folder, make_synthetic
+
+    if data not in ("auto", "lgg", "synthetic"):
+        raise ValueError(f"data must be 'auto', 'lgg' or 'synthetic', got {data!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    lgg = data_root().joinpath(*LGG_DIR)
+    if data == "lgg" and not lgg.is_dir():
+        raise FileNotFoundError(f"LGG folder not found: {lgg} (set NASCORE_DATA or use data='synthetic')")
+    if data != "synthetic" and lgg.is_dir():
+        recs = load_folder(lgg, resolution=resolution, channels=None if channels == 3 else [1],
+                           cache_dir=cache_dir)
+        info = {"dataset": "lgg_mri_kaggle3m", "synthetic": False, "label": None, "path": str(lgg)}
+    else:
+        recs = make_synthetic(n_patients=synthetic_patients, slices_per_patient=synthetic_slices,
+                              size=resolution, channels=channels, seed=seed)
+        info = {"dataset": "synthetic", "synthetic": True, "label": SYNTHETIC_LABEL, "path": None,
+                "why": "requested" if data == "synthetic" else f"{lgg} not found"}
+    info.update(n_records=len(recs), n_patients=len({r["group"] for r in recs}),
+                n_tumour=int(sum(bool(r["has_tumor"]) for r in recs)), channels=channels,
+                resolution=resolution)
+    return recs, info
+
+
+#: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
+CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
+               "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
+               "complexity_mode", "flops_budget_frac", "init_keep", "inherit_weights",
+               "include_input_arch", "baselines", "split_seed", "latency_repeats",
+               "n_predictions", "device", "progress")
+
+
+def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] = None):
+    """A :class:`~nascore.seg.pipeline.SegPipelineConfig` from the notebook parameters (only
+    :data:`CONFIG_KEYS` are used; the rest keep the config defaults)."""
+    from nascore.seg.pipeline import SegPipelineConfig
+
+    kw = {k: params[k] for k in CONFIG_KEYS if k in params}
+    for k in ("seeds", "baselines"):
+        if k in kw:
+            kw[k] = tuple(kw[k])
+    if kw.get("device") == "auto":
+        kw["device"] = None
+    return SegPipelineConfig(checkpoint_root=None if checkpoint_root is None else str(checkpoint_root),
+                             **kw)
+
+
+def run_key(arch: HybridSegArch, data_info: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """A short hash of what determines the trained weights (the checkpoint folder name), so a
+    changed setting never resumes a stale checkpoint."""
+    skip = {"progress", "latency_repeats", "n_predictions", "device", "checkpoint_root", "seeds",
+            "baselines", "include_input_arch"}  # per-run folders already name model and seed
+    cfg = {k: v for k, v in config.items() if k not in skip}
+    data = {k: data_info.get(k) for k in ("dataset", "n_records", "n_patients", "channels", "resolution")}
+    blob = json.dumps({"arch": arch.to_dict(), "data": data, "cfg": cfg}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def results_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model: Dice mean ± sd over seeds, HD95, params, FLOPs, CPU latency and times.
+
+    Adds ``dice`` (a "mean ± sd" string), ``params_M``, ``gflops``, ``params_vs_hct`` and
+    ``flops_vs_hct`` (ratios to ``hctnet_like`` when it is in the table) and
+    ``total_time_s`` (training + the knob search for the searched model).
+    """
+    from nascore.seg.pipeline import summarise
+
+    s = summarise(table)
+    sd = s["dice_sd"].fillna(0.0)
+    s.insert(2, "dice", [f"{m:.4f} ± {d:.4f}" if n > 1 else f"{m:.4f}"
+                         for m, d, n in zip(s["dice_mean"], sd, s["n_seeds"])])
+    s["params_M"] = s["params"] / 1e6
+    s["gflops"] = s["flops"] / 1e9
+    hct = s[s["model"] == HCT]
+    for col, name in (("params", "params_vs_hct"), ("flops", "flops_vs_hct")):
+        s[name] = s[col] / float(hct[col].iloc[0]) if len(hct) else float("nan")
+    s["total_time_s"] = s["train_time_s"] + s["search_time_s"].fillna(0.0)
+    return s
+
+
+def cost_before_after(search: Mapping[str, Any], table: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """Params and FLOPs of the input arch before and after the knob search (and of
+    ``hctnet_like`` for scale, when ``table`` has it)."""
+    rows = [{"model": "input arch (before search)", "params": search["params_before"],
+             "flops": search["flops_before"]},
+            {"model": "searched (after discretisation)", "params": search["params_after"],
+             "flops": search["flops_after"]}]
+    if table is not None and (table["model"] == HCT).any():
+        h = table[table["model"] == HCT].iloc[0]
+        rows.append({"model": HCT, "params": int(h["params"]), "flops": int(h["flops"])})
+    df = pd.DataFrame(rows)
+    df["params_M"], df["gflops"] = df["params"] / 1e6, df["flops"] / 1e9
+    if search.get("flops_budget"):
+        df["flops_vs_budget"] = df["flops"] / float(search["flops_budget"])
+    return df
+
+
+def decisions_table(search: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per attention block of the input arch: what the knob search decided."""
+    rows = []
+    for d in search.get("decisions", []):
+        rows.append({"stage": d["stage"], "block": d["index"], "p_keep": d["p_keep"],
+                     "kept": bool(d["keep"] or d["forced"]), "forced": d["forced"],
+                     "heads": f"{d['old_heads']} -> {d['heads']}",
+                     "heads_kept": d["heads_kept"],
+                     "mlp_ratio": f"{d['old_mlp_ratio']} -> {d['mlp_ratio']}"})
+    return pd.DataFrame(rows)
+
+
+def evaluate_targets(summary: pd.DataFrame, searched: str = SEARCHED, baseline: str = HCT,
+                     cost_frac: float = TARGET_COST_FRAC,
+                     dice_margin: float = TARGET_DICE_MARGIN) -> Dict[str, Any]:
+    """The issue's targets, evaluated as they are (no rounding in anyone's favour).
+
+    * ``params_met``/``flops_met``: searched params/FLOPs <= ``cost_frac`` x the baseline's;
+    * ``dice_met``: searched mean test Dice (``dice_mean``, over seeds) >= the baseline's +
+      ``dice_margin``; ``dice_tumor_met`` is the same on tumour slices only (a secondary view).
+
+    Args:
+        summary: :func:`results_table` (or :func:`nascore.seg.pipeline.summarise`) output.
+
+    Returns:
+        The ratios, the Dice difference, the seed count and the booleans; ``evaluated`` is
+        False (with a ``reason``) when either model is missing.
+    """
+    by = summary.set_index("model")
+    if searched not in by.index or baseline not in by.index:
+        missing = [m for m in (searched, baseline) if m not in by.index]
+        return {"evaluated": False, "reason": f"model(s) {missing} not in the results"}
+    s, b = by.loc[searched], by.loc[baseline]
+    pr, fr = float(s["params"]) / float(b["params"]), float(s["flops"]) / float(b["flops"])
+    dd = float(s["dice_mean"]) - float(b["dice_mean"])
+    n = int(min(s["n_seeds"], b["n_seeds"]))
+    out = {
+        "evaluated": True, "baseline": baseline, "n_seeds": n,
+        "params_ratio": pr, "flops_ratio": fr, "cost_frac_target": cost_frac,
+        "params_met": pr <= cost_frac, "flops_met": fr <= cost_frac,
+        "dice_searched": float(s["dice_mean"]), "dice_baseline": float(b["dice_mean"]),
+        "dice_diff": dd, "dice_margin_target": dice_margin, "dice_met": dd >= dice_margin,
+    }
+    out["all_met"] = bool(out["params_met"] and out["flops_met"] and out["dice_met"])
+    if "dice_tumor_mean" in by.columns:  # secondary view: tumour slices only
+        dt = float(s["dice_tumor_mean"]) - float(b["dice_tumor_mean"])
+        out["dice_tumor_diff"] = _finite(dt)
+        out["dice_tumor_met"] = bool(dt >= dice_margin) if math.isfinite(dt) else None
+    if n < 3:
+        out["note"] = f"Dice target is stated over 3 seeds; this run has {n}"
+    return out
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapping[str, Any],
+                 data_info: Mapping[str, Any], arch_source: str, input_arch: HybridSegArch,
+                 searched_arch: HybridSegArch, notes: Sequence[str] = ()) -> Dict[str, Any]:
+    """The ``metrics.json`` body (provenance is added by :func:`nascore.io.write_metrics`)."""
+    cols = ["n_seeds", "dice_mean", "dice_sd", "dice_tumor_mean", "hd95", "params", "flops",
+            "cpu_latency_ms", "train_time_s", "search_time_s"]
+    models = {r["model"]: {c: _finite(float(r[c])) if c != "n_seeds" else int(r[c]) for c in cols}
+              for _, r in summary.iterrows()}
+    out = {
+        "synthetic": bool(data_info.get("synthetic")),
+        "data": {k: v for k, v in data_info.items()},
+        "models": models,
+        "targets": dict(targets),
+        "knob_search": {
+            "input_arch_source": arch_source,
+            "input_arch": input_arch.to_dict(), "input_arch_id": input_arch.arch_id,
+            "searched_arch": searched_arch.to_dict(), "searched_arch_id": searched_arch.arch_id,
+            "params_before": search["params_before"], "params_after": search["params_after"],
+            "flops_before": search["flops_before"], "flops_after": search["flops_after"],
+            "expected_flops_final": search.get("expected_flops"),
+            "flops_budget": search.get("flops_budget"),
+            "search_time_s": search.get("train_time_s"),
+        },
+        "notes": list(notes),
+    }
+    if data_info.get("synthetic"):
+        out["label"] = data_info.get("label")
+    return out
+
+
+def write_arch_json(path: Path, arch: HybridSegArch, **extra: Any) -> Path:
+    """Writes ``{"arch": arch.to_dict(), "arch_id": ..., **extra}`` atomically (the schema that
+    :func:`parse_arch_json` reads)."""
+    from ..io import write_json
+
+    return write_json(path, {"arch": arch.to_dict(), "arch_id": arch.arch_id,
+                             "describe": arch.describe(), **extra})

@@ -1,0 +1,251 @@
+"""Plots of the segmentation study (notebook 04): Dice vs FLOPs, loss-term training curves,
+validation curves, cost before/after the knob search, and image / ground truth / prediction
+overlays.
+
+Every function returns a matplotlib ``Figure`` (save it with :func:`nascore.io.save_figure`) and
+imports matplotlib lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+LOSS_TERMS = ("dice", "transformer", "complexity", "entropy", "total")
+HIGHLIGHT = ("searched", "input_arch")
+
+
+def _colours(models: Sequence[str]) -> Dict[str, str]:
+    import matplotlib.pyplot as plt
+
+    cyc = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {m: cyc[i % len(cyc)] for i, m in enumerate(models)}
+
+
+def dice_vs_flops(summary: pd.DataFrame, baseline: str = "hctnet_like", cost_frac: float = 0.5,
+                  dice_margin: float = 0.01, title: str = ""):
+    """Test Dice (mean ± sd over seeds) against FLOPs, one point per model.
+
+    Args:
+        summary: per-model table with ``model``, ``flops``, ``params``, ``dice_mean`` and
+            ``dice_sd`` (:func:`nascore.experiments.seg_finetune.results_table`).
+        baseline: the reference model; when present, the target region (FLOPs <=
+            ``cost_frac`` x its FLOPs and Dice >= its Dice + ``dice_margin``) is shaded.
+        title: figure title.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    col = _colours(list(summary["model"]))
+    g = summary["flops"].to_numpy(float) / 1e9
+    d = summary["dice_mean"].to_numpy(float)
+    sd = np.nan_to_num(summary["dice_sd"].to_numpy(float)) if "dice_sd" in summary else np.zeros(len(d))
+    pm = summary["params"].to_numpy(float) / 1e6
+    size = 40 + 160 * pm / max(pm.max(), 1e-9)
+    for i, m in enumerate(summary["model"]):
+        ax.errorbar(g[i], d[i], yerr=sd[i], fmt="none", ecolor=col[m], capsize=3, lw=1)
+        ax.scatter(g[i], d[i], s=size[i], color=col[m], edgecolor="k",
+                   marker="*" if m in HIGHLIGHT else "o", zorder=3,
+                   label=f"{m} ({pm[i]:.2f} M params)")
+    b = summary[summary["model"] == baseline]
+    if len(b):
+        bf, bd = float(b["flops"].iloc[0]) / 1e9, float(b["dice_mean"].iloc[0])
+        ax.axvline(cost_frac * bf, color="grey", ls="--", lw=0.8)
+        ax.axhline(bd + dice_margin, color="grey", ls=":", lw=0.8)
+        ylim = ax.get_ylim()
+        ax.fill_between([0, cost_frac * bf], bd + dice_margin, max(ylim[1], bd + dice_margin),
+                        color="green", alpha=0.08, label=f"target vs {baseline}")
+        ax.set_ylim(ylim[0], max(ylim[1], bd + dice_margin + 0.01))
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("GFLOPs per image (log)")
+    ax.set_ylabel("test Dice (mean ± sd over seeds)")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Dice vs FLOPs (marker area ~ params)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _smooth(y: pd.Series, window: int) -> pd.Series:
+    return y.rolling(window, min_periods=1).mean() if window > 1 else y
+
+
+def loss_curves(curves: pd.DataFrame, phase: str, terms: Sequence[str] = LOSS_TERMS,
+                models: Optional[Sequence[str]] = None, smooth: int = 1, title: str = ""):
+    """One panel per loss term: the per-step value of each model (mean over seeds).
+
+    Terms that are all NaN or all zero in this phase (e.g. complexity during fine-tuning) are
+    drawn as an empty panel saying so, so every term has its place.
+
+    Args:
+        curves: :attr:`PipelineResults.curves` (``model, seed, phase, step`` and the terms).
+        phase: ``"search"`` or ``"train"``.
+        terms: the columns to plot (``expected_gflops`` is also allowed).
+        models: which models (default: all in the phase).
+        smooth: moving-average window in steps.
+    """
+    import matplotlib.pyplot as plt
+
+    c = curves[curves["phase"] == phase]
+    models = list(models) if models is not None else list(dict.fromkeys(c["model"]))
+    col = _colours(models)
+    n = len(terms)
+    ncol = min(n, 3)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.0 * nrow), squeeze=False)
+    for k, term in enumerate(terms):
+        ax = axes[k // ncol][k % ncol]
+        drawn = False
+        if term in c.columns:
+            for m in models:
+                sub = c[c["model"] == m]
+                y = sub.groupby("step")[term].mean()
+                if y.notna().any() and (y.fillna(0) != 0).any():
+                    ax.plot(y.index, _smooth(y, smooth), color=col[m], lw=1, label=m)
+                    drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, f"{term}: off in this phase", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8, color="grey")
+        ax.set_title(term, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for k in range(n, nrow * ncol):
+        axes[k // ncol][k % ncol].axis("off")
+    handles, labels = [], []
+    for row in axes:
+        for ax in row:
+            h, lab = ax.get_legend_handles_labels()
+            for hh, ll in zip(h, lab):
+                if ll not in labels:
+                    handles.append(hh)
+                    labels.append(ll)
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
+                   frameon=False)
+    fig.suptitle(title or f"loss terms ({phase})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+    return fig
+
+
+def val_curves(val: pd.DataFrame, metric: str = "val_dice", title: str = ""):
+    """Validation Dice per epoch, one line per model (mean over seeds, band = min..max)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    models = list(dict.fromkeys(val["model"]))
+    col = _colours(models)
+    for m in models:
+        g = val[val["model"] == m].groupby("epoch")[metric]
+        mean, lo, hi = g.mean(), g.min(), g.max()
+        ax.plot(mean.index + 1, mean, marker="o", ms=3, color=col[m], label=m)
+        ax.fill_between(mean.index + 1, lo, hi, color=col[m], alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title or "validation Dice", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def cost_bars(cost: pd.DataFrame, title: str = ""):
+    """Params and FLOPs side by side for the rows of
+    :func:`nascore.experiments.seg_finetune.cost_before_after`."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    labels = list(cost["model"])
+    colours = ["#8172B2", "#C44E52", "#777777"][: len(labels)]
+    for ax, col, name in ((axes[0], "params_M", "params (M)"), (axes[1], "gflops", "GFLOPs")):
+        v = cost[col].to_numpy(float)
+        ax.barh(range(len(v)), v, color=colours)
+        ax.set_yticks(range(len(v)), labels, fontsize=8)
+        ax.invert_yaxis()
+        for i, x in enumerate(v):
+            ax.text(x, i, f" {x:.3g}", va="center", fontsize=8)
+        ax.set_xlabel(name)
+        ax.set_xlim(0, v.max() * 1.25)
+    fig.suptitle(title or "cost before and after the knob search", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> a grey image: the FLAIR channel (index 1) of a 3-channel LGG-style image,
+    else the first channel, min-max scaled (colour overlays stay readable on grey)."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3:
+        img = img[1] if img.shape[0] == 3 else img[0]
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def _overlay(ax, image, mask, colour, alpha=0.45):
+    ax.imshow(_display(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    m = np.asarray(mask) > 0.5
+    if m.any():
+        rgba = np.zeros(m.shape + (4,), np.float32)
+        rgba[m] = (*colour, alpha)
+        ax.imshow(rgba, interpolation="nearest")
+        ax.contour(m.astype(float), levels=[0.5], colors=[colour], linewidths=0.7)
+
+
+def overlay_grid(predictions: Mapping[str, List[Mapping]], max_cases: int = 4,
+                 dice: Optional[Mapping[str, Mapping[str, float]]] = None, title: str = ""):
+    """Image, ground truth and each model's prediction for a few test cases.
+
+    Rows are cases (matched by ``id`` across models, in the first model's order); columns
+    are the image (FLAIR channel of 3-channel inputs, grey), the ground truth (green) and one
+    prediction per model (red).
+
+    Args:
+        predictions: per model, :func:`nascore.seg.evaluate.predict` output.
+        max_cases: rows.
+        dice: optional per model, per case id, a Dice to print in the panel titles.
+        title: figure title.
+    """
+    import matplotlib.pyplot as plt
+
+    models = list(predictions)
+    if not models:
+        raise ValueError("overlay_grid: no predictions")
+    by_id = {m: {str(r["id"]): r for r in predictions[m]} for m in models}
+    ids = [str(r["id"]) for r in predictions[models[0]]
+           if all(str(r["id"]) in by_id[m] for m in models)][:max_cases]
+    if not ids:
+        raise ValueError("overlay_grid: the models share no predicted case")
+    ncol = 2 + len(models)
+    fig, axes = plt.subplots(len(ids), ncol, figsize=(2.1 * ncol, 2.2 * len(ids)), squeeze=False)
+    for i, cid in enumerate(ids):
+        ref = by_id[models[0]][cid]
+        ax = axes[i][0]
+        ax.imshow(_display(ref["image"]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_ylabel(cid if len(cid) <= 24 else "…" + cid[-23:], fontsize=6)
+        _overlay(axes[i][1], ref["image"], ref["label"], (0.1, 0.9, 0.2))
+        for j, m in enumerate(models):
+            r = by_id[m][cid]
+            _overlay(axes[i][2 + j], r["image"], r["pred"], (0.95, 0.15, 0.1))
+            t = m
+            if dice is not None and cid in dice.get(m, {}):
+                v = dice[m][cid]
+                t += f"\nDice {v:.2f}" if v == v else "\nDice n/a"
+            axes[i][2 + j].set_title(t if i == 0 or dice is not None else "", fontsize=7)
+        if i == 0:
+            axes[i][0].set_title("image", fontsize=7)
+            axes[i][1].set_title("ground truth", fontsize=7)
+    for row in axes:
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title or "test cases: image, ground truth (green), prediction (red)", fontsize=9)
+    fig.tight_layout()
+    return fig
