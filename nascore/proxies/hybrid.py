@@ -42,12 +42,14 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ._utils import (activation_modules, block_features, hooks, init_weights, singular_values,
-                     weight_layers)
+from torch import nn
+
+from ._utils import (abs_weights, activation_modules, block_features, forward_logits, hooks,
+                     init_weights, remove_norms, singular_values, weight_layers)
 from .aznas import _align, expressivity_scores
 from .base import register_proxy
 from .basic import count_params
-from .dss import dss_terms
+from .dss import attention_linears, mlp_linears
 from .naswot import hamming_kernel
 
 _TRANSPOSED = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
@@ -69,6 +71,83 @@ WEIGHTS = {"log_expressivity": 2.4361, "progressivity": 0.8078, "trainability": 
            "naswot": 1.2616, "log_dss": 0.9121, "log_params": 0.8631, "log_flops": 0.1843}
 # CENTER/SCALE: median and IQR/1.349 of each component on the fit split; WEIGHTS: Nelder-Mead
 # maximising Spearman on the fit split (8 starts), normalised to sum 7.
+
+# Attention-part constants. FITTED ONLY on the 100 ViTs of the first AutoFormer file
+# (autoprox_gt_autoformer.json, CIFAR-100 KD accuracy, input (16, 3, 32, 32), seed 0) by
+# benchmarks/fit_hybrid.py fit_vit; correlations are reported only on the second file
+# (autoprox_gt_autoformer_2.json). PLACEHOLDER until fitted.
+ATTN_CENTER = dict(CENTER)
+ATTN_SCALE = dict(SCALE)
+ATTN_WEIGHTS = {"log_expressivity": 1.0, "progressivity": 0.0, "trainability": 0.0, "naswot": 0.0,
+                "log_dss": 0.0, "log_params": 0.0, "log_flops": 0.0}
+
+
+def attention_share(model: nn.Module) -> float:
+    """Share ``a`` of the trainable parameters that sit in attention and MLP (Transformer) layers.
+
+    Attention layers: every parameter of a module with ``qkv``/``proj`` Linear attributes (the
+    hybrid's ``MHSA``, the ViT's ``Attention``) or of an ``nn.MultiheadAttention``; MLP layers:
+    :func:`nascore.proxies.dss.mlp_linears`. 0 for NB201 cells and pure CNNs, about 0.98 for the
+    AutoFormer ViTs (patch embedding, tokens and head are the rest), in between for hybrid nets.
+    """
+    seen = {}
+    for m in model.modules():
+        is_attn = isinstance(m, nn.MultiheadAttention) or (
+            isinstance(getattr(m, "qkv", None), nn.Linear) and isinstance(getattr(m, "proj", None), nn.Linear))
+        if is_attn:
+            seen.update({id(p): p for p in m.parameters()})
+    for l in mlp_linears(model):
+        seen.update({id(p): p for p in l.parameters()})
+    total = count_params(model)
+    part = sum(p.numel() for p in seen.values() if p.requires_grad)
+    return float(part) / total if total else 0.0
+
+
+def _log_sum(t: torch.Tensor) -> float:
+    """log Σ|t| without overflow (t rescaled by its max first); -inf for an all-zero tensor."""
+    t = t.detach().double().abs()
+    s = t.max()
+    if not torch.isfinite(s) or s <= 0:
+        return float("-inf") if s == 0 else float("nan")
+    return math.log(float(s)) + math.log(float((t / s).sum()))
+
+
+def _log_nuclear(m: torch.Tensor) -> float:
+    """log of the nuclear norm, scale-safe (the Gram matrix of a raw linearised-net gradient
+    overflows float64 on 14-block ViTs, where entries reach 1e252)."""
+    m = m.detach().double()
+    s = m.abs().max()
+    if not torch.isfinite(s) or s <= 0:
+        return float("-inf") if s == 0 else float("nan")
+    return math.log(float(s)) + math.log(float(singular_values(m / s).sum()))
+
+
+def log_dss(model: nn.Module, x: torch.Tensor) -> float:
+    """log(DSS) as :func:`nascore.proxies.dss.dss_terms` defines it (attention diversity + MLP
+    saliency on the linearised float64 net, batch 1 of ones; SynFlow of all Conv/Linear layers
+    when there is neither), computed in log space so that deep ViTs do not overflow. Edits
+    ``model`` in place: pass a copy."""
+    attn, mlp = attention_linears(model), mlp_linears(model)
+    mlp = [l for l in mlp if all(l is not a for a in attn)]
+    if not attn and not mlp:
+        mlp = weight_layers(model)
+    remove_norms(model)
+    model.double()
+    abs_weights(model)
+    ones = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device)
+    layers = attn + mlp
+    r = forward_logits(model, ones).sum()
+    grads = torch.autograd.grad(r, [l.weight for l in layers], allow_unused=True)
+    logs = []
+    for i, (l, g) in enumerate(zip(layers, grads)):
+        if g is None:
+            continue
+        w = l.weight.detach()
+        logs.append(_log_nuclear(g) + _log_nuclear(w) if i < len(attn) else _log_sum(g * w))
+    logs = [v for v in logs if v != float("-inf")]
+    if not logs:
+        return float("-inf")
+    return float(torch.logsumexp(torch.tensor(logs, dtype=torch.float64), 0))
 
 
 def _trainability(feats, ctx) -> float:
@@ -102,7 +181,8 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
     AZ-NAS-style and NASWOT-like terms. ``x`` only gives the input shape; the noise is drawn from
     ``ctx.generator``.
     """
-    div, sal, _ = dss_terms(copy.deepcopy(model), x)
+    comp_dss = log_dss(copy.deepcopy(model), x)
+    share = attention_share(model)
     init_weights(model, "kaiming_fanin")
     noise = ctx.randn(x.shape, x)
     codes = []
@@ -136,20 +216,33 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
         comp["naswot"] = float(logdet) / x.shape[0] if sign > 0 else float("-inf")
     else:
         comp["naswot"] = float("nan")
-    comp["log_dss"] = math.log(div + sal) if div + sal > 0 else float("-inf")
+    comp["log_dss"] = comp_dss
     comp["log_params"] = math.log(max(count_params(model), 1))
     comp["log_flops"] = math.log(max(macs[0], 1.0))
+    comp["attn_share"] = share
     return comp
 
 
-def hybrid_value(comp: Dict[str, float]) -> float:
-    """The weighted sum of standardised components (see the module docstring)."""
+def _weighted(comp: Dict[str, float], center, scale, weights) -> float:
     tot = 0.0
-    for k in COMPONENTS:
+    for k, w in weights.items():
+        if w == 0:
+            continue
         v = comp.get(k, float("nan"))
-        z = (v - CENTER[k]) / SCALE[k] if math.isfinite(v) else -5.0
-        tot += WEIGHTS[k] * max(z, -5.0)
+        z = (v - center[k]) / scale[k] if math.isfinite(v) else -5.0
+        tot += w * max(z, -5.0)
     return tot
+
+
+def hybrid_value(comp: Dict[str, float]) -> float:
+    """``(1 − a)·(CNN weights · z_CNN) + a·(attention weights · z_attn)`` with ``a`` =
+    ``comp["attn_share"]`` (0 when absent; see the module docstring)."""
+    a = comp.get("attn_share", 0.0)
+    a = min(max(a, 0.0), 1.0) if math.isfinite(a) else 0.0
+    cnn = _weighted(comp, CENTER, SCALE, WEIGHTS)
+    if a == 0.0:
+        return cnn
+    return (1.0 - a) * cnn + a * _weighted(comp, ATTN_CENTER, ATTN_SCALE, ATTN_WEIGHTS)
 
 
 @register_proxy("hybrid", needs_data=False, changes_weights=True, mode="train")

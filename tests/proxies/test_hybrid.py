@@ -1,11 +1,13 @@
 """The project's ``hybrid`` proxy: components, determinism, CNN / hybrid / ViT coverage."""
 
+import copy
 import math
 
 import pytest
 import torch
 
 from nascore.arch import example_arch
+from nascore.bench.nb201 import build_nb201_net
 from nascore.bench.vit import build_autoformer_vit
 from nascore.build import build_model
 from nascore.proxies import score
@@ -23,9 +25,56 @@ def _batch():
     return torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 2, (4, 1, 32, 32), generator=g)
 
 
+CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+
+
+def _vit():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build_autoformer_vit(24, 3, 2.0, 2, num_classes=10, img_size=16, patch_size=4, head_dim=8)
+
+
+def _vit_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(4, 3, 16, 16, generator=g), torch.zeros(4, dtype=torch.long)
+
+
 def test_constants_cover_every_component():
-    assert set(H.WEIGHTS) == set(H.CENTER) == set(H.SCALE) == set(H.COMPONENTS)
-    assert all(s > 0 for s in H.SCALE.values())
+    for c, s, w in ((H.CENTER, H.SCALE, H.WEIGHTS), (H.ATTN_CENTER, H.ATTN_SCALE, H.ATTN_WEIGHTS)):
+        assert set(w) == set(c) == set(s) == set(H.COMPONENTS)
+        assert all(v > 0 for v in s.values())
+        assert all(v >= 0 for v in w.values()) or w is H.WEIGHTS
+
+
+def test_attention_share_by_kind():
+    """a = 0 for an NB201 cell and a pure CNN, ~1 for a ViT, strictly between for a hybrid net."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        cell = build_nb201_net(CELL, C=4, N=1)
+    assert H.attention_share(cell) == 0.0
+    assert H.attention_share(_seg("cnn")) == 0.0
+    assert H.attention_share(_vit()) > 0.8  # tiny ViT; ~0.99 for the AutoFormer-Ti ViTs
+    assert 0.0 < H.attention_share(_seg("hybrid")) < 1.0
+
+
+def test_value_blends_by_attention_share():
+    comp = {"log_expressivity": 4.0, "progressivity": -0.05, "trainability": -1.0, "naswot": 12.5,
+            "log_dss": 300.0, "log_params": 15.5, "log_flops": 19.8}
+    cnn = H.hybrid_value(comp)
+    assert H.hybrid_value({**comp, "attn_share": 0.0}) == cnn  # NB201 / CNN values unchanged
+    attn = H.hybrid_value({**comp, "attn_share": 1.0})
+    half = H.hybrid_value({**comp, "attn_share": 0.5})
+    assert half == pytest.approx(0.5 * cnn + 0.5 * attn)
+    assert attn != cnn
+
+
+def test_log_dss_matches_dss_proxy_and_survives_huge_gradients():
+    vit = _vit()
+    ref = score("dss", vit, _vit_batch()).value
+    assert H.log_dss(copy.deepcopy(vit), _vit_batch()[0]) == pytest.approx(ref, rel=1e-9)
+    big = torch.full((4, 4), 1e200, dtype=torch.float64)  # its Gram matrix overflows float64
+    assert H._log_nuclear(big) == pytest.approx(math.log(4e200), rel=1e-7)  # rank 1: σ = 4e200
+    assert H._log_sum(big) == pytest.approx(math.log(16e200), rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["hybrid", "cnn"])
@@ -35,6 +84,7 @@ def test_hybrid_components_on_seg_nets(kind):
     for k in H.COMPONENTS:
         assert math.isfinite(r.extra[k]), k
     assert r.value == pytest.approx(H.hybrid_value(r.extra))
+    assert (r.extra["attn_share"] > 0) == (kind == "hybrid")
 
 
 def test_attention_changes_the_dss_term():
@@ -46,12 +96,10 @@ def test_attention_changes_the_dss_term():
 
 
 def test_hybrid_on_vit_uses_all_blocks():
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        vit = build_autoformer_vit(24, 3, 2.0, 2, num_classes=10, img_size=16, patch_size=4, head_dim=8)
-    b = (torch.randn(4, 3, 16, 16), torch.zeros(4, dtype=torch.long))
+    vit, b = _vit(), _vit_batch()
     r1, r2 = score("hybrid", vit, b, seed=1), score("hybrid", vit, b, seed=1)
-    assert r1.ok and r1.value == r2.value
+    assert r1.ok and r1.value == r2.value and math.isfinite(r1.value)
+    assert r1.extra["attn_share"] > 0.8
     assert r1.extra["naswot"] > 0  # GELU codes are collected on ViTs
 
 
