@@ -11,6 +11,21 @@ Phases (each resumable; components are appended to CSVs under ``reports/benchmar
     python benchmarks/fit_hybrid.py compute --split eval
     python benchmarks/fit_hybrid.py check --n 50      # classic proxies on a real CIFAR-10 batch
     python benchmarks/fit_hybrid.py fit               # prints the constants for hybrid.py
+    python benchmarks/fit_hybrid.py nb201_live --n 10 # live re-score of EVAL cells (a = 0 there)
+
+AutoFormer ViTs (the attention part of ``hybrid``; CIFAR-100 KD accuracy as truth):
+
+* fit:    the 100 ViTs of ``autoprox_gt_autoformer.json`` (first file) -- attention constants only;
+* report: the 100 ViTs of ``autoprox_gt_autoformer_2.json`` (second file) -- never used to fit.
+
+    python benchmarks/fit_hybrid.py compute_vit --n 200          # hybrid components, all 200 ViTs
+    python benchmarks/fit_hybrid.py singles_vit --budget 900     # cheap single proxies, report ViTs
+    python benchmarks/fit_hybrid.py singles_vit --costly --budget 300  # flops/zico/tenas/grasp/meco
+    python benchmarks/fit_hybrid.py fit_vit                      # prints ATTN_* for hybrid.py
+    python benchmarks/fit_hybrid.py vit_check                    # vit_check.json / vit_check.csv
+
+ViT components and single proxies use a real CIFAR-100 batch of 16
+(``load_minibatch("cifar100", 16, seed=0)``), proxy seed 0, ViTs built under ``manual_seed(0)``.
 
 Hybrid components use Gaussian-noise inputs of shape (16, 3, 32, 32), seed 0; the check uses a
 real CIFAR-10 batch of 32 from ``cifar10_train_balanced1000.npz`` normalised with NB201's
@@ -131,7 +146,7 @@ def compute_vit(batch: int, n: int) -> None:
         row = gt.loc[i]
         r = score("hybrid", _vit(row), b, seed=0)
         out = {"vit_index": i, "source": row["source"], "arch_key": row["arch_key"],
-               AUTOFORMER_GT_COLUMN: row[AUTOFORMER_GT_COLUMN], "hybrid": r.value,
+               AUTOFORMER_GT_COLUMN: row[AUTOFORMER_GT_COLUMN],
                "hybrid_status": r.status, "hybrid_time_s": r.time_s,
                **{k: r.extra.get(k, float("nan")) for k in H.COMPONENTS + ("attn_share",)}}
         _append(path, out)
