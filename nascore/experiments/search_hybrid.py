@@ -130,12 +130,17 @@ def baseline_arch(resolution: int):
         from ..seg.baselines import hctnet_like_arch
     except ImportError:  # nascore.seg's package import needs data_prep; load the file alone
         import importlib.util
+        import sys
         import warnings
 
-        p = Path(__file__).resolve().parents[1] / "seg" / "baselines.py"
-        spec = importlib.util.spec_from_file_location("nascore_seg_baselines_standalone", p)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        name = "nascore_seg_baselines_standalone"
+        mod = sys.modules.get(name)
+        if mod is None:
+            p = Path(__file__).resolve().parents[1] / "seg" / "baselines.py"
+            spec = importlib.util.spec_from_file_location(name, p)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod  # dataclasses look their module up here
+            spec.loader.exec_module(mod)
         hctnet_like_arch = mod.hctnet_like_arch
         warnings.warn("nascore.seg could not be imported (is data_prep installed? try "
                       "`pip install -e .`); loaded nascore/seg/baselines.py directly")
@@ -190,6 +195,25 @@ class SegCostFn:
                 with torch.device("meta"):
                     lut.entries[key] = measure_piece(spec, 2, "flops")
         return float(lut.predict(arch))
+
+    def prefill(self, space, progress: bool = False) -> int:
+        """Counts every piece ``space`` can produce (:func:`nascore.latency.space_pieces`),
+        so later calls only sum table entries. Returns the number of pieces counted now."""
+        import torch
+
+        from ..latency import measure_piece, space_pieces
+
+        lut = self.lut()
+        todo = sorted((k, v) for k, v in space_pieces(space, self.in_channels, self.out_channels).items()
+                      if k not in lut.entries)
+        if progress:
+            from tqdm import tqdm
+
+            todo = tqdm(todo, desc="FLOPs pieces", mininterval=2.0)
+        for key, spec in todo:
+            with torch.device("meta"):
+                lut.entries[key] = measure_piece(spec, 2, "flops")
+        return len(todo)
 
     def baseline_flops(self, resolution: int) -> float:
         r = int(resolution)

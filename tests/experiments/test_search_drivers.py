@@ -267,3 +267,25 @@ def test_to_records_is_json_safe():
     recs = S.to_records(df)
     assert recs[1]["a"] is None and recs[2]["a"] is None and recs[0]["c"] == 1
     json.dumps(recs, allow_nan=False)
+
+
+def test_seg_cost_prefill_covers_the_space():
+    from nascore.latency import space_pieces
+    from nascore.space import HybridSegSpace
+
+    space = HybridSegSpace(resolutions=(32,), stem_widths=(8,), widths=((8,), (16,), (32,), (48,)),
+                           depths=((1,), (1,), (1,), (1, 2)), kernels=(3,), expands=(2,), heads=(2,),
+                           mlp_ratios=(2,), decoder_widths=((32, 16, 8, 8),))
+    cost = SH.SegCostFn(1, 1)
+    n = cost.prefill(space)
+    assert n == len(space_pieces(space, 1, 1)) == len(cost.lut().entries)
+    assert cost.prefill(space) == 0
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        cost.flops(space.sample(rng))
+    assert len(cost.lut().entries) == n  # sampled archs needed no new piece
+    from nascore.latency import arch_pieces
+
+    cost.baseline_flops(32)  # the baseline (outside the space) adds exactly its missing pieces
+    base = {k for k, _ in arch_pieces(SH.baseline_arch(32), 1, 1)}
+    assert set(cost.lut().entries) == set(space_pieces(space, 1, 1)) | base
