@@ -451,11 +451,15 @@ def target_checks(summary: pd.DataFrame, regret: Optional[pd.DataFrame] = None,
       (``reached_at_budget`` says whether the mean passed at the smaller budget that was run).
     * latency: mean regret on the Raspberry Pi 4 per objective, ``met`` when <= :data:`TARGET_REGRET`.
     """
+    def num(v):
+        v = float(v)
+        return v if math.isfinite(v) else None
+
     acc = {}
     for _, r in summary[summary["strategy"] == strategy].iterrows():
         full = r["budget"] >= TARGET_EVALS and r["n_seeds"] >= TARGET_SEEDS
         acc[r["objective"]] = {
-            "mean_true_acc": r["final_mean"], "sd": r["final_sd"], "budget": int(r["budget"]),
+            "mean_true_acc": num(r["final_mean"]), "sd": num(r["final_sd"]), "budget": int(r["budget"]),
             "n_seeds": int(r["n_seeds"]), "protocol_as_in_issue": bool(full),
             "reached_at_budget": bool(r["final_mean"] >= TARGET_ACC),
             "met": bool(full and r["final_mean"] >= TARGET_ACC)}
@@ -466,8 +470,8 @@ def target_checks(summary: pd.DataFrame, regret: Optional[pd.DataFrame] = None,
         lat = {}
         for _, r in regret.iterrows():
             if r["device"] == "raspi4":
-                lat[r["objective"]] = {"regret_mean": r["regret_mean"], "n_seeds": int(r["n_seeds"]),
-                                       "budget_ms": r["budget_ms"],
+                lat[r["objective"]] = {"regret_mean": num(r["regret_mean"]), "n_seeds": int(r["n_seeds"]),
+                                       "budget_ms": num(r["budget_ms"]),
                                        "met": bool(r["regret_mean"] <= TARGET_REGRET)}
         out["latency"] = {"target": f"raspi4, median-latency budget, regret <= {TARGET_REGRET}",
                           "by_objective": lat}

@@ -93,6 +93,8 @@ def test_target_checks_honest_flags():
     assert not acc["c"]["met"] and not acc["c"]["reached_at_budget"]
     lat = t["latency"]["by_objective"]
     assert set(lat) == {"a", "c"} and lat["a"]["met"] and not lat["c"]["met"]
+    one_seed = summ.assign(final_sd=np.nan)  # one seed: sd is NaN -> None (strict JSON)
+    json.dumps(S.target_checks(one_seed, reg), allow_nan=False)
 
 
 def test_unknown_objective_and_device():
