@@ -346,9 +346,9 @@ def vit_check(n_live: int = 3, batch: int = 16) -> None:
         d = singles[singles["proxy"] == p].drop_duplicates("vit_index", keep="last").set_index("vit_index")
         s = d["value"].where(d["status"] == "ok")  # only the nets it ran on (NaN = error)
         if p in derived:  # exact identity with hybrid's components (see VIT_CHEAP's comment)
-            both = s.notna()
-            derived_check[p] = {"n_live": int(both.sum()), "max_abs_diff": float(
-                (s[both] - derived[p][both]).abs().max()) if both.any() else None}
+            live_v = s.dropna()
+            derived_check[p] = {"n_live": int(len(live_v)), "max_abs_diff": float(
+                (live_v - derived[p][live_v.index]).abs().max()) if len(live_v) else None}
             s = derived[p]
         scores[p] = s
     res, rows = {}, []

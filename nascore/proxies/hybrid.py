@@ -42,7 +42,11 @@ Fitted constants and disclosed splits:
 Measured (benchmarks/fit_hybrid.py, CSVs/JSON in reports/benchmarks/hybrid_fit/): on 296
 held-out NB201 cells (``RandomState(0).choice(15625, 300)`` minus the fit cells) Spearman 0.936
 on CIFAR-10 and 0.921 on CIFAR-100 (AZ-NAS rank aggregation on the same cells: 0.916).
-VIT_RESULTS_PLACEHOLDER
+On the 100 REPORT ViTs (second AutoFormer file; reports/benchmarks/hybrid_fit/vit_check.json)
+Kendall 0.710 [0.634, 0.777] -- BELOW its own expressivity component alone (= az_expressivity,
+0.794 [0.735, 0.839]) and below the NB201-weights-only value (0.724): the target (best single
++ 0.05) is missed. NASWOT and DSS, which helped on the fit file, carry less signal on the
+report file (0.48 and 0.70 alone there vs 0.59 and 0.69 on the fit file).
 Cost: 1.35-1.63x one forward+backward (benchmarks/bench_hybrid_cost.py).
 """
 
