@@ -66,10 +66,19 @@ def dss_terms(model: nn.Module, x: torch.Tensor) -> Tuple[float, float, bool]:
             continue
         w = l.weight.detach()
         if i < len(attn):
-            div += float(singular_values(g).sum() * singular_values(w).sum())  # nuclear norms
+            div += _nuclear(g) * _nuclear(w)
         else:
             sal += float((g * w).abs().sum())
     return div, sal, fallback
+
+
+def _nuclear(m: torch.Tensor) -> float:
+    """Nuclear norm, rescaled first: SynFlow-style gradients of deep ViTs reach 1e250, where the
+    Gram matrix behind :func:`singular_values` would overflow float64."""
+    s = float(m.detach().abs().max())
+    if s == 0.0 or not math.isfinite(s):
+        return 0.0 if s == 0.0 else float("inf")
+    return s * float(singular_values(m / s).sum())
 
 
 @register_proxy("dss", needs_data=False, changes_weights=True, mode="eval")
