@@ -126,24 +126,8 @@ class HybridSearchConfig:
 # ----------------------------------------------------------------------------- baseline, costs
 def baseline_arch(resolution: int):
     """The HCT-Net-like baseline at ``resolution`` (:func:`nascore.seg.baselines.hctnet_like_arch`)."""
-    try:
-        from ..seg.baselines import hctnet_like_arch
-    except ImportError:  # nascore.seg's package import needs data_prep; load the file alone
-        import importlib.util
-        import sys
-        import warnings
+    from ..seg.baselines import hctnet_like_arch
 
-        name = "nascore_seg_baselines_standalone"
-        mod = sys.modules.get(name)
-        if mod is None:
-            p = Path(__file__).resolve().parents[1] / "seg" / "baselines.py"
-            spec = importlib.util.spec_from_file_location(name, p)
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod  # dataclasses look their module up here
-            spec.loader.exec_module(mod)
-        hctnet_like_arch = mod.hctnet_like_arch
-        warnings.warn("nascore.seg could not be imported (is data_prep installed? try "
-                      "`pip install -e .`); loaded nascore/seg/baselines.py directly")
     return hctnet_like_arch(int(resolution))
 
 
