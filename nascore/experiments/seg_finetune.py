@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from ..arch import BlockSpec, HybridSegArch, StageSpec
-from ..io import data_root, reports_dir
+from ..io import data_root, reports_dir, repo_root
 
 LGG_DIR = ("seg", "lgg_mri_kaggle3m")
 NOTEBOOK = "04_segmentation_finetune"
@@ -50,6 +50,16 @@ SEARCHED = "searched"
 TARGET_COST_FRAC = 0.5
 TARGET_DICE_MARGIN = 0.01
 
+
+
+def _display_path(path) -> str:
+    """``path`` relative to the repo root when inside it (results record no machine paths)."""
+    if path is None:
+        return ""
+    try:
+        return Path(path).resolve().relative_to(repo_root()).as_posix()
+    except ValueError:
+        return str(path)
 
 def default_arch(resolution: int = 128) -> HybridSegArch:
     """The documented default input architecture (used when no 03 search result exists).
@@ -116,16 +126,17 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
     Raises:
         ValueError: naming ``path`` when it exists but is malformed.
     """
+    shown = _display_path(path)
     if path is not None and Path(path).is_file():
         arch = parse_arch_json(Path(path))
-        source = f"{path} (arch {arch.arch_id})"
+        source = f"{shown} (arch {arch.arch_id})"
         if arch.num_attn_blocks == 0:
             arch = default_arch(arch.resolution)
-            source = (f"default_arch(): {path} has no attention blocks, so the Transformer "
+            source = (f"default_arch(): {shown} has no attention blocks, so the Transformer "
                       "knob search cannot run on it")
     else:
         arch = default_arch(resolution or 128)
-        source = "default_arch() (no " + (f"{path}" if path is not None else "input file") + ")"
+        source = "default_arch() (no " + (shown if path is not None else "input file") + ")"
     if resolution is not None and arch.resolution != resolution:
         source += f"; retargeted from {arch.resolution} to {resolution} px"
         arch = dataclasses.replace(arch, resolution=int(resolution))
@@ -164,7 +175,8 @@ def load_seg_records(data: str = "auto", resolution: int = 64, channels: int = 3
     if data != "synthetic" and lgg.is_dir():
         recs = load_folder(lgg, resolution=resolution, channels=None if channels == 3 else [1],
                            cache_dir=cache_dir)
-        info = {"dataset": "lgg_mri_kaggle3m", "synthetic": False, "label": None, "path": str(lgg)}
+        info = {"dataset": "lgg_mri_kaggle3m", "synthetic": False, "label": None,
+                "path": "$NASCORE_DATA/" + "/".join(LGG_DIR)}
     else:
         recs = make_synthetic(n_patients=synthetic_patients, slices_per_patient=synthetic_slices,
                               size=resolution, channels=channels, seed=seed)
