@@ -1,0 +1,92 @@
+"""``python -m nascore.bench.hybrid_seg``: run or resume the hybrid segmentation mini-benchmark.
+
+Examples::
+
+    python -m nascore.bench.hybrid_seg run                      # pilot, then the main table
+    python -m nascore.bench.hybrid_seg run --time-limit 3600    # stop cleanly after an hour
+    python -m nascore.bench.hybrid_seg status
+    python -m nascore.bench.hybrid_seg run --data synthetic --n-archs 12 --pilot-budgets 2 4 \\
+        --pool-size 40 --out /tmp/bench                         # a tiny dry run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .job import JobConfig, run_main, run_pilot
+from .recipe import Recipe
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nascore.bench.hybrid_seg",
+                                description="Trained mini-benchmark of HybridSegSpace networks "
+                                            "(resumable: rerun the same command to continue).")
+    p.add_argument("command", choices=("run", "pilot", "main", "status"))
+    p.add_argument("--out", default=None, help="output folder (default <repo>/reports/benchmarks)")
+    p.add_argument("--name", default="hybrid_lgg", help="table name prefix (default hybrid_lgg)")
+    p.add_argument("--data", default="lgg", help="dataset: lgg, synthetic, auto (default lgg)")
+    p.add_argument("--resolution", type=int, default=64, help="training resolution in px (default 64)")
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--n-archs", type=int, default=120)
+    p.add_argument("--pool-size", type=int, default=1500)
+    p.add_argument("--n-flops-bins", type=int, default=4)
+    p.add_argument("--pilot-archs", type=int, default=12)
+    p.add_argument("--pilot-budgets", type=int, nargs="+", default=[150, 300, 600])
+    p.add_argument("--n-second-seed", type=int, default=24)
+    p.add_argument("--budget", type=int, default=None, help="main budget (default: the pilot's choice)")
+    p.add_argument("--no-references", action="store_true", help="leave out the reference rows")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--executor", default="process",
+                   help="process, dask, serial, or a Dask scheduler address tcp://host:8786")
+    p.add_argument("--max-tasks", type=int, default=None, help="train at most this many now")
+    p.add_argument("--time-limit", type=float, default=None, help="start no task after this many s")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    a = _parser().parse_args(argv)
+    from ... import io
+
+    out = Path(a.out) if a.out else io.repo_root() / "reports" / "benchmarks"
+    recipe = Recipe(data=a.data, resolution=a.resolution, channels=a.channels,
+                    batch_size=a.batch_size, device=a.device)
+    cfg = JobConfig(name=a.name, n_archs=a.n_archs, pool_size=a.pool_size,
+                    n_flops_bins=a.n_flops_bins, pilot_archs=a.pilot_archs,
+                    pilot_budgets=tuple(a.pilot_budgets), n_second_seed=a.n_second_seed,
+                    budget=a.budget, include_references=not a.no_references, workers=a.workers,
+                    executor=a.executor, max_tasks=a.max_tasks, time_limit_s=a.time_limit,
+                    progress=not a.no_progress)
+    try:
+        if a.command == "status":
+            from .table import read_table
+
+            for part in ("_pilot", ""):
+                p = out / f"{a.name}{part}.csv"
+                print(f"{p}: {len(read_table(p)) if p.is_file() else 0} rows")
+            pj = out / f"{a.name}_pilot.json"
+            if pj.is_file():
+                d = json.loads(pj.read_text())
+                print(f"pilot choice: budget {d['budget']} (criterion met: {d['criterion_met']})")
+            return 0
+        choice = None
+        if a.command in ("run", "pilot") and a.budget is None:
+            choice = run_pilot(cfg, recipe, out)
+            print(json.dumps({k: choice[k] for k in ("budget", "criterion_met", "complete")}))
+            if a.command == "pilot" or not choice["complete"]:
+                return 0
+        res = run_main(cfg, recipe, out, budget=a.budget or (choice or {}).get("budget"))
+        print(json.dumps(res))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
