@@ -2,7 +2,9 @@
 
 An architecture is a frozen, hashable dataclass of tuples: a stem, four encoder stages at
 strides 2, 4, 8 and 16, and a UNet decoder. Each block of a stage chooses its own type
-(HyTra-style, as in BossNAS), so convolution and attention can mix inside a stage:
+(HyTra-style, as in BossNAS), so convolution and attention can mix inside a stage. Block
+types live in the registry :data:`nascore.block_types.BLOCKS` (re-exported here with
+:class:`BlockSpec`); the built-in ones are
 
 * ``conv``: residual conv block, kernel 3 or 5;
 * ``mbconv``: inverted residual (MobileNetV2), kernel 3 or 5, expansion 2/3/4/6;
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
-BLOCK_TYPES = ("conv", "mbconv", "attn")
+from .block_types import BLOCKS, BUILTIN_BLOCKS, KNOBS, BlockSpec, register_block  # noqa: F401
+
+#: The built-in block types (every registered one: ``BLOCKS.names()``).
+BLOCK_TYPES = BUILTIN_BLOCKS
 STAGE_STRIDES = (2, 4, 8, 16)
 NUM_STAGES = len(STAGE_STRIDES)
 
@@ -34,64 +39,6 @@ def _require(cond: bool, where: str, msg: str) -> None:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """One encoder block.
-
-    Fields that a type does not use hold their canonical value (``expand=1``, ``heads=0``,
-    ``mlp_ratio=0``; ``kernel=3`` for ``attn``, where it is the PEG kernel), so that one
-    network has exactly one encoding.
-
-    Attributes:
-        type: ``conv``, ``mbconv`` or ``attn``.
-        kernel: conv kernel size (3 or 5 in the default space).
-        expand: MBConv expansion ratio.
-        heads: number of attention heads.
-        mlp_ratio: MLP hidden size relative to the width.
-    """
-
-    type: str
-    kernel: int = 3
-    expand: int = 1
-    heads: int = 0
-    mlp_ratio: int = 0
-
-    def validate(self, where: str = "block") -> None:
-        """Raises ValueError naming ``where`` and the field when the block is malformed."""
-        _require(self.type in BLOCK_TYPES, f"{where}.type",
-                 f"unknown block type {self.type!r}; expected one of {BLOCK_TYPES}")
-        for f in ("kernel", "expand", "heads", "mlp_ratio"):
-            _require(_is_int(getattr(self, f)), f"{where}.{f}",
-                     f"must be an int, got {getattr(self, f)!r}")
-        _require(self.kernel >= 1 and self.kernel % 2 == 1, f"{where}.kernel",
-                 f"must be a positive odd int, got {self.kernel}")
-        if self.type == "attn":
-            _require(self.heads >= 1, f"{where}.heads", f"attn needs heads >= 1, got {self.heads}")
-            _require(self.mlp_ratio >= 1, f"{where}.mlp_ratio",
-                     f"attn needs mlp_ratio >= 1, got {self.mlp_ratio}")
-            _require(self.expand == 1, f"{where}.expand", "must be 1 (unused) for attn")
-            _require(self.kernel == 3, f"{where}.kernel", "the attn PEG kernel is fixed at 3")
-        else:
-            _require(self.heads == 0, f"{where}.heads", f"must be 0 (unused) for {self.type}")
-            _require(self.mlp_ratio == 0, f"{where}.mlp_ratio", f"must be 0 (unused) for {self.type}")
-            if self.type == "conv":
-                _require(self.expand == 1, f"{where}.expand", "must be 1 (unused) for conv")
-            else:
-                _require(self.expand >= 1, f"{where}.expand", f"must be >= 1, got {self.expand}")
-
-    @property
-    def is_attn(self) -> bool:
-        return self.type == "attn"
-
-    def short(self) -> str:
-        """A compact label, e.g. ``c3``, ``mb5e4``, ``a4m2``."""
-        if self.type == "conv":
-            return f"c{self.kernel}"
-        if self.type == "mbconv":
-            return f"mb{self.kernel}e{self.expand}"
-        return f"a{self.heads}m{self.mlp_ratio}"
 
 
 @dataclass(frozen=True)
@@ -156,8 +103,9 @@ class HybridSegArch:
                     _require(stride >= self.attn_min_stride, f"{bw}.type",
                              f"attention at stride {stride} is below the allowed minimum stride "
                              f"{self.attn_min_stride}")
-                    _require(st.width % b.heads == 0, f"{bw}.heads",
-                             f"{b.heads} heads do not divide the stage width {st.width}")
+                bad = b.block_type.check_width(b, st.width)
+                if bad is not None:
+                    raise ValueError(f"{bw}.{bad[0]}: {bad[1]}")
         _require(isinstance(self.decoder_widths, tuple) and len(self.decoder_widths) == NUM_STAGES,
                  "decoder_widths", f"must be a tuple of {NUM_STAGES} ints (strides 8, 4, 2, 1)")
         for i, d in enumerate(self.decoder_widths):
@@ -236,7 +184,7 @@ class HybridSegArch:
             for j, b in enumerate(s["blocks"]):
                 where = f"stages[{i}].blocks[{j}]"
                 _require(isinstance(b, dict) and "type" in b, where, "must be an object with 'type'")
-                unknown = set(b) - {"type", "kernel", "expand", "heads", "mlp_ratio"}
+                unknown = set(b) - {"type", *KNOBS}
                 _require(not unknown, where, f"unknown field(s) {sorted(unknown)}")
                 blocks.append(BlockSpec(**b))
             stages.append(StageSpec(width=s["width"], blocks=tuple(blocks)))

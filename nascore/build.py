@@ -9,22 +9,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .arch import BlockSpec, HybridSegArch
-from .blocks import AttnBlock, ConvBlock, MBConvBlock, UnetOutBlock, UpBlock, conv_norm_act
+from .blocks import AttnBlock, UnetOutBlock, UpBlock, conv_norm_act, create_block
 
 
 def build_block(spec: BlockSpec, spatial_dims: int, dim: int, norm: str = "batch") -> nn.Module:
-    """One encoder block from its spec.
+    """One encoder block from its spec: :func:`nascore.blocks.create_block`.
+
+    Returns:
+        A module mapping ``(B, dim, *spatial) -> (B, dim, *spatial)``.
 
     Raises:
-        ValueError: for an unknown block type.
+        ValueError: for an unknown block type or one without a registered builder.
     """
-    if spec.type == "conv":
-        return ConvBlock(spatial_dims, dim, spec.kernel, norm=norm)
-    if spec.type == "mbconv":
-        return MBConvBlock(spatial_dims, dim, spec.kernel, spec.expand, norm=norm)
-    if spec.type == "attn":
-        return AttnBlock(spatial_dims, dim, spec.heads, spec.mlp_ratio, peg_kernel=spec.kernel)
-    raise ValueError(f"block.type: unknown block type {spec.type!r}")
+    return create_block(spec, spatial_dims, dim, norm)
 
 
 class HybridSegNet(nn.Module):

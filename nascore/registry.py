@@ -48,6 +48,15 @@ class Registry(Generic[T]):
             raise ValueError(f"duplicate {self.kind} name {name!r}")
         self._items[name] = obj
 
+    def unregister(self, name: str) -> T:
+        """Removes ``name`` and returns its object (e.g. to undo a registration in a test).
+
+        Raises:
+            KeyError: naming the unknown entry.
+        """
+        self.get(name)
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         """Returns the object registered as ``name``.
 

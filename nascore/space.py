@@ -22,17 +22,16 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
-import numpy as np
-
 from .arch import BLOCK_TYPES, NUM_STAGES, STAGE_STRIDES, BlockSpec, HybridSegArch, StageSpec
-from .decisions import Decision, changed_decisions
+from .block_types import BLOCKS, KNOB_SPACE_FIELDS
+from .decisions import Decision, SearchSpace
 
 
 @dataclass(frozen=True)
-class HybridSegSpace:
+class HybridSegSpace(SearchSpace):
     """Choices of the hybrid U-shaped segmentation space (ElasticViT-style elastic knobs).
 
     Attributes:
@@ -46,7 +45,9 @@ class HybridSegSpace:
         mlp_ratios: attention MLP ratios.
         decoder_widths: the decoder width choices; each is a tuple of widths for the levels at
             strides 8, 4, 2, 1 (one decision scales the whole decoder).
-        block_types: the allowed block types (e.g. ``("conv", "mbconv")`` for a CNN-only space).
+        block_types: the allowed block types, names in :data:`nascore.block_types.BLOCKS` (e.g.
+            ``("conv", "mbconv")`` for a CNN-only space); each type's candidates are the
+            product of the lists above for the knobs it declares.
         attn_min_stride: attention is allowed only at strides >= this.
         aux_head: whether built models carry the auxiliary deep-supervision head.
     """
@@ -88,30 +89,33 @@ class HybridSegSpace:
                 f"must be {NUM_STAGES} non-empty tuples without duplicates")
         req(all(d >= 1 for ds in self.depths for d in ds), "depths", "depths must be >= 1")
         req(all(r % 16 == 0 for r in self.resolutions), "resolutions", "must be multiples of 16")
-        unknown = set(self.block_types) - set(BLOCK_TYPES)
-        req(not unknown, "block_types", f"unknown block types {sorted(unknown)}")
-        req(any(t != "attn" for t in self.block_types), "block_types",
+        unknown = [t for t in self.block_types if t not in BLOCKS]
+        req(not unknown, "block_types",
+            f"unknown block types {sorted(unknown)}; registered: {BLOCKS.names()}")
+        req(any(BLOCKS.get(t).role != "attn" for t in self.block_types), "block_types",
             "needs a conv type for strides below attn_min_stride")
-        if "attn" in self.block_types:
-            for i, stride in enumerate(STAGE_STRIDES):
-                if stride >= self.attn_min_stride:
-                    for w in self.widths[i]:
-                        for h in self.heads:
-                            req(w % h == 0, "heads",
-                                f"{h} heads do not divide width {w} of stage {i} (stride {stride})")
+        for i, stride in enumerate(STAGE_STRIDES):
+            for b in self.block_choices(i):
+                b.validate(f"HybridSegSpace.block_choices({i})")
+                for w in self.widths[i]:
+                    bad = b.block_type.check_width(b, w)
+                    if bad is not None:
+                        knob, why = bad
+                        req(False, KNOB_SPACE_FIELDS.get(knob, knob),
+                            f"{why} (block {b.short()}, width {w} of stage {i}, stride {stride})")
 
     # --- decisions -----------------------------------------------------------------------
     def block_choices(self, stage: int) -> Tuple[BlockSpec, ...]:
-        """Candidate blocks of a stage; index 0 is the canonical ``conv`` (or first type)."""
+        """Candidate blocks of a stage, type by type in ``block_types`` order (index 0 is the
+        canonical ``conv`` or the first type); each type's candidates come from its registered
+        knobs (:meth:`nascore.block_types.BlockType.space_choices`), and attention-role types
+        only at strides ``>= attn_min_stride``."""
         out: List[BlockSpec] = []
         for t in self.block_types:
-            if t == "conv":
-                out += [BlockSpec("conv", k) for k in self.kernels]
-            elif t == "mbconv":
-                out += [BlockSpec("mbconv", k, expand=e) for k in self.kernels for e in self.expands]
-            elif STAGE_STRIDES[stage] >= self.attn_min_stride:
-                out += [BlockSpec("attn", heads=h, mlp_ratio=m) for h in self.heads
-                        for m in self.mlp_ratios]
+            bt = BLOCKS.get(t)
+            if bt.role == "attn" and STAGE_STRIDES[stage] < self.attn_min_stride:
+                continue
+            out += bt.space_choices(self, stage)
         return tuple(out)
 
     def decisions(self) -> Tuple[Decision, ...]:
@@ -126,10 +130,6 @@ class HybridSegSpace:
             ds += [Decision(f"{g}.block{j}", g, blocks) for j in range(max(self.depths[i]))]
         ds.append(Decision("decoder.widths", "decoder", self.decoder_widths))
         return tuple(ds)
-
-    def groups(self) -> Tuple[str, ...]:
-        """Decision groups in order."""
-        return ("global",) + tuple(f"stage{i}" for i in range(NUM_STAGES)) + ("decoder",)
 
     def _values(self, arch: HybridSegArch) -> List[Any]:
         """Per decision, the architecture's value (None where inactive)."""
@@ -182,46 +182,9 @@ class HybridSegSpace:
                              decoder_widths=vals["decoder.widths"],
                              aux_head=self.aux_head, attn_min_stride=self.attn_min_stride)
 
-    # --- sampling --------------------------------------------------------------------------
-    def sample(self, rng: np.random.Generator) -> HybridSegArch:
-        """A uniformly random choice per decision."""
-        return self.decode([int(rng.integers(len(d))) for d in self.decisions()])
-
-    def mutate(self, arch: HybridSegArch, rng: np.random.Generator) -> HybridSegArch:
-        """Changes exactly one active decision to another of its choices.
-
-        Decisions that the change makes active (a new block slot when the depth grows) keep
-        their canonical index 0, as ``encode`` gives inactive decisions; see
-        :func:`nascore.decisions.changed_decisions`.
-        """
-        ds = self.decisions()
-        enc = list(self.encode(arch))
-        cands = [i for i, (d, a) in enumerate(zip(ds, self.active(arch))) if a and len(d) > 1]
-        i = cands[int(rng.integers(len(cands)))]
-        new = int(rng.integers(len(ds[i]) - 1))
-        enc[i] = new + (new >= enc[i])
-        return self.decode(enc)
-
-    def changed(self, a: HybridSegArch, b: HybridSegArch) -> Tuple[str, ...]:
-        """Names of the decisions, used by both architectures, on which they differ."""
-        ds = self.decisions()
-        return tuple(ds[i].name for i in changed_decisions(self.encode(a), self.encode(b),
-                                                             self.active(a), self.active(b)))
-
-    def contains(self, arch: Any) -> bool:
-        """Whether ``arch`` is a point of this space."""
-        if not isinstance(arch, HybridSegArch):
-            return False
-        if arch.attn_min_stride != self.attn_min_stride or arch.aux_head != self.aux_head:
-            return False
-        try:
-            enc = self.encode(arch)
-        except ValueError:
-            return False
-        return self.decode(enc) == arch
-
     def log10_size(self) -> float:
-        """log10 of the number of distinct architectures."""
+        """log10 of the number of distinct architectures (block slots beyond a stage's depth
+        are inactive, so each stage counts ``widths * sum_d blocks**d``)."""
         total = math.log10(len(self.resolutions)) + math.log10(len(self.stem_widths))
         for i in range(NUM_STAGES):
             nb = len(self.block_choices(i))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Optional
 
 from .arch import STAGE_STRIDES, HybridSegArch
-
-BLOCK_COLOURS = {"conv": "#4C72B0", "mbconv": "#55A868", "attn": "#C44E52"}
+from .block_types import BLOCKS
 
 
 def draw_arch(arch: HybridSegArch, ax=None, title: Optional[str] = None):
-    """Draws the encoder blocks (coloured by type) and the decoder as a U shape.
+    """Draws the encoder blocks (coloured and labelled by their registered type, see
+    :mod:`nascore.block_types`) and the decoder as a U shape.
 
     Args:
         arch: the architecture.
@@ -39,7 +39,7 @@ def draw_arch(arch: HybridSegArch, ax=None, title: Optional[str] = None):
         y = levels - 2 - i
         box(0, y, 1.6, 0.7, "#777777", f"down s{STAGE_STRIDES[i]}\nw{st.width}")
         for j, b in enumerate(st.blocks):
-            box(1.8 + j * 1.05, y, 0.95, 0.7, BLOCK_COLOURS[b.type], b.short())
+            box(1.8 + j * 1.05, y, 0.95, 0.7, BLOCKS.get(b.type).colour, b.short())
     xd = 2.2 + maxd * 1.05
     for k, w in enumerate(arch.decoder_widths):
         y = k + 1  # decoder levels at strides 8, 4, 2, 1 sit beside encoder levels
@@ -52,8 +52,8 @@ def draw_arch(arch: HybridSegArch, ax=None, title: Optional[str] = None):
     ax.set_xlim(-0.3, xd + 3.0)
     ax.set_ylim(-0.4, levels + 0.2)
     ax.axis("off")
-    ax.legend(handles=[Patch(color=c, label=t) for t, c in BLOCK_COLOURS.items()],
-              loc="upper center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.08))
+    ax.legend(handles=[Patch(color=BLOCKS.get(t).colour, label=t) for t in BLOCKS.names()],
+              loc="upper center", ncol=len(BLOCKS), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.08))
     ax.set_title(title if title is not None else
                  f"arch {arch.arch_id}  (resolution {arch.resolution}, {arch.num_attn_blocks} attn / "
                  f"{arch.num_blocks} blocks)", fontsize=9, pad=18)

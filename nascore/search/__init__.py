@@ -3,10 +3,12 @@
 * :data:`STRATEGIES` (``random``, ``evolution``, ``reinforce``, ``blockwise``):
   ``STRATEGIES.get(name)(**settings).run(space, objective, budget, rng, executor=None,
   constraints=..., cost_fn=..., history_path=...) -> SearchHistory``.
-* Spaces: any space with the :mod:`nascore.decisions` interface (``HybridSegSpace``,
-  :class:`NB201Space`, :class:`~nascore.search.toy.ToySpace`).
+* Spaces: any :class:`nascore.decisions.SearchSpace` (``HybridSegSpace``,
+  :class:`nascore.bench.nb201_space.NB201Space`, :class:`~nascore.search.toy.ToySpace`).
 * :class:`Constraints` (hard cost bounds), :func:`pareto_front` / :func:`nondominated_sort`.
-* Objectives for NB201 table look-ups and zero-shot proxies: :mod:`nascore.search.objectives`.
+* Zero-shot proxy objectives: :mod:`nascore.search.objectives`; benchmark (table) objectives
+  live with their benchmark (NB201: :mod:`nascore.bench.nb201_objectives`). This package
+  imports no benchmark code.
 * Resuming and executors (process pools, Dask): :mod:`nascore.search.executor`.
 """
 
@@ -17,12 +19,10 @@ from .constraints import Constraints
 from .evolution import RegularizedEvolution
 from .executor import Evaluator, Outcome, arch_json, arch_key
 from .history import EvalRecord, RejectRecord, SearchHistory
-from .nb201_space import NB201Arch, NB201Space
 from .pareto import nondominated_sort, pareto_front
 from .random_search import RandomSearch
 from .reinforce import Reinforce
 
 __all__ = ["STRATEGIES", "Strategy", "RandomSearch", "RegularizedEvolution", "Reinforce",
            "Blockwise", "Constraints", "Evaluator", "Outcome", "arch_json", "arch_key",
-           "EvalRecord", "RejectRecord", "SearchHistory", "NB201Arch", "NB201Space",
-           "nondominated_sort", "pareto_front"]
+           "EvalRecord", "RejectRecord", "SearchHistory", "nondominated_sort", "pareto_front"]

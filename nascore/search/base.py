@@ -7,7 +7,7 @@ A strategy is a class registered in :data:`STRATEGIES`; its constructor takes it
     history = strategy.run(space, objective, budget=1000, rng=np.random.default_rng(0))
     best = history.best()            # EvalRecord: arch_id, arch_json, scores, cost, ...
 
-Strategies use only the space interface of :mod:`nascore.decisions` and draw every random
+Strategies use only the search-space protocol of :mod:`nascore.decisions` and draw every random
 number from ``rng``, so the same seed gives the same history (wall times aside), with or
 without an executor, and a killed run can be resumed from its log (see
 :mod:`nascore.search.executor`).
@@ -46,7 +46,7 @@ class Strategy:
         """Searches ``space`` for the architecture maximising ``objective``'s ``"score"``.
 
         Args:
-            space: any space with the :mod:`nascore.decisions` interface.
+            space: a :class:`nascore.decisions.SearchSpace`.
             objective: ``arch -> float | dict`` (with ``"score"``; higher is better). Failures
                 (exceptions, non-finite scores) are recorded, never raised.
             budget: number of objective evaluations (distinct architectures scored); rejected

@@ -17,7 +17,7 @@ executor gives exactly the history of a serial run.
 
 **Scale-out.** ``executor`` is any :class:`concurrent.futures.Executor`. The objective and the
 architectures must be picklable for process-based executors (module-level functions or classes
-such as :class:`nascore.search.objectives.NB201AccuracyOracle`). With Dask ``distributed``::
+such as :class:`nascore.bench.nb201_objectives.NB201AccuracyOracle`). With Dask ``distributed``::
 
     from dask.distributed import Client, LocalCluster
     client = Client(LocalCluster(n_workers=2, threads_per_worker=1))   # on this machine

@@ -11,11 +11,11 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
-from ..decisions import Decision, changed_decisions
+from ..decisions import Decision, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ToyArch:
 
 
 @dataclass(frozen=True)
-class ToySpace:
+class ToySpace(SearchSpace):
     """``n_decisions`` x ``n_choices`` categorical space; groups ``g0``, ``g1`` ... of two."""
 
     n_decisions: int = 4
@@ -47,13 +47,12 @@ class ToySpace:
         return tuple(Decision(f"d{i}", f"g{i // 2}", tuple(range(self.n_choices)))
                      for i in range(self.n_decisions))
 
-    def groups(self) -> Tuple[str, ...]:
-        return tuple(dict.fromkeys(d.group for d in self.decisions()))
-
     def encode(self, arch: ToyArch) -> Tuple[int, ...]:
-        if not self.contains(arch):
+        idx = getattr(arch, "idx", None)
+        if not (isinstance(arch, ToyArch) and len(idx) == self.n_decisions and all(
+                isinstance(i, int) and 0 <= i < self.n_choices for i in idx)):
             raise ValueError(f"encode: {arch!r} is not in {self!r}")
-        return tuple(arch.idx)
+        return tuple(idx)
 
     def decode(self, indices) -> ToyArch:
         idx = tuple(int(i) for i in indices)
@@ -63,27 +62,6 @@ class ToySpace:
 
     def active(self, arch: ToyArch) -> Tuple[bool, ...]:
         return (True,) * self.n_decisions
-
-    def sample(self, rng: np.random.Generator) -> ToyArch:
-        return ToyArch(tuple(int(rng.integers(self.n_choices)) for _ in range(self.n_decisions)))
-
-    def mutate(self, arch: ToyArch, rng: np.random.Generator) -> ToyArch:
-        idx = list(arch.idx)
-        i = int(rng.integers(self.n_decisions))
-        new = int(rng.integers(self.n_choices - 1))
-        idx[i] = new + (new >= idx[i])
-        return ToyArch(tuple(idx))
-
-    def changed(self, a: ToyArch, b: ToyArch) -> Tuple[str, ...]:
-        ds = self.decisions()
-        return tuple(ds[i].name for i in changed_decisions(a.idx, b.idx, self.active(a), self.active(b)))
-
-    def contains(self, arch: Any) -> bool:
-        return (isinstance(arch, ToyArch) and len(arch.idx) == self.n_decisions
-                and all(isinstance(i, int) and 0 <= i < self.n_choices for i in arch.idx))
-
-    def log10_size(self) -> float:
-        return self.n_decisions * float(np.log10(self.n_choices))
 
     def all_archs(self):
         """Every architecture (small spaces only)."""

@@ -10,7 +10,7 @@ import pytest
 from nascore import io
 from nascore.experiments import search_hybrid as SH
 from nascore.experiments import search_nb201 as S
-from nascore.search import NB201Arch
+from nascore.bench.nb201_space import NB201Arch
 from nascore.search.toy import ToySpace, toy_objective, toy_optimum
 
 STRATS = ["random", "evolution", "reinforce", "blockwise"]
@@ -134,7 +134,7 @@ def test_hybrid_rule_table(data_root):
     assert rule(best) > rule("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     # a non-canonical cell gets its canonical form's score
     s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
-    from nascore.search.objectives import nb201_canonical
+    from nascore.bench.nb201_objectives import nb201_canonical
 
     assert rule(s) == rule(nb201_canonical(s))
 

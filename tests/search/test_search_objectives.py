@@ -6,9 +6,10 @@ import torch
 
 import nascore.proxies as proxies
 from nascore.cache import ScoreCache
-from nascore.search import STRATEGIES, NB201Space
-from nascore.search.objectives import (HybridSegBuilder, NB201Builder, ProxyObjective,
-                                       resize_batch)
+from nascore.bench.nb201_objectives import NB201Builder
+from nascore.bench.nb201_space import NB201Space
+from nascore.search import STRATEGIES
+from nascore.search.objectives import HybridSegBuilder, ProxyObjective, resize_batch
 from nascore.space import HybridSegSpace
 
 

@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 cell space with the search-space interface of :mod:`nascore.decisions`
+"""The NAS-Bench-201 cell space with the search-space protocol of :mod:`nascore.decisions`
 (no torch).
 
 Six decisions, one per cell edge in arch-string order (see :mod:`nascore.bench.nb201`), each
@@ -18,14 +18,11 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Tuple
 
-import numpy as np
-
-from ..bench.nb201 import EDGES, OPS, parse_arch_str, to_arch_str
-from ..decisions import Decision, changed_decisions
+from ..decisions import Decision, SearchSpace
+from .nb201 import EDGES, OPS, parse_arch_str, to_arch_str
 
 
 @dataclass(frozen=True)
@@ -77,21 +74,29 @@ class NB201Arch:
 
 
 @dataclass(frozen=True)
-class NB201Space:
-    """The NB201 cell space (see the module docstring)."""
+class NB201Space(SearchSpace):
+    """The NB201 cell space (see the module docstring); ``sample``, ``mutate``, ``contains``
+    and ``log10_size`` (= 6 log10 5) come from :class:`~nascore.decisions.SearchSpace`."""
 
     def decisions(self) -> Tuple[Decision, ...]:
         return tuple(Decision(f"node{dst}.edge{src}", f"node{dst}", OPS) for dst, src in EDGES)
 
-    def groups(self) -> Tuple[str, ...]:
-        return ("node1", "node2", "node3")
-
     def encode(self, arch: NB201Arch) -> Tuple[int, ...]:
+        """The op index of each edge.
+
+        Raises:
+            ValueError: when ``arch`` is not an :class:`NB201Arch`.
+        """
         if not isinstance(arch, NB201Arch):
             raise ValueError(f"encode: expected an NB201Arch, got {type(arch).__name__}")
         return tuple(OPS.index(o) for o in arch.ops)
 
     def decode(self, indices) -> NB201Arch:
+        """The cell of 6 op indices.
+
+        Raises:
+            ValueError: on a wrong length or an index out of range, naming the edge.
+        """
         idx = [int(i) for i in indices]
         if len(idx) != 6:
             raise ValueError(f"decode: expected 6 indices, got {len(idx)}")
@@ -102,28 +107,6 @@ class NB201Space:
 
     def active(self, arch: NB201Arch) -> Tuple[bool, ...]:
         return (True,) * 6
-
-    def sample(self, rng: np.random.Generator) -> NB201Arch:
-        return NB201Arch(tuple(OPS[int(rng.integers(len(OPS)))] for _ in range(6)))
-
-    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
-        """Changes exactly one edge's op to another op."""
-        enc = list(self.encode(arch))
-        i = int(rng.integers(6))
-        new = int(rng.integers(len(OPS) - 1))
-        enc[i] = new + (new >= enc[i])
-        return self.decode(enc)
-
-    def changed(self, a: NB201Arch, b: NB201Arch) -> Tuple[str, ...]:
-        ds = self.decisions()
-        return tuple(ds[i].name for i in changed_decisions(self.encode(a), self.encode(b),
-                                                             self.active(a), self.active(b)))
-
-    def contains(self, arch: Any) -> bool:
-        return isinstance(arch, NB201Arch)
-
-    def log10_size(self) -> float:
-        return 6 * math.log10(len(OPS))
 
     def all_archs(self) -> Iterator[NB201Arch]:
         """All 15,625 cells, in index order of the encoding (edge 0 slowest)."""

