@@ -56,11 +56,10 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    batch, info = SH.load_tumour_batch(args.batch, args.resolution, args.seed, "auto")
     cfg = SH.HybridSearchConfig(strategy="random", settings={"batch_size": 2 * max(args.workers, 1)},
                                 budget=args.n, seed=args.seed, proxy_resolution=args.resolution,
-                                batch_size=args.batch)
-    batch, info = SH.load_tumour_batch(cfg.batch_size, cfg.proxy_resolution, cfg.seed,
-                                       cfg.in_channels, cfg.data)
+                                batch_size=args.batch, in_channels=info["channels"])
     obj = ProxyObjective(cfg.proxy, HybridSegBuilder(cfg.in_channels, cfg.out_channels), batch,
                          seed=cfg.seed, resize=False)
     cons = cfg.constraints()

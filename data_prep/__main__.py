@@ -1,14 +1,19 @@
 """``python -m data_prep <name> --out DIR [...]``: writes a prepared folder.
 
-Names: ``folder`` (``--src DIR``), ``msd_brain`` (``--root DIR [--download]``) and
-``synthetic``. Bad input exits with status 2 and a message naming the file.
+Names: ``folder`` (``--src DIR`` or ``--images DIR --masks DIR``), ``msd_brain`` (``--root DIR [--download]``) and
+``synthetic``. Bad input exits with status 2 and a message naming the file; ``--out`` may not
+be, contain or lie inside a source folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Optional, Sequence
+
+from .discover import CONVENTIONS_HELP
+from .folder import GROUP_RULES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,9 +26,25 @@ def _parser() -> argparse.ArgumentParser:
                         help="image file format (auto: PNG when 8-bit lossless, else NPY)")
         sp.add_argument("--no-progress", action="store_true", help="hide tqdm bars")
 
-    f = sub.add_parser("folder", help="images/ + masks/ folder, e.g. lgg_mri_kaggle3m")
+    f = sub.add_parser("folder", help="image/mask files as downloaded (see data_prep.discover)",
+                       description="Finds images and masks below --src (patient or class "
+                       "sub-folders; images/ + masks/), or in --images and --masks. Mask names: "
+                       + CONVENTIONS_HELP + ". Groups (patients of the split): one per image "
+                       "unless a manifest.csv group column, --groups or --group-regex says otherwise.")
     common(f)
-    f.add_argument("--src", required=True, help="folder with images/ and masks/")
+    f.add_argument("--src", default=None,
+                   help="dataset folder, e.g. kaggle_3m/ (patient folders) or one with images/ + masks/")
+    f.add_argument("--images", default=None, help="image folder (with --masks, instead of --src)")
+    f.add_argument("--masks", default=None, help="mask folder (with --images)")
+    f.add_argument("--mask-suffix", default=None,
+                   help="mask name suffix tried first, e.g. _segmentation (ISIC)")
+    f.add_argument("--groups", default=None, choices=sorted(GROUP_RULES),
+                   help="group rule: image (one per image, the default without a manifest), "
+                        "folder (the image's sub-folder, e.g. patient folders), lgg (stem "
+                        "without its trailing _<slice>)")
+    f.add_argument("--group-regex", default=None,
+                   help="group = first capture group of this regex in the image path below the "
+                        "image folder, e.g. '^([^/]+)/' or '(patient\\d+)'")
     f.add_argument("--resolution", type=int, default=None, help="resize to N x N")
     f.add_argument("--grayscale", action="store_true")
     f.add_argument("--channels", type=int, nargs="+", default=None, help="channel indices to keep")
@@ -52,26 +73,69 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the partial folder is removed
+
+
+def _split_summary(recs) -> str:
+    from .split import patient_split
+
+    try:
+        sp = patient_split(recs, seed=0)
+    except ValueError as e:
+        return f"WARNING: this dataset cannot be split for training: {e}"
+    return "split (seed 0): " + ", ".join(
+        f"{k} {len({r['group'] for r in v})} groups / {len(v)} images" for k, v in sp.items())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the CLI; returns the exit status (0 ok, 2 bad input)."""
+    """Runs the CLI; returns the exit status (0 ok, 2 bad input).
+
+    SIGTERM (sent by ``timeout`` and job schedulers) is handled like Ctrl-C: the hidden
+    partial output folder is removed and nothing is half-written.
+    """
     args = _parser().parse_args(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     progress = not args.no_progress
     from pathlib import Path
 
     from .records import prepared_info, write_prepared
 
+    split_line = ""
     try:
         if args.name == "folder":
             from .folder import load_folder
 
-            cfg = {k: getattr(args, k) for k in ("src", "resolution", "grayscale", "channels",
-                                                 "mask_threshold")}
-            recs = load_folder(args.src, resolution=args.resolution, grayscale=args.grayscale,
+            if args.src is None and (args.images is None or args.masks is None):
+                raise ValueError("give --src DIR, or --images DIR and --masks DIR")
+            sources = [args.src, args.images, args.masks]
+            from .records import check_out_dir
+
+            check_out_dir(args.out, sources)  # before reading anything
+            cfg = {k: getattr(args, k) for k in ("src", "images", "masks", "mask_suffix", "groups",
+                                                 "group_regex", "resolution", "grayscale",
+                                                 "channels", "mask_threshold")}
+            recs = load_folder(args.src, resolution=args.resolution, groups=args.groups,
+                               group_regex=args.group_regex, grayscale=args.grayscale,
                                channels=args.channels, mask_threshold=args.mask_threshold,
-                               cache_dir=args.cache_dir, progress=progress)
+                               cache_dir=args.cache_dir, progress=progress, images=args.images,
+                               masks=args.masks, mask_suffix=args.mask_suffix, verbose=True)
+            split_line = _split_summary(recs)
+            name = Path(args.src or args.images).resolve().name
             write_prepared(recs, args.out, image_format=args.format, progress=progress,
-                           meta={"source": "folder", "label": f"folder {Path(args.src).name}",
-                                 "config": cfg})
+                           meta={"source": "folder", "label": f"folder {name}", "config": cfg},
+                           protect=sources)
         elif args.name == "msd_brain":
             from . import msd_brain
 
@@ -82,7 +146,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               min_tumor_pixels=args.min_tumor_pixels, slice_step=args.slice_step,
                               include_empty_fraction=args.include_empty_fraction,
                               resolution=args.resolution, max_cases=args.max_cases, seed=args.seed,
-                              keep_in_memory=False, image_format=args.format, progress=progress)
+                              keep_in_memory=False, image_format=args.format, progress=progress,
+                              protect=[args.root])
         else:
             from .synthetic import SYNTHETIC_LABEL, make_synthetic
 
@@ -96,6 +161,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"data_prep {args.name}: error: {e}", file=sys.stderr)
         return 2
     info = prepared_info(args.out)
+    if split_line:
+        print(split_line)
     print(f"wrote {info.get('n_records')} records, {info.get('n_groups')} groups, "
           f"{info.get('n_with_tumor')} with tumour -> {Path(args.out).resolve()}"
           + (" [SYNTHETIC]" if info.get("synthetic") else ""))

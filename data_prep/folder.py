@@ -1,36 +1,39 @@
-"""A generic folder of image/mask pairs (e.g. ``../shared/data/seg/lgg_mri_kaggle3m/``).
+"""A folder of image/mask pairs as public datasets ship them (e.g. ``lgg_mri_kaggle3m``,
+Kaggle LGG ``kaggle_3m``, BUSI, Kvasir-SEG, GlaS, DRIVE).
 
-Layout::
+Pairs are found by :mod:`data_prep.discover` (recursive; two folders or one tree; mask naming
+conventions; several masks per image merged by union). An optional ``manifest.csv`` in the
+dataset folder (columns ``stem`` or ``id``, and optionally ``patient`` or ``group``) gives the
+ids (in its order) and the groups.
 
-    root/images/<stem>.<png|tif|tiff|jpg|jpeg|bmp|npy>
-    root/masks/<stem>_mask.<ext>   (or masks/<stem>.<ext>)
-    root/manifest.csv              optional: columns stem|id and, optionally, patient|group
-
-Pairs are matched by stem. With a manifest, its rows give the ids (in its order) and, when it
-has a ``patient`` or ``group`` column, the groups; otherwise ``group_fn(stem)`` does (default
-:func:`lgg_patient_id`). Resized arrays can be cached as ``.npz`` in ``cache_dir``; the cache key
-covers the options and every file's size and mtime, so edits invalidate it.
+**Groups** (the patients of the train/val/test split) come from, in this order: an explicit
+``groups`` rule (a :data:`GROUP_RULES` name or a function of the id) or ``group_regex``; the
+manifest's ``patient``/``group`` column; else one group per image (``"image"``), which never
+leaks slices of one patient across the split only if each image is its own patient: give a rule
+when it is not. Resized arrays can be cached as ``.npz`` in ``cache_dir``; the cache key covers
+the options and every file's size and mtime, so edits invalidate it.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
-import tempfile
 import warnings
-from pathlib import Path
-from typing import Callable, Optional, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .imageio import (IMAGE_EXTS, Resolution, as_hw, read_image_raw, read_mask, resize_image,
-                      resize_mask, to_float)
+from ._files import atomic_write_bytes
+from .discover import discover
+from .imageio import Resolution, as_hw, read_image_raw, read_mask, resize_image, resize_mask, to_float
 from .records import make_record
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -43,44 +46,58 @@ def lgg_patient_id(stem: str) -> str:
     return re.sub(r"_\d+$", "", stem) or stem
 
 
-def _natural_key(s: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+def _folder_group(id: str, rel: PurePosixPath) -> str:
+    return rel.parent.as_posix() if rel.parent != PurePosixPath(".") else id
 
 
-def _listing(d: Path, strip_mask_suffix: bool) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for p in sorted(d.iterdir()):
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTS:
-            continue
-        key = p.stem
-        if strip_mask_suffix and key.endswith("_mask"):
-            key = key[: -len("_mask")]
-        if key in out:
-            raise ValueError(f"two files for stem {key!r}: {out[key]} and {p}")
-        out[key] = p
-    return out
+#: Named group rules ``(id, path below the image folder without extension) -> group``:
+#: ``image`` (one group per image, the default), ``folder`` (the sub-folder holding the image,
+#: e.g. Kaggle LGG's patient folders; images at the top level are their own group) and
+#: ``lgg`` (:func:`lgg_patient_id` of the id). Register a dataset's rule here by name.
+GROUP_RULES: dict[str, Callable[[str, PurePosixPath], str]] = {
+    "image": lambda id, rel: id,
+    "folder": _folder_group,
+    "lgg": lambda id, rel: lgg_patient_id(id),
+}
 
 
-def _pairs(root: Path) -> dict[str, tuple[Path, Path]]:
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}")
-    img_dir, mask_dir = root / "images", root / "masks"
-    for d in (img_dir, mask_dir):
-        if not d.is_dir():
-            raise FileNotFoundError(f"missing folder {d} (expected {root}/images and {root}/masks)")
-    images = _listing(img_dir, strip_mask_suffix=False)
-    masks = _listing(mask_dir, strip_mask_suffix=True)
-    if not images and not masks:
-        raise ValueError(f"empty dataset folder {root}: no image files in {img_dir} or {mask_dir}")
-    orphan_masks = sorted(set(masks) - set(images), key=_natural_key)
-    if orphan_masks:
-        raise FileNotFoundError(f"mask without an image: {masks[orphan_masks[0]]} (no "
-                                f"{img_dir}/{orphan_masks[0]}.*; {len(orphan_masks)} such masks)")
-    orphan_images = sorted(set(images) - set(masks), key=_natural_key)
-    if orphan_images:
-        raise FileNotFoundError(f"image without a mask: {images[orphan_images[0]]} (no "
-                                f"{mask_dir}/{orphan_images[0]}_mask.*; {len(orphan_images)} such images)")
-    return {k: (images[k], masks[k]) for k in sorted(images, key=_natural_key)}
+def _regex_rule(pattern: str) -> Callable[[str, PurePosixPath], str]:
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"bad group regex {pattern!r}: {e}") from None
+
+    def rule(id: str, rel: PurePosixPath) -> str:
+        m = rx.search(rel.as_posix())
+        if m is None:
+            raise ValueError(f"group regex {pattern!r} does not match {rel.as_posix()!r} "
+                             f"(record {id!r})")
+        return next((g for g in m.groups() if g is not None), m.group(0))
+
+    return rule
+
+
+def group_rule(groups: Union[None, str, Callable[[str], str]] = None,
+               group_regex: Optional[str] = None) -> Optional[Callable[[str, PurePosixPath], str]]:
+    """The ``(id, rel) -> group`` function for a rule name, a function of the id or a regex.
+
+    ``group_regex`` is searched in the image's path below the image folder (``/``-separated,
+    no extension); the group is its first capture group, else the whole match.
+
+    Raises:
+        ValueError: both given, or an unknown rule name (listing the known ones).
+    """
+    if groups is not None and group_regex is not None:
+        raise ValueError("give a group rule or a group regex, not both")
+    if group_regex is not None:
+        return _regex_rule(group_regex)
+    if groups is None:
+        return None
+    if callable(groups):
+        return lambda id, rel: str(groups(id))
+    if groups not in GROUP_RULES:
+        raise ValueError(f"unknown group rule {groups!r}; known: {', '.join(GROUP_RULES)}")
+    return GROUP_RULES[groups]
 
 
 def _read_manifest(path: Path) -> tuple[list[str], Optional[dict[str, str]]]:
@@ -116,46 +133,44 @@ def _prepare_image(img: np.ndarray, path: Path, channels: Optional[Sequence[int]
     return img
 
 
-def _read_pair(img_path: Path, mask_path: Path, hw, channels, grayscale, mask_threshold):
-    """Reads, checks and resizes one pair; returns native-dtype image and uint8 mask."""
+def _read_pair(img_path: Path, mask_paths: Sequence[Path], hw, channels, grayscale,
+               mask_threshold):
+    """Reads, checks and resizes one image and its masks (merged by union); returns the
+    native-dtype image and a uint8 mask."""
     img = read_image_raw(img_path)
-    mask = read_mask(mask_path, threshold=mask_threshold)
-    if img.shape[1:] != mask.shape[1:]:
-        raise ValueError(f"size mismatch: image {img_path} is {img.shape[2]}x{img.shape[1]} "
-                         f"but mask {mask_path} is {mask.shape[2]}x{mask.shape[1]}")
+    mask = None
+    for mp in mask_paths:
+        m = read_mask(mp, threshold=mask_threshold)
+        if img.shape[1:] != m.shape[1:]:
+            raise ValueError(f"size mismatch: image {img_path} is {img.shape[2]}x{img.shape[1]} "
+                             f"but mask {mp} is {m.shape[2]}x{m.shape[1]}")
+        mask = m if mask is None else np.maximum(mask, m)
     img = _prepare_image(img, img_path, channels, grayscale)
     if hw is not None:
         img, mask = resize_image(img, hw), resize_mask(mask, hw)
     return img, mask
 
 
-def _cache_path(cache_dir: Path, root: Path, pairs, manifest_path, options: dict) -> Path:
+def _cache_path(cache_dir: Path, base: Path, pairs, manifest_path, options: dict) -> Path:
     h = hashlib.sha1()
-    h.update(json.dumps({"v": _CACHE_VERSION, "root": str(root), **options}, sort_keys=True).encode())
-    files = [p for ab in pairs.values() for p in ab]
+    h.update(json.dumps({"v": _CACHE_VERSION, "root": str(base), **options}, sort_keys=True).encode())
+    files = [f for p in pairs for f in (p.image, *p.masks)]
     if manifest_path is not None:
         files.append(manifest_path)
     for p in files:
         st = p.stat()
-        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     res = "native" if options["hw"] is None else "x".join(map(str, options["hw"]))
-    return cache_dir / f"folder-{root.name}-{res}-{h.hexdigest()[:16]}.npz"
+    return cache_dir / f"folder-{base.name}-{res}-{h.hexdigest()[:16]}.npz"
 
 
 def _save_cache(path: Path, ids: list[str], images: list, masks: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"ids": np.array(ids)}
     for i, (im, m) in enumerate(zip(images, masks)):
         arrays[f"image_{i}"], arrays[f"mask_{i}"] = im, m
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _load_cache(path: Path, ids: list[str]):
@@ -165,19 +180,23 @@ def _load_cache(path: Path, ids: list[str]):
         return ([z[f"image_{i}"] for i in range(len(ids))], [z[f"mask_{i}"] for i in range(len(ids))])
 
 
-def load_folder(root: os.PathLike, resolution: Optional[Resolution] = None,
-                group_fn: Optional[Callable[[str], str]] = None, grayscale: bool = False,
+def load_folder(root: Optional[os.PathLike] = None, resolution: Optional[Resolution] = None,
+                groups: Union[None, str, Callable[[str], str]] = None, grayscale: bool = False,
                 mask_threshold: Optional[float] = None, cache_dir: Optional[os.PathLike] = None,
                 manifest: Optional[str] = "manifest.csv", channels: Optional[Sequence[int]] = None,
-                progress: bool = False) -> list[dict]:
+                progress: bool = False, images: Optional[os.PathLike] = None,
+                masks: Optional[os.PathLike] = None, mask_suffix: Optional[str] = None,
+                group_regex: Optional[str] = None, verbose: bool = False) -> list[dict]:
     """Loads a folder of image/mask pairs as records (see :mod:`data_prep.records`).
 
     Args:
-        root: folder with ``images/`` and ``masks/``.
+        root: the dataset folder: one tree, or holding ``images/`` and ``masks/`` (see
+            :mod:`data_prep.discover`); may be ``None`` when ``images`` and ``masks`` are given.
         resolution: target ``H = W`` or ``(H, W)``; images bilinear, masks nearest. ``None``
             keeps the native size.
-        group_fn: stem -> patient id. Default: the manifest's ``patient``/``group`` column if
-            present, else :func:`lgg_patient_id`. An explicit function overrides the manifest.
+        groups: the group rule: a :data:`GROUP_RULES` name (``"image"``, ``"folder"``,
+            ``"lgg"``) or a function id -> group. Default: the manifest's ``patient``/``group``
+            column if present, else ``"image"`` (one group per image).
         grayscale: average multi-channel images into one channel (luma weights for RGB).
         mask_threshold: binarise masks as ``value > threshold``; without it a non-binary mask
             is an error.
@@ -186,31 +205,38 @@ def load_folder(root: os.PathLike, resolution: Optional[Resolution] = None,
         channels: channel indices to keep (applied before ``grayscale``), e.g. ``[1]`` for the
             LGG FLAIR channel.
         progress: show a tqdm bar.
+        images, masks: the image and mask folders, given explicitly (both or neither).
+        mask_suffix: an extra mask name suffix, tried before the built-in conventions.
+        group_regex: group = this regex's first capture group (else its match) in the image
+            path below the image folder (e.g. ``"^([^/]+)/"``: the first sub-folder).
+        verbose: print a one-line summary (images, merged masks, groups and their rule).
 
     Returns:
         Records with float32 ``image`` (C, H, W) (uint8 sources scaled to [0, 1]), uint8
-        ``mask`` (1, H, W), ``id`` (stem), ``group`` and ``has_tumor``.
+        ``mask`` (1, H, W) (the union of the image's mask files), ``id``, ``group``,
+        ``has_tumor``, ``source`` and ``mask_sources`` (paths relative to the dataset folder).
 
     Raises:
-        FileNotFoundError: missing folder, ``images/``/``masks/`` dir, a mask without an image or
-            an image without a mask, or a manifest id without files (each naming the path).
-        ValueError: empty folder, unreadable file, image/mask size mismatch, non-binary mask
-            (each naming the file).
+        FileNotFoundError: missing folder, a mask without an image or an image without a mask
+            (listing the conventions tried), or a manifest id without files (naming the path).
+        ValueError: empty folder, unreadable file, image/mask size mismatch, non-binary mask,
+            bad group rule or a regex that does not match (each naming the file or record).
     """
-    root = Path(root).resolve()
-    pairs = _pairs(root)
-    manifest_path = root / manifest if manifest else None
+    rule = group_rule(groups, group_regex)
+    base, found = discover(root, images, masks, mask_suffix)
+    pairs = {p.id: p for p in found}
+    manifest_path = Path(root).resolve() / manifest if (manifest and root is not None) else None
     man_groups = None
     if manifest_path is not None and manifest_path.is_file():
         ids, man_groups = _read_manifest(manifest_path)
         missing = [i for i in ids if i not in pairs]
         if missing:
             raise FileNotFoundError(f"manifest {manifest_path} lists {missing[0]!r} but "
-                                    f"{root}/images/{missing[0]}.* or its mask is missing "
+                                    f"{base}/images/{missing[0]}.* or its mask is missing "
                                     f"({len(missing)} such ids)")
         extra = len(pairs) - len(ids)
         if extra:
-            warnings.warn(f"{root}: {extra} image/mask pairs are not in {manifest_path}; ignored")
+            warnings.warn(f"{base}: {extra} image/mask pairs are not in {manifest_path}; ignored")
         pairs = {i: pairs[i] for i in ids}
     else:
         manifest_path = None
@@ -221,25 +247,41 @@ def load_folder(root: os.PathLike, resolution: Optional[Resolution] = None,
                "channels": None if channels is None else [int(c) for c in channels]}
     cached = cache_file = None
     if cache_dir is not None:
-        cache_file = _cache_path(Path(cache_dir), root, pairs, manifest_path, options)
+        cache_file = _cache_path(Path(cache_dir), base, pairs.values(), manifest_path, options)
         if cache_file.is_file():
             cached = _load_cache(cache_file, ids)
     if cached is not None:
-        images, masks = cached
+        images_, masks_ = cached
     else:
-        images, masks = [], []
-        it = pairs.items()
+        images_, masks_ = [], []
+        it = pairs.values()
         if progress:
             from tqdm import tqdm
 
-            it = tqdm(it, total=len(pairs), desc=f"reading {root.name}", unit="pair")
-        for _, (ip, mp) in it:
-            im, m = _read_pair(ip, mp, hw, options["channels"], grayscale, mask_threshold)
-            images.append(im)
-            masks.append(m)
+            it = tqdm(it, total=len(pairs), desc=f"reading {base.name}", unit="image")
+        for p in it:
+            im, m = _read_pair(p.image, p.masks, hw, options["channels"], grayscale, mask_threshold)
+            images_.append(im)
+            masks_.append(m)
         if cache_file is not None:
-            _save_cache(cache_file, ids, images, masks)
+            _save_cache(cache_file, ids, images_, masks_)
 
-    if group_fn is None:
-        group_fn = (lambda s: man_groups[s]) if man_groups is not None else lgg_patient_id
-    return [make_record(to_float(im), m, sid, group_fn(sid)) for sid, im, m in zip(ids, images, masks)]
+    if rule is None and man_groups is not None:
+        how = f"the {manifest_path.name} group column"
+        rule = lambda id, rel: man_groups[id]  # noqa: E731
+    elif rule is None:
+        how, rule = "one group per image (give a group rule or regex for patients)", GROUP_RULES["image"]
+    else:
+        how = f"rule {group_regex or groups!r}"
+    out = []
+    for sid, im, m in zip(ids, images_, masks_):
+        p = pairs[sid]
+        out.append(make_record(to_float(im), m, sid, rule(sid, p.rel),
+                               source=p.image.relative_to(base).as_posix(),
+                               mask_sources=[q.relative_to(base).as_posix() for q in p.masks]))
+    if verbose:
+        n_merged = sum(len(pairs[i].masks) > 1 for i in ids)
+        print(f"{base}: {len(out)} images with masks"
+              + (f" ({n_merged} with several mask files, merged by union)" if n_merged else "")
+              + f"; {len({r['group'] for r in out})} groups from {how}")
+    return out

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".npy")
+IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
 Resolution = Union[int, Tuple[int, int], Sequence[int]]
 
 
@@ -28,10 +28,17 @@ def as_hw(resolution: Optional[Resolution]) -> Optional[Tuple[int, int]]:
     return hw  # type: ignore[return-value]
 
 
-def _read_array(path: Path) -> np.ndarray:
-    """The file's pixels in their native dtype: ``(H, W)`` or ``(H, W, C)``."""
+def _read_array(path: Path, palette: str = "RGB") -> np.ndarray:
+    """The file's pixels in their native dtype: ``(H, W)`` or ``(H, W, C)``.
+
+    Palette (``P``/``PA`` mode, e.g. GIF) files are expanded through their palette to
+    ``palette`` mode (``"RGB"`` for images, ``"L"`` for masks), never kept as palette indices.
+    A multi-frame file (GIF, TIFF) gives its first frame.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"unreadable file {path}: empty file (0 bytes)")
     try:
         if path.suffix.lower() == ".npy":
             arr = np.load(path, allow_pickle=False)
@@ -40,14 +47,14 @@ def _read_array(path: Path) -> np.ndarray:
 
             with Image.open(path) as im:
                 im.load()
-                if im.mode in ("RGBA", "CMYK", "YCbCr", "LAB", "HSV"):
+                if im.mode in ("P", "PA"):
+                    im = im.convert(palette)
+                elif im.mode in ("RGBA", "CMYK", "YCbCr", "LAB", "HSV"):
                     im = im.convert("RGB")
                 elif im.mode in ("LA", "1"):
                     im = im.convert("L")
-                elif im.mode == "PA":
-                    im = im.convert("P")
                 arr = np.array(im)
-    except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
+    except (OSError, EOFError, ValueError, SyntaxError) as e:  # UnidentifiedImageError: OSError
         raise ValueError(f"unreadable file {path}: {type(e).__name__}: {e}") from None
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise ValueError(f"{path}: expected a 2D or 3D array, got shape {arr.shape}")
@@ -96,7 +103,7 @@ def read_mask(path: os.PathLike, threshold: Optional[float] = None) -> np.ndarra
         ValueError: naming the file, for a non-binary mask or differing channels.
     """
     path = Path(path)
-    arr = _read_array(path)
+    arr = _read_array(path, palette="L")
     if arr.ndim == 3:
         if path.suffix.lower() == ".npy" and arr.shape[0] <= 4 and arr.shape[-1] > 4:
             arr = np.moveaxis(arr, 0, -1)

@@ -136,7 +136,7 @@ def convert(task_dir: os.PathLike, out_dir: Optional[os.PathLike] = None,
             resolution: Optional[Resolution] = None, max_cases: Optional[int] = None,
             percentiles: tuple[float, float] = (0.5, 99.5), seed: int = 0,
             keep_in_memory: bool = True, image_format: str = "auto",
-            progress: bool = False) -> list[dict]:
+            progress: bool = False, protect: Sequence[os.PathLike] = ()) -> list[dict]:
     """Converts Task01 volumes into 2D axial slice records (and optionally a prepared folder).
 
     Args:
@@ -156,6 +156,7 @@ def convert(task_dir: os.PathLike, out_dir: Optional[os.PathLike] = None,
             manifest rows, which keeps memory flat for the full 484-case dataset.
         image_format: prepared-folder image format (``auto``, ``png`` or ``npy``).
         progress: show a tqdm bar over cases.
+        protect: folders ``out_dir`` must not overlap (``task_dir`` always is one).
 
     Returns:
         Records (``image`` float32 (C, H, W), ``mask`` uint8 (1, H, W), ``id``, ``group``), or
@@ -182,7 +183,8 @@ def convert(task_dir: os.PathLike, out_dir: Optional[os.PathLike] = None,
                   "max_cases": max_cases, "percentiles": list(percentiles)}
         writer = PreparedWriter(out_dir, image_format=image_format,
                                 meta={"source": "msd_brain", "label": SOURCE_LABEL,
-                                      "modality": modality, "config": config, "seed": seed})
+                                      "modality": modality, "config": config, "seed": seed},
+                                protect=[task_dir, *protect])
     out: list[dict] = []
     it = enumerate(cases)
     if progress:

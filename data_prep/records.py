@@ -7,7 +7,10 @@ A dataset is a ``list[dict]``; each record holds
 * ``"mask"``: ``np.ndarray`` uint8 ``(1, H, W)`` with values in ``{0, 1}``,
 * ``"id"``: a unique stem (str), ``"group"``: the patient id used for splits (str),
 * ``"has_tumor"``: bool (``mask.any()``),
-* optional extras, e.g. ``"synthetic": True``.
+* optional extras, e.g. ``"synthetic": True``; records read from files also carry
+  ``"source"`` (the image file) and ``"mask_sources"`` (the mask files, merged by union when
+  there are several), written to the prepared manifest as ``source``, ``mask_sources``
+  (``;``-separated) and ``n_mask_files``.
 
 :func:`to_monai` renames ``mask`` to ``label`` so MONAI dictionary transforms can be applied.
 
@@ -15,7 +18,8 @@ A prepared folder (written by :func:`write_prepared`, read by :func:`load_prepar
 
     out/images/<id>.png | <id>.npy   image, PNG when lossless at 8 bit with 1 or 3 channels
     out/masks/<id>_mask.png          mask, L mode, 0/255
-    out/manifest.csv                 id, group, has_tumor, synthetic, image, mask
+    out/manifest.csv                 id, group, has_tumor, synthetic, image, mask, source,
+                                     mask_sources, n_mask_files
     out/prepared.json                source, label, counts, config and provenance
 """
 
@@ -31,9 +35,10 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from nascore.io import atomic_write_bytes, atomic_write_text, provenance
+from ._files import atomic_write_bytes, atomic_write_text, provenance
 
-MANIFEST_COLUMNS = ("id", "group", "has_tumor", "synthetic", "image", "mask")
+MANIFEST_COLUMNS = ("id", "group", "has_tumor", "synthetic", "image", "mask", "source",
+                    "mask_sources", "n_mask_files")
 IMAGE_FORMATS = ("auto", "png", "npy")
 
 
@@ -95,6 +100,24 @@ def _png_lossless(image: np.ndarray) -> bool:
     return bool(np.all(np.abs(scaled - np.round(scaled)) < 1e-3))
 
 
+def check_out_dir(out_dir: os.PathLike, sources: Sequence[os.PathLike]) -> None:
+    """Refuses an output folder equal to, inside or containing a source folder.
+
+    Raises:
+        FileExistsError: naming both folders.
+    """
+    out = Path(out_dir).resolve()
+    for src in sources:
+        if src is None:
+            continue
+        s = Path(src).resolve()
+        how = ("is" if out == s else "is inside" if s in out.parents else
+               "contains" if out in s.parents else None)
+        if how:
+            raise FileExistsError(f"output folder {out} {how} the source folder {s}; refusing "
+                                  "to write there (it would replace your data): choose another --out")
+
+
 class PreparedWriter:
     """Writes records into a prepared folder, one by one, then swaps it into place.
 
@@ -106,13 +129,21 @@ class PreparedWriter:
         out_dir: destination folder.
         image_format: ``"png"``, ``"npy"`` or ``"auto"`` (PNG when 8-bit lossless, else NPY).
         meta: extra JSON-able information for ``prepared.json`` (``source``, ``label``, ...).
+        protect: the source folders; ``out_dir`` equal to one of them, inside one or
+            containing one is refused, so the user's data are never replaced.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a non-empty folder that is not a prepared folder, or
+            it overlaps a ``protect`` folder (naming both).
     """
 
     def __init__(self, out_dir: os.PathLike, image_format: str = "auto",
-                 meta: Optional[Mapping[str, Any]] = None):
+                 meta: Optional[Mapping[str, Any]] = None,
+                 protect: Sequence[os.PathLike] = ()):
         if image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
         self.out_dir = Path(out_dir).resolve()
+        check_out_dir(self.out_dir, protect)
         if self.out_dir.exists() and not (self.out_dir / "manifest.csv").is_file() \
                 and any(self.out_dir.iterdir()):
             raise FileExistsError(f"{self.out_dir} exists, is not empty and is not a prepared "
@@ -151,9 +182,11 @@ class PreparedWriter:
         mask_rel = f"masks/{rid}_mask.png"
         atomic_write_bytes(self.tmp / img_rel, data)
         atomic_write_bytes(self.tmp / mask_rel, _png_bytes(mask[0] * np.uint8(255)))
+        mask_sources = [str(m) for m in record.get("mask_sources", ())]
         row = {"id": rid, "group": str(record["group"]), "has_tumor": int(mask.any()),
                "synthetic": int(bool(record.get("synthetic", False))),
-               "image": img_rel, "mask": mask_rel}
+               "image": img_rel, "mask": mask_rel, "source": str(record.get("source", "")),
+               "mask_sources": ";".join(mask_sources), "n_mask_files": len(mask_sources)}
         self.rows.append(row)
         return row
 
@@ -169,9 +202,13 @@ class PreparedWriter:
             "n_groups": len({r["group"] for r in self.rows}),
             "n_with_tumor": sum(r["has_tumor"] for r in self.rows),
             "synthetic": any(r["synthetic"] for r in self.rows),
+            "n_merged_masks": sum(r["n_mask_files"] > 1 for r in self.rows),
             **self.meta,
             "provenance": provenance(self.meta.get("config"), self.meta.get("seed")),
         }
+        if info["n_merged_masks"]:
+            info["mask_merge"] = ("records with several mask files have their union as mask "
+                                  "(see manifest.csv: mask_sources, n_mask_files)")
         atomic_write_text(self.tmp / "prepared.json", json.dumps(info, indent=2, sort_keys=True,
                                                                  default=str) + "\n")
         old = None
@@ -198,13 +235,17 @@ class PreparedWriter:
 
 
 def write_prepared(records: Iterable[Mapping], out_dir: os.PathLike, image_format: str = "auto",
-                   meta: Optional[Mapping[str, Any]] = None, progress: bool = False) -> Path:
-    """Writes ``records`` as a prepared folder (see the module docstring); returns its path."""
+                   meta: Optional[Mapping[str, Any]] = None, progress: bool = False,
+                   protect: Sequence[os.PathLike] = ()) -> Path:
+    """Writes ``records`` as a prepared folder (see the module docstring); returns its path.
+
+    ``protect``: source folders ``out_dir`` must not overlap (see :class:`PreparedWriter`).
+    """
     if progress:
         from tqdm import tqdm
 
         records = tqdm(records, desc=f"writing {Path(out_dir).name}", unit="img")
-    with PreparedWriter(out_dir, image_format=image_format, meta=meta) as w:
+    with PreparedWriter(out_dir, image_format=image_format, meta=meta, protect=protect) as w:
         for r in records:
             w.add(r)
     return Path(out_dir).resolve()
@@ -216,19 +257,23 @@ def prepared_info(prepared_dir: os.PathLike) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None) -> list[dict]:
+def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None,
+                  resolution=None) -> list[dict]:
     """Reads a prepared folder written by :func:`write_prepared`.
 
     Args:
         prepared_dir: the folder holding ``manifest.csv``.
         ids: optional subset of record ids to load (manifest order is kept).
+        resolution: resize each record as it is read to ``H = W`` or ``(H, W)`` (bilinear
+            image, nearest mask); ``None`` keeps the stored size.
 
     Raises:
         FileNotFoundError: if the folder, its manifest or a listed file is missing.
         ValueError: on a malformed manifest or file (naming it).
     """
-    from .imageio import read_image, read_mask
+    from .imageio import as_hw, read_image, read_mask, resize_image, resize_mask
 
+    hw = as_hw(resolution)
     root = Path(prepared_dir)
     man = root / "manifest.csv"
     if not man.is_file():
@@ -245,6 +290,8 @@ def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None
             continue
         image = read_image(root / row["image"])
         mask = read_mask(root / row["mask"])
+        if hw is not None and image.shape[1:] == mask.shape[1:]:
+            image, mask = resize_image(image, hw), resize_mask(mask, hw)
         extra = {"synthetic": True} if str(row.get("synthetic", "0")) in ("1", "True", "true") else {}
         try:
             out.append(make_record(image, mask, row["id"], row["group"], **extra))

@@ -1,4 +1,5 @@
-"""Seeded patient-level train/val/test split: a patient is never on two sides."""
+"""Seeded patient-level train/val/test split, stratified by tumour / tumour-free patients:
+a patient is never on two sides."""
 
 from __future__ import annotations
 
@@ -25,12 +26,24 @@ def _counts(n_groups: int, fractions: Sequence[float]) -> list[int]:
     return counts.tolist()
 
 
+def _has_tumour(r: Mapping) -> bool:
+    if "has_tumor" in r:
+        return bool(r["has_tumor"])
+    return bool(np.asarray(r["mask"]).any()) if "mask" in r else False
+
+
 def patient_split(records: Sequence[Mapping], fractions: Sequence[float] = (0.7, 0.15, 0.15),
                   seed: int = 0) -> dict[str, list]:
-    """Splits records by their ``group`` (patient) into ``train``, ``val`` and ``test``.
+    """Splits records by their ``group`` (patient) into ``train``, ``val`` and ``test``,
+    stratified by tumour / tumour-free patients.
 
-    The groups are sorted, shuffled with ``numpy.random.default_rng(seed)`` and cut by
-    ``fractions`` of the number of groups, so the result does not depend on record order.
+    A group is a *tumour* group when any of its records has tumour (``has_tumor``, else
+    ``mask.any()``). Each stratum (tumour groups, then tumour-free groups) is sorted, shuffled
+    with one ``numpy.random.default_rng(seed)`` (in that order) and cut by ``fractions`` of its
+    size (largest remainder, at least one group per side when the stratum has enough). When
+    every group has tumour (e.g. LGG) this is exactly the unstratified seeded split. A side
+    with a positive fraction that is still empty then takes the last group of the largest side,
+    so val and test are never empty. The result does not depend on record order.
 
     Args:
         records: records with a ``group`` key.
@@ -41,25 +54,42 @@ def patient_split(records: Sequence[Mapping], fractions: Sequence[float] = (0.7,
         ``{"train": [...], "val": [...], "test": [...]}``; records keep their input order.
 
     Raises:
-        ValueError: on bad fractions or a record without ``group`` (naming its id).
+        ValueError: on bad fractions, a record without ``group`` (naming its id), or fewer
+            groups than sides with a positive fraction (naming the counts).
     """
     fr = [float(f) for f in fractions]
     if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
         raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got {fractions!r}")
-    groups = []
+    groups, tumour = [], set()
     for r in records:
         if "group" not in r:
             raise ValueError(f"record {r.get('id', '?')!r} has no 'group' key")
         groups.append(str(r["group"]))
+        if _has_tumour(r):
+            tumour.add(groups[-1])
     uniq = sorted(set(groups))
-    order = np.random.default_rng(seed).permutation(len(uniq))
-    counts = _counts(len(uniq), fr)
-    side = {}
-    start = 0
-    for name, n in zip(SPLIT_NAMES, counts):
-        for j in order[start:start + n]:
-            side[uniq[j]] = name
-        start += n
+    positive = [n for n, f in zip(SPLIT_NAMES, fr) if f > 0]
+    if len(uniq) < len(positive):
+        raise ValueError(
+            f"too few groups to split: {len(records)} records in {len(uniq)} group(s), but "
+            f"{', '.join(positive)} each need at least one group. Records are grouped by "
+            "patient (the 'group' field): prepare more patients, or check the grouping rule "
+            "(manifest group column, --group-regex, --groups)")
+    rng = np.random.default_rng(seed)
+    assigned: dict[str, list[str]] = {n: [] for n in SPLIT_NAMES}
+    for stratum in ([g for g in uniq if g in tumour], [g for g in uniq if g not in tumour]):
+        if not stratum:
+            continue
+        order = rng.permutation(len(stratum))
+        start = 0
+        for name, n in zip(SPLIT_NAMES, _counts(len(stratum), fr)):
+            assigned[name] += [stratum[j] for j in order[start:start + n]]
+            start += n
+    for name in positive:
+        if not assigned[name]:
+            donor = max(SPLIT_NAMES, key=lambda n: len(assigned[n]))
+            assigned[name].append(assigned[donor].pop())
+    side = {g: name for name, gs in assigned.items() for g in gs}
     out: dict[str, list] = {n: [] for n in SPLIT_NAMES}
     for r, g in zip(records, groups):
         out[side[g]].append(r)

@@ -7,9 +7,9 @@ Choices (all recorded in the outputs):
   with :class:`~nascore.search.objectives.HybridSegBuilder`), cached per arch in a
   :class:`~nascore.cache.ScoreCache`. To keep it cheap every candidate is scored at a REDUCED
   proxy resolution (default 64 px, batch 8; ``resize=False``), whatever its own resolution, on
-  a small batch of tumour slices: LGG (``seg/lgg_mri_kaggle3m`` via
-  :func:`data_prep.folder.load_folder`, tumour slices only) when the data are present, else
-  :func:`data_prep.synthetic.make_synthetic` phantoms, labelled SYNTHETIC everywhere.
+  a small batch of tumour slices of the dataset ``data`` names
+  (:func:`nascore.seg.datasets.load_dataset`: ``"auto"`` = LGG when present, else MSD, else
+  SYNTHETIC phantoms, labelled so everywhere); the model takes the data's channel count.
   ``hybrid`` is data-free (the batch only gives the input shape), so the choice of slices does
   not change scores; its FLOPs prior is taken at the proxy resolution, so the proxy cannot judge
   the input resolution: fix it with ``resolutions`` (default ``(128,)`` in the notebook).
@@ -58,10 +58,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-LGG = ("seg", "lgg_mri_kaggle3m")
-LGG_LABEL = "LGG FLAIR MRI (Buda et al., kaggle_3m), tumour slices"
-
-
 @dataclass
 class HybridSearchConfig:
     """Settings of the hybrid-space search (see the module docstring).
@@ -74,13 +70,14 @@ class HybridSearchConfig:
         proxy: the objective proxy.
         proxy_resolution: side of the scoring batch (px).
         batch_size: scoring batch size.
-        in_channels: image channels (3: LGG pre-contrast/FLAIR/post-contrast; 1: FLAIR only).
+        in_channels: image channels: set it from the data (``info["channels"]`` of
+            :func:`load_tumour_batch`).
         out_channels: output channels (1, as notebook 04).
         flops_budget_frac: bound on ``flops_ratio`` (relative budget), unless ``max_flops``.
         max_flops: absolute FLOPs bound (overrides the relative one).
         resolutions: restrict the space's input resolutions (None: the space's default).
         min_attn_blocks: attention blocks the best arch must have.
-        data: ``"auto"`` (LGG when present, else synthetic) or ``"synthetic"``.
+        data: the dataset (:func:`nascore.seg.datasets.load_dataset`).
     """
 
     strategy: str = "evolution"
@@ -227,55 +224,42 @@ class SegCostFn:
 
 # ----------------------------------------------------------------------------- data, objective
 def load_tumour_batch(batch_size: int = 8, resolution: int = 64, seed: int = 0,
-                      in_channels: int = 3, data: str = "auto", cache_dir=None, root=None):
-    """A small batch of tumour slices at ``resolution``.
+                      data: str = "auto", cache_dir=None, channels=None):
+    """A small batch of tumour slices at ``resolution`` from the dataset ``data`` names.
 
     Args:
-        data: ``"auto"``: LGG when ``seg/lgg_mri_kaggle3m`` exists under the data root, else
-            synthetic; ``"synthetic"``: always synthetic; ``"lgg"``: LGG or FileNotFoundError.
-        in_channels: 3 (all LGG channels) or 1 (FLAIR).
-        cache_dir: :func:`data_prep.folder.load_folder` cache of the resized LGG arrays.
+        data: see :func:`nascore.seg.datasets.load_dataset` (``"auto"``, ``"lgg"``,
+            ``"msd_brain"``, ``"synthetic"`` or a prepared folder's path).
+        cache_dir: folder-dataset cache of the resized arrays.
+        channels: channel indices to keep (None: all; the model takes the data's channels).
 
     Returns:
-        ``((x, y), info)``: float32 images ``(B, C, r, r)`` in [0, 1], float masks
-        ``(B, 1, r, r)``; ``info`` = ``{"source", "synthetic", "ids", "tag"}`` (``source`` is
-        :data:`data_prep.synthetic.SYNTHETIC_LABEL` for phantoms).
+        ``((x, y), info)``: float32 images ``(B, C, r, r)``, float masks ``(B, 1, r, r)``;
+        ``info`` = ``{"source", "synthetic", "ids", "tag", "channels"}`` (``source`` is the
+        dataset label, ``tag`` its registry name for cache and history names).
+
+    Raises:
+        ValueError: fewer tumour slices than ``batch_size``.
     """
     import torch
 
-    from .. import io
+    from ..seg.datasets import load_dataset
 
-    if in_channels not in (1, 3):
-        raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-    if data not in ("auto", "synthetic", "lgg"):
-        raise ValueError(f"data must be 'auto', 'synthetic' or 'lgg', got {data!r}")
-    use_lgg = data == "lgg" or (data == "auto" and io.has_data(*LGG))
+    recs, di = load_dataset(data, resolution=resolution, channels=channels, cache_dir=cache_dir,
+                            synthetic={"n_patients": max(4, batch_size // 2),
+                                       "slices_per_patient": 8, "seed": seed})
     rng = np.random.default_rng(seed)
-    if use_lgg:
-        from data_prep.folder import load_folder
-
-        path = io.data_root().joinpath(*LGG) if root is None else Path(root).joinpath(*LGG)
-        if not path.exists():
-            raise FileNotFoundError(f"LGG data not found at {path}: set NASCORE_DATA or use "
-                                    "data='synthetic'")
-        recs = load_folder(path, resolution=resolution, cache_dir=cache_dir,
-                           channels=None if in_channels == 3 else [1])
-        recs = [r for r in recs if r["has_tumor"]]
-        source, synthetic, tag = LGG_LABEL, False, "lgg"
-    else:
-        from data_prep.synthetic import SYNTHETIC_LABEL, make_synthetic
-
-        recs = make_synthetic(n_patients=max(4, batch_size // 2), slices_per_patient=8,
-                              size=resolution, channels=in_channels, seed=seed)
-        recs = [r for r in recs if r["has_tumor"]] or recs
-        source, synthetic, tag = SYNTHETIC_LABEL, True, "synthetic"
+    tumour = [r for r in recs if r["has_tumor"]]
+    recs = tumour or recs if di["synthetic"] else tumour
     if len(recs) < batch_size:
-        raise ValueError(f"only {len(recs)} tumour slices available, need batch_size={batch_size}")
+        raise ValueError(f"only {len(recs)} tumour slices in {di['label']}, need "
+                         f"batch_size={batch_size}")
     pick = np.sort(rng.choice(len(recs), size=batch_size, replace=False))
     x = torch.from_numpy(np.stack([np.asarray(recs[i]["image"], np.float32) for i in pick]))
     y = torch.from_numpy(np.stack([np.asarray(recs[i]["mask"], np.float32) for i in pick]))
-    info = {"source": source, "synthetic": synthetic, "tag": tag,
-            "ids": [str(recs[i]["id"]) for i in pick]}
+    source = di["label"] if di["synthetic"] else f"{di['label']}, tumour slices"
+    info = {"source": source, "synthetic": di["synthetic"], "tag": di["name"],
+            "channels": di["channels"], "ids": [str(recs[i]["id"]) for i in pick]}
     return (x, y), info
 
 

@@ -3,7 +3,7 @@ the issue's targets and ``metrics.json`` for :func:`nascore.seg.pipeline.run_pip
 
 Pipeline::
 
-    records, data_info = load_seg_records("auto", resolution=64)      # LGG, else synthetic
+    records, data_info = load_dataset("auto", resolution=64)          # nascore.seg.datasets
     arch, source = load_input_arch(best_arch_path("full"), resolution=64)
     cfg = pipeline_config(params, checkpoint_root=...)
     res = run_pipeline(arch, records, cfg)
@@ -12,10 +12,10 @@ Pipeline::
 
 Choices, all recorded in the outputs:
 
-* **Data.** ``data="auto"`` uses the LGG FLAIR folder (``<data_root>/seg/lgg_mri_kaggle3m``,
-  all three channels: pre-contrast, FLAIR, post-contrast) when it exists and the seeded
-  synthetic phantoms (:func:`data_prep.make_synthetic`) otherwise; synthetic runs carry
-  ``synthetic: true`` and :data:`data_prep.SYNTHETIC_LABEL` in every report.
+* **Data.** One ``data`` parameter, resolved by :func:`nascore.seg.datasets.load_dataset`
+  (``"auto"``: LGG when present, else MSD, else the seeded synthetic phantoms; a registered
+  name; or a prepared folder's path). Every model takes the data's channel count. Synthetic
+  runs carry ``synthetic: true`` and :data:`data_prep.SYNTHETIC_LABEL` in every report.
 * **Input architecture.** ``reports/<profile>/03_search/best_arch.json`` (``{"arch": {...}}`` or a
   bare :meth:`~nascore.arch.HybridSegArch.to_dict`) when it exists, else :func:`default_arch`.
   Either way the architecture is **retargeted** to the notebook's training resolution (the
@@ -33,14 +33,13 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
 from ..arch import BlockSpec, HybridSegArch, StageSpec
-from ..io import data_root, reports_dir, repo_root
+from ..io import reports_dir, repo_root
 
-LGG_DIR = ("seg", "lgg_mri_kaggle3m")
 NOTEBOOK = "04_segmentation_finetune"
 SEARCH_NOTEBOOK = "03_search"
 HCT = "hctnet_like"
@@ -141,51 +140,6 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
         source += f"; retargeted from {arch.resolution} to {resolution} px"
         arch = dataclasses.replace(arch, resolution=int(resolution))
     return arch, source
-
-
-def load_seg_records(data: str = "auto", resolution: int = 64, channels: int = 3,
-                     synthetic_patients: int = 24, synthetic_slices: int = 8, seed: int = 0,
-                     cache_dir: Optional[Path] = None) -> Tuple[List[dict], Dict[str, Any]]:
-    """Segmentation records and a description of them.
-
-    Args:
-        data: ``"auto"`` (LGG when present, else synthetic), ``"lgg"`` or ``"synthetic"``.
-        resolution: records are resized to this side.
-        channels: 3 (LGG pre-contrast, FLAIR, post-contrast) or 1 (FLAIR only).
-        synthetic_patients, synthetic_slices, seed: the synthetic generator's settings.
-        cache_dir: where :func:`data_prep.load_folder` caches the resized LGG arrays.
-
-    Returns:
-        ``(records, info)``; ``info`` has ``dataset``, ``synthetic``, ``label`` (the synthetic
-        label or None), ``path``, ``n_records``, ``n_patients``, ``n_tumour``, ``channels``.
-
-    Raises:
-        ValueError: unknown ``data`` or ``channels``.
-        FileNotFoundError: ``data="lgg"`` without the folder (naming it).
-    """
-    from data_prep import SYNTHETIC_LABEL, load_folder, make_synthetic
-
-    if data not in ("auto", "lgg", "synthetic"):
-        raise ValueError(f"data must be 'auto', 'lgg' or 'synthetic', got {data!r}")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    lgg = data_root().joinpath(*LGG_DIR)
-    if data == "lgg" and not lgg.is_dir():
-        raise FileNotFoundError(f"LGG folder not found: {lgg} (set NASCORE_DATA or use data='synthetic')")
-    if data != "synthetic" and lgg.is_dir():
-        recs = load_folder(lgg, resolution=resolution, channels=None if channels == 3 else [1],
-                           cache_dir=cache_dir)
-        info = {"dataset": "lgg_mri_kaggle3m", "synthetic": False, "label": None,
-                "path": "$NASCORE_DATA/" + "/".join(LGG_DIR)}
-    else:
-        recs = make_synthetic(n_patients=synthetic_patients, slices_per_patient=synthetic_slices,
-                              size=resolution, channels=channels, seed=seed)
-        info = {"dataset": "synthetic", "synthetic": True, "label": SYNTHETIC_LABEL, "path": None,
-                "why": "requested" if data == "synthetic" else f"{lgg} not found"}
-    info.update(n_records=len(recs), n_patients=len({r["group"] for r in recs}),
-                n_tumour=int(sum(bool(r["has_tumor"]) for r in recs)), channels=channels,
-                resolution=resolution)
-    return recs, info
 
 
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.

@@ -1,4 +1,5 @@
-"""Tumour segmentation with hybrid CNN + Transformer networks: data, the four-term objective,
+"""Tumour segmentation with hybrid CNN + Transformer networks: datasets (one ``data``
+parameter, :mod:`nascore.seg.datasets`), data loaders, the four-term objective,
 Transformer knob search, training, evaluation, baselines and the notebook-04 pipeline.
 
 Binary segmentation uses **one output channel with a sigmoid** throughout
@@ -8,6 +9,7 @@ Binary segmentation uses **one output channel with a sigmoid** throughout
 from .baselines import BASELINES, Baseline, build_baseline, hctnet_like_arch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import make_loader, make_loaders, seg_transforms, split_records, to_dicts
+from .datasets import DATASETS, load_dataset, register_dataset
 from .evaluate import aggregate, evaluate, predict, write_results
 from .knobs import TransformerKnobs, attn_block_flops, pruned_model, search_knobs, transfer_weights
 from .objective import SegObjective
@@ -15,7 +17,7 @@ from .pipeline import PipelineResults, SegPipelineConfig, run_pipeline, summaris
 from .train import TrainResult, seeded, train_model
 
 __all__ = [
-    "BASELINES", "Baseline", "PipelineResults", "SegObjective", "SegPipelineConfig", "TrainResult",
+    "BASELINES", "Baseline", "DATASETS", "load_dataset", "register_dataset", "PipelineResults", "SegObjective", "SegPipelineConfig", "TrainResult",
     "TransformerKnobs", "aggregate", "attn_block_flops", "build_baseline", "evaluate",
     "hctnet_like_arch", "load_checkpoint", "make_loader", "make_loaders", "predict",
     "pruned_model", "run_pipeline", "save_checkpoint", "search_knobs", "seeded", "seg_transforms",

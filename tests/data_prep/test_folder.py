@@ -95,13 +95,14 @@ def test_tiny_folder_grey_rgb_npy_and_resize(tmp_path):
     stems = make_folder(tmp_path / "g", n=4)
     recs = load_folder(tmp_path / "g")
     assert [r["id"] for r in recs] == stems
-    assert [r["group"] for r in recs] == ["P0", "P0", "P1", "P1"]
+    assert [r["group"] for r in recs] == stems  # default: one group per image
+    assert [r["group"] for r in load_folder(tmp_path / "g", groups="lgg")] == ["P0", "P0", "P1", "P1"]
     raw = np.array(Image.open(tmp_path / "g" / "images" / f"{stems[0]}.png"))
     np.testing.assert_allclose(recs[0]["image"][0], raw / 255.0, atol=1e-6)
     assert recs[0]["mask"].sum() == 24 and not recs[1]["has_tumor"]
 
     make_folder(tmp_path / "c", n=2, rgb=True)
-    rgb = load_folder(tmp_path / "c", group_fn=lambda s: "all")
+    rgb = load_folder(tmp_path / "c", groups=lambda s: "all")
     assert rgb[0]["image"].shape == (3, 16, 16) and {r["group"] for r in rgb} == {"all"}
     grey = load_folder(tmp_path / "c", grayscale=True)
     assert grey[0]["image"].shape == (1, 16, 16)
@@ -117,7 +118,7 @@ def test_tiny_folder_grey_rgb_npy_and_resize(tmp_path):
     np.save(d / "images" / "a_1.npy", np.random.default_rng(1).random((2, 10, 12)).astype(np.float32))
     _png(d / "masks" / "a_1.png", np.ones((10, 12), np.uint8))
     r = load_folder(d)[0]
-    assert r["image"].shape == (2, 10, 12) and r["mask"].all() and r["group"] == "a"
+    assert r["image"].shape == (2, 10, 12) and r["mask"].all() and r["group"] == "a_1"
 
 
 def test_manifest_gives_ids_and_groups(tmp_path):
@@ -178,11 +179,14 @@ def test_error_empty_or_missing_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_folder(tmp_path / "nowhere")
     (tmp_path / "images").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"missing folder .*masks"):
-        load_folder(tmp_path)
-    (tmp_path / "masks").mkdir()
     (tmp_path / "images" / ".DS_Store").write_bytes(b"x")
     with pytest.raises(ValueError, match=r"empty dataset folder .*" + tmp_path.name):
+        load_folder(tmp_path)
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(ValueError, match=r"empty dataset folder .*" + tmp_path.name):
+        load_folder(tmp_path)
+    _png(tmp_path / "images" / "x.png", np.zeros((4, 4), np.uint8))  # masks/ is empty
+    with pytest.raises(FileNotFoundError, match=r"image without a mask: .*x\.png: tried x\.\*"):
         load_folder(tmp_path)
 
 

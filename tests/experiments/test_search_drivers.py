@@ -207,13 +207,12 @@ def test_seg_cost_matches_whole_model_count():
 def test_hybrid_search_writes_round_tripping_best_arch(tmp_path):
     from nascore.arch import HybridSegArch
 
+    batch, info = SH.load_tumour_batch(2, 32, 0, "synthetic", channels=[1])
+    assert info["synthetic"] and "SYNTHETIC" in info["source"] and info["tag"] == "synthetic"
+    assert tuple(batch[0].shape) == (2, 1, 32, 32) and info["channels"] == 1
     cfg = SH.HybridSearchConfig(strategy="random", settings={"batch_size": 4}, budget=3,
-                                proxy_resolution=32, batch_size=2, in_channels=1,
+                                proxy_resolution=32, batch_size=2, in_channels=info["channels"],
                                 data="synthetic", min_attn_blocks=0)
-    batch, info = SH.load_tumour_batch(cfg.batch_size, cfg.proxy_resolution, cfg.seed,
-                                       cfg.in_channels, cfg.data)
-    assert info["synthetic"] and "SYNTHETIC" in info["source"]
-    assert tuple(batch[0].shape) == (2, 1, 32, 32)
     cost = SH.SegCostFn(1, 1, tmp_path / "flops_lut.json")
     obj = SH.make_objective(cfg, batch, info["tag"], tmp_path / "scores.sqlite")
     h = SH.run_hybrid_search(cfg, obj, cost, tmp_path / "h.jsonl")

@@ -74,29 +74,6 @@ def test_cnn_only_input_falls_back_to_default(tmp_path):
     assert got == sf.default_arch(64) and "no attention blocks" in src
 
 
-def test_load_seg_records_synthetic_and_missing_lgg(tmp_path, monkeypatch):
-    monkeypatch.setenv("NASCORE_DATA", str(tmp_path))  # no LGG there
-    recs, info = sf.load_seg_records("auto", resolution=32, synthetic_patients=3,
-                                     synthetic_slices=2)
-    assert info["synthetic"] is True and info["label"] and "not found" in info["why"]
-    assert len(recs) == 6 and recs[0]["image"].shape == (3, 32, 32) and info["n_patients"] == 3
-    with pytest.raises(FileNotFoundError, match="lgg_mri_kaggle3m"):
-        sf.load_seg_records("lgg", resolution=32)
-    with pytest.raises(ValueError, match="data must be"):
-        sf.load_seg_records("msd", resolution=32)
-
-
-def test_load_seg_records_lgg_when_present():
-    from nascore.io import has_data
-
-    if not has_data(*sf.LGG_DIR):
-        pytest.skip("needs ../shared/data/seg/lgg_mri_kaggle3m: set NASCORE_DATA")
-    recs, info = sf.load_seg_records("auto", resolution=32, channels=1)
-    assert info["synthetic"] is False and info["label"] is None
-    assert info["n_records"] == 868 and info["n_patients"] == 110
-    assert recs[0]["image"].shape == (1, 32, 32)
-
-
 def _table(dice_s, dice_h, seeds=(0, 1, 2), params_s=40, flops_s=40):
     rows = []
     for i, s in enumerate(seeds):
@@ -176,8 +153,11 @@ def test_tiny_end_to_end(tmp_path):
     """run_pipeline on tiny synthetic data, then the tables, targets and metrics."""
     from nascore.seg import run_pipeline
 
-    recs, info = sf.load_seg_records("synthetic", resolution=32, synthetic_patients=4,
-                                     synthetic_slices=2, channels=1)
+    from nascore.seg.datasets import load_dataset
+
+    recs, info = load_dataset("synthetic", resolution=32,
+                              synthetic={"n_patients": 4, "slices_per_patient": 2, "channels": 1})
+    assert info["channels"] == 1  # a 1-channel dataset runs end to end
     arch, src = sf.load_input_arch(None, resolution=32)
     params = {"seeds": [0], "epochs": 1, "batch_size": 4, "search_steps": 2, "baselines": ["hctnet_like"],
               "latency_repeats": 1, "n_predictions": 1, "device": "auto", "progress": False,

@@ -1,0 +1,265 @@
+"""The segmentation datasets every notebook and job takes through one ``data`` parameter.
+
+Usage (notebooks 03 and 04, :mod:`nascore.experiments.search_hybrid`, benchmark jobs)::
+
+    from nascore.seg.datasets import load_dataset
+    records, info = load_dataset("auto", resolution=64)   # or "lgg", "msd_brain", "synthetic",
+                                                           # or the path of a prepared folder
+    in_channels = info["channels"]                         # = records[0]["image"].shape[0]
+
+``data`` is one of
+
+* a registered name (:data:`DATASETS`): ``lgg`` (``$NASCORE_DATA/seg/lgg_mri_kaggle3m``, the
+  LGG FLAIR MRI of Buda et al., 3 channels), ``msd_brain`` (a folder prepared by
+  ``python -m data_prep msd_brain --out $NASCORE_DATA/seg/msd_brain``) and ``synthetic``
+  (seeded phantoms, always available, labelled SYNTHETIC);
+* ``"auto"``: the first available of :data:`AUTO_ORDER` (``lgg``, ``msd_brain``,
+  ``synthetic``);
+* a folder path: a folder prepared by ``python -m data_prep ...`` (or any folder with a
+  ``manifest.csv`` naming ids and groups, as ``lgg_mri_kaggle3m``). A relative path is looked up
+  from the current folder, then the repository root, then ``$NASCORE_DATA``.
+
+Every loader returns the same records (:mod:`data_prep.records`: ``image`` float32
+``(C, H, W)``, ``mask`` uint8 ``(1, H, W)``, ``id``, ``group``, ``has_tumor``). The number of
+input channels is the data's. A new dataset is one loader function plus one
+:func:`register_dataset` call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..io import data_root, repo_root
+from ..registry import Registry
+
+#: ``data="auto"`` takes the first available of these.
+AUTO_ORDER = ("lgg", "msd_brain", "synthetic")
+
+LGG_DIR = ("seg", "lgg_mri_kaggle3m")
+MSD_DIR = ("seg", "msd_brain")
+LGG_LABEL = "LGG FLAIR MRI (Buda et al., kaggle_3m)"
+MSD_LABEL = "MSD Task01 BrainTumour (BraTS 2016/17), whole-tumour masks"
+
+
+@dataclass(frozen=True)
+class SegDataset:
+    """A registered segmentation dataset.
+
+    Attributes:
+        name: registry name (also the cache/history tag of the data).
+        label: what reports print about the data.
+        path: ``() -> Path | None``, where the data live (None: generated).
+        load: ``(path, resolution, channels, cache_dir, synthetic) -> records``.
+        synthetic: whether the data are synthetic (reports must say so).
+        dataset: the name recorded in results (e.g. the folder name).
+    """
+
+    name: str
+    label: str
+    path: Callable[[], Optional[Path]]
+    load: Callable[..., List[dict]]
+    synthetic: bool = False
+    dataset: str = ""
+
+    def available(self) -> bool:
+        """Whether the data are there (a generated dataset always is)."""
+        p = self.path()
+        return p is None or (p / "manifest.csv").is_file() or (p / "images").is_dir()
+
+
+DATASETS: Registry[SegDataset] = Registry("dataset")
+
+
+def register_dataset(ds: SegDataset) -> SegDataset:
+    """Adds ``ds`` to :data:`DATASETS` (raises ValueError on a duplicate name)."""
+    return DATASETS.register(ds.name, ds)
+
+
+def _select(records: List[dict], channels: Optional[Sequence[int]], where: str) -> List[dict]:
+    if channels is None:
+        return records
+    idx = [int(c) for c in channels]
+    for r in records:
+        n = r["image"].shape[0]
+        if any(not -n <= c < n for c in idx):
+            raise ValueError(f"{where}: channel(s) {idx} out of range for {n} channels "
+                             f"(record {r['id']!r})")
+        r["image"] = r["image"][idx]
+    return records
+
+
+def _has_group_column(path: Path) -> bool:
+    man = path / "manifest.csv"
+    if not man.is_file():
+        return False
+    with open(man, newline="") as f:
+        header = f.readline().strip().split(",")
+    return "patient" in header or "group" in header
+
+
+def _load_folder_like(path: Path, resolution, channels, cache_dir, synthetic, default_groups=None):
+    """A prepared folder (manifest with ``id, group, image, mask``) or a folder dataset."""
+    from data_prep import load_folder, load_prepared
+    from data_prep.records import MANIFEST_COLUMNS
+
+    man = path / "manifest.csv"
+    if man.is_file():
+        with open(man, newline="") as f:
+            header = f.readline().strip().split(",")
+        if set(MANIFEST_COLUMNS[:2] + MANIFEST_COLUMNS[4:6]) <= set(header):
+            return _select(load_prepared(path, resolution=resolution), channels, str(path))
+    groups = None if _has_group_column(path) else default_groups
+    return load_folder(path, resolution=resolution, channels=channels, cache_dir=cache_dir,
+                       groups=groups)
+
+
+def _lgg(path, resolution, channels, cache_dir, synthetic):
+    # the registered LGG rule groups slices by patient when a copy has no manifest column
+    return _load_folder_like(path, resolution, channels, cache_dir, synthetic, default_groups="lgg")
+
+
+def _synthetic(path, resolution, channels, cache_dir, synthetic):
+    from data_prep import make_synthetic
+
+    opts = {"n_patients": 12, "slices_per_patient": 8, "channels": 3, "seed": 0,
+            **dict(synthetic or {})}
+    recs = make_synthetic(size=int(resolution or 128), **opts)
+    return _select(recs, channels, "synthetic")
+
+
+def _synthetic_label() -> str:
+    from data_prep import SYNTHETIC_LABEL
+
+    return SYNTHETIC_LABEL
+
+
+register_dataset(SegDataset("lgg", LGG_LABEL, lambda: data_root().joinpath(*LGG_DIR), _lgg,
+                            dataset="lgg_mri_kaggle3m"))
+register_dataset(SegDataset("msd_brain", MSD_LABEL, lambda: data_root().joinpath(*MSD_DIR),
+                            _load_folder_like, dataset="msd_brain"))
+register_dataset(SegDataset("synthetic", _synthetic_label(), lambda: None, _synthetic,
+                            synthetic=True, dataset="synthetic"))
+
+
+def _display_path(p: Optional[Path]) -> Optional[str]:
+    """Repo-relative, ``$NASCORE_DATA/...`` or absolute (results record no home paths when
+    they can avoid it)."""
+    if p is None:
+        return None
+    p = Path(p).resolve()
+    for base, shown in ((data_root(), "$NASCORE_DATA"), (repo_root(), None)):
+        try:
+            rel = p.relative_to(base).as_posix()
+            return f"{shown}/{rel}" if shown else rel
+        except ValueError:
+            continue
+    return str(p)
+
+
+def _find_path(data: str) -> Optional[Path]:
+    p = Path(os.path.expanduser(data))
+    cands = [p] if p.is_absolute() else [Path.cwd() / p, repo_root() / p, data_root() / p]
+    return next((c.resolve() for c in cands if c.is_dir()), None)
+
+
+def folder_dataset(path: os.PathLike) -> SegDataset:
+    """An unregistered :class:`SegDataset` for a prepared folder at ``path``."""
+    path = Path(path).resolve()
+    from data_prep import prepared_info
+
+    meta = prepared_info(path)
+    synthetic = bool(meta.get("synthetic"))
+    label = meta.get("label") or f"folder {path.name}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.name)
+    tag = f"{slug}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+    return SegDataset(tag, label, lambda: path, _load_folder_like, synthetic=synthetic,
+                      dataset=path.name)
+
+
+def resolve(data: str = "auto") -> Tuple[SegDataset, str]:
+    """The dataset ``data`` names and why it was chosen.
+
+    Raises:
+        FileNotFoundError: a registered dataset that is not available, or a path that is not a
+            folder (listing the names and the places looked at).
+    """
+    data = str(data)
+    if data == "auto":
+        skipped = []
+        for name in AUTO_ORDER:
+            ds = DATASETS.get(name)
+            if ds.available():
+                why = "auto" + (f": {'; '.join(skipped)}" if skipped else "")
+                return ds, why
+            skipped.append(f"{name} not found at {_display_path(ds.path())}")
+        raise FileNotFoundError("no dataset available: " + "; ".join(skipped))
+    if data in DATASETS:
+        ds = DATASETS.get(data)
+        if not ds.available():
+            raise FileNotFoundError(f"dataset {data!r} not found at {ds.path()} (set NASCORE_DATA, "
+                                    "prepare it with python -m data_prep, or use data='synthetic')")
+        return ds, "requested"
+    path = _find_path(data)
+    if path is None:
+        raise FileNotFoundError(
+            f"data={data!r} is neither a dataset name ({', '.join(['auto', *DATASETS.names()])}) "
+            f"nor a folder (looked in {Path.cwd()}, {repo_root()} and {data_root()}); prepare "
+            "one with: python -m data_prep folder --src YOUR_DATA --out FOLDER")
+    if not (path / "manifest.csv").is_file():
+        raise FileNotFoundError(f"{path} has no manifest.csv: it is not a prepared folder; prepare "
+                                f"it with: python -m data_prep folder --src {path} --out FOLDER")
+    return folder_dataset(path), "requested"
+
+
+def available() -> Dict[str, bool]:
+    """Registered dataset name -> whether its data are there."""
+    return {n: DATASETS.get(n).available() for n in DATASETS}
+
+
+def load_dataset(data: str = "auto", resolution: Optional[int] = None,
+                 channels: Optional[Sequence[int]] = None, cache_dir: Optional[os.PathLike] = None,
+                 synthetic: Optional[Mapping[str, Any]] = None) -> Tuple[List[dict], Dict[str, Any]]:
+    """Records of the dataset ``data`` names (see the module docstring) and a description.
+
+    Args:
+        data: ``"auto"``, a registered name or a prepared folder's path.
+        resolution: resize every record to this side (bilinear image, nearest mask); ``None``
+            keeps the stored size (synthetic phantoms are then 128 px).
+        channels: channel indices to keep (e.g. ``[1]``: LGG FLAIR only); ``None``: all.
+        cache_dir: cache of the resized arrays for folder datasets (``.npz``).
+        synthetic: options of :func:`data_prep.make_synthetic` for the synthetic dataset
+            (``n_patients``, ``slices_per_patient``, ``channels`` (1 or 3, default 3),
+            ``seed``); ignored by the other datasets.
+
+    Returns:
+        ``(records, info)``; ``info`` holds ``name`` (registry name or folder tag, used in
+        cache and history names), ``dataset``, ``label``, ``synthetic``, ``path`` (repo- or
+        ``$NASCORE_DATA``-relative), ``why``, ``n_records``, ``n_patients`` (groups),
+        ``n_tumour``, ``channels`` (the model's input channels) and ``resolution``.
+
+    Raises:
+        FileNotFoundError: see :func:`resolve`.
+        ValueError: an empty dataset, records with different channel counts, or a channel
+            index out of range (naming the dataset).
+    """
+    ds, why = resolve(data)
+    path = ds.path()
+    recs = ds.load(path, resolution, channels, cache_dir, synthetic)
+    if not recs:
+        raise ValueError(f"dataset {data!r} ({_display_path(path)}) has no records")
+    chans = {int(r["image"].shape[0]) for r in recs}
+    if len(chans) != 1:
+        raise ValueError(f"dataset {data!r} ({_display_path(path)}) mixes images with "
+                         f"{sorted(chans)} channels; prepare it with --grayscale or --channels")
+    info = {"name": ds.name, "dataset": ds.dataset or ds.name, "label": ds.label,
+            "synthetic": ds.synthetic or any(r.get("synthetic", False) for r in recs),
+            "path": _display_path(path), "why": why, "n_records": len(recs),
+            "n_patients": len({r["group"] for r in recs}),
+            "n_tumour": int(sum(bool(r["has_tumor"]) for r in recs)),
+            "channels": chans.pop(), "resolution": resolution}
+    return recs, info
