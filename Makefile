@@ -1,6 +1,11 @@
 # nascore: two commands, `make reproduce` and `make test`, on a fresh clone.
 SHELL := /bin/bash
 PROFILE ?= default
+# DATA: segmentation data of the notebooks that take a `data` parameter (03, 04): auto, lgg,
+# msd_brain, synthetic or a prepared folder (made absolute here, as papermill runs in notebooks/).
+DATA ?=
+DATA_NOTEBOOKS := 03_search 04_segmentation_finetune
+DATA_ARG := $(if $(DATA),$(if $(wildcard $(DATA)/.),$(abspath $(DATA)),$(DATA)))
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,11 +30,13 @@ check-profile:
 	@case " $(PROFILES) " in *" $(PROFILE) "*) ;; *) echo "PROFILE must be one of: $(PROFILES) (got '$(PROFILE)')"; exit 2;; esac
 
 # Executes every notebook in order with papermill; outputs go to reports/$(PROFILE)/<stem>/.
+# `make reproduce DATA=path/to/prepared` runs 03 and 04 on your own data.
 reproduce: install check-profile
 	@set -e; for nb in $(NOTEBOOKS); do \
 	  stem=$$(basename $$nb .ipynb); out=reports/$(PROFILE)/$$stem; mkdir -p $$out; \
 	  params=notebooks/params/$(PROFILE)/$$stem.yaml; \
 	  args="-p profile $(PROFILE)"; [ -f $$params ] && args="-f $$params $$args"; \
+	  case " $(DATA_NOTEBOOKS) " in *" $$stem "*) [ -n "$(DATA_ARG)" ] && args="$$args -p data $(DATA_ARG)";; esac; \
 	  echo "== $$stem ($(PROFILE))"; \
 	  $(BIN)/papermill $$nb $$out/$$stem.ipynb -k nascore --cwd notebooks $$args; \
 	done
