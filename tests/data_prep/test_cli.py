@@ -107,3 +107,13 @@ def test_module_entry_point_subprocess(tmp_path):
                           "--out", str(tmp_path / "y")], cwd=repo_root(), capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and str(tmp_path / "x") in bad.stderr
+
+
+def test_data_prep_imports_no_nascore():
+    """One direction only: nascore imports data_prep, never the reverse (no import cycle)."""
+    code = ("import sys, data_prep, data_prep.__main__, data_prep.msd_brain; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'nascore'); "
+            "assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], cwd=repo_root(), capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
