@@ -76,11 +76,15 @@ def load_split(recipe: Recipe):
     ``train``/``val``/``test`` record lists and the dataset description."""
     key = (recipe.data, recipe.resolution, recipe.channels, recipe.split_seed, recipe.fractions)
     if key not in _DATA_CACHE:
-        from ...experiments.seg_finetune import load_seg_records
         from ...seg.data import split_records
+        from ...seg.datasets import load_dataset
 
-        recs, info = load_seg_records(recipe.data, resolution=recipe.resolution,
-                                      channels=recipe.channels)
+        recs, info = load_dataset(recipe.data, resolution=recipe.resolution,
+                                  synthetic={"n_patients": 24, "slices_per_patient": 8,
+                                             "channels": recipe.channels, "seed": 0})
+        if info["channels"] != recipe.channels:
+            raise ValueError(f"data={recipe.data!r} has {info['channels']} input channel(s) but "
+                             f"the recipe says channels={recipe.channels}: use the data's count")
         splits = split_records(recs, recipe.fractions, recipe.split_seed)
         for name in ("train", "val"):
             if not splits[name]:
