@@ -112,3 +112,22 @@ def test_lgg_records_and_patient_split_are_pinned():
         assert got == hashes and tuple(len(sp[k]) for k in ("train", "val", "test")) == sizes
     test0 = sorted({r["group"] for r in patient_split(recs, seed=0)["test"]})
     assert test0[:3] == ["TCGA_CS_5397_20010315", "TCGA_DU_6405_19851005", "TCGA_DU_7010_19860307"]
+
+
+def test_make_reproduce_passes_data_to_the_notebooks_that_take_it(tmp_path):
+    """``make reproduce DATA=<folder>`` gives 03 and 04 ``-p data <absolute folder>``."""
+    import shutil
+    import subprocess
+
+    from nascore.io import repo_root
+
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    res = subprocess.run(["make", "-n", "reproduce", "PROFILE=smoke", f"DATA={tmp_path}"],
+                         cwd=repo_root(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert (f'case " 03_search 04_segmentation_finetune " in *" $stem "*) '
+            f'[ -n "{tmp_path}" ] && args="$args -p data {tmp_path}"') in res.stdout
+    for nb in ("03_search", "04_segmentation_finetune"):
+        src = (repo_root() / "notebooks" / f"{nb}.ipynb").read_text()
+        assert '"data = \\"' in src  # the parameter the Makefile sets
