@@ -180,14 +180,18 @@ def discover(root: Optional[os.PathLike] = None, images: Optional[os.PathLike] =
         for m in mask_files:
             by_dir.setdefault(m.parent, []).append(m)
         local_of: dict[Path, _Pool] = {}
-        pairs, used = [], set()
+        pairs, used = [], {}
         for img in img_files:
             mdir = mask_root / img.parent.relative_to(img_root)
             if mdir not in local_of:
                 local_of[mdir] = _Pool(by_dir.get(mdir, []))
             ms = _find_masks(img, (local_of[mdir], everywhere), mask_suffix, True,
                              f"{mdir} and below {mask_root}")
-            used.update(ms)
+            for m in ms:
+                if m in used:
+                    raise ValueError(f"mask {m} matches two images, {used[m]} and {img}; rename "
+                                     "the files or give --mask-suffix")
+                used[m] = img
             pairs.append(Pair("", img, ms, img.relative_to(img_root).with_suffix("")))
         orphans = [m for m in mask_files if m not in used]
         if orphans:

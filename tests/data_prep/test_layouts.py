@@ -203,6 +203,15 @@ def test_no_mask_error_lists_conventions(tmp_path):
     assert load_folder(src, mask_suffix="_label")[0]["mask"].sum() == 24
 
 
+def test_one_mask_claimed_by_two_images_is_an_error(tmp_path):
+    src = tmp_path / "d"
+    for s in ("case_a", "case_b"):
+        img(src / "images" / f"{s}.png")
+    mask(src / "masks" / "case_mask.png")  # both strip to "case"
+    with pytest.raises(ValueError, match=r"case_mask\.png matches two images"):
+        load_folder(src)
+
+
 def test_orphan_mask_in_one_tree(tmp_path):
     src = tmp_path / "d"
     img(src / "a.png")
