@@ -1,4 +1,8 @@
-"""Shared helpers: layer discovery, hooks, re-initialisation, block features."""
+"""Shared plumbing: layer types, hooks, the loss backward, re-initialisation, block features.
+
+Signal primitives (spectra, linearisation, codes, block signals) live in
+:mod:`nascore.proxies.signals`; attention/MLP discovery in :mod:`nascore.proxies.layers`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Callable, Iterator, List, Sequence, Tuple
 import torch
 from torch import nn
 
+from .base import ProxyFailure
 from .losses import as_logits
 
 #: Layers whose weights the gradient proxies (snip, grad_norm, grasp, fisher, synflow, zico) use.
@@ -30,16 +35,22 @@ def weight_layers(model: nn.Module) -> List[nn.Module]:
             and m.weight.requires_grad]
 
 
+def nonempty(layers: List[nn.Module], what: str) -> List[nn.Module]:
+    """``layers``, or a ``ProxyFailure("empty_layers")`` naming ``what`` when there are none."""
+    if not layers:
+        raise ProxyFailure("empty_layers", f"the network has no {what}")
+    return layers
+
+
 def activation_modules(model: nn.Module) -> List[nn.Module]:
     """ReLU-like activation modules (see :data:`ACT_TYPES`).
 
     Raises:
-        ValueError: when there is none (functional activations cannot be hooked).
+        ProxyFailure: ``"empty_layers"`` when there is none (functional activations cannot be
+            hooked).
     """
     acts = [m for m in model.modules() if isinstance(m, ACT_TYPES)]
-    if not acts:
-        raise ValueError(f"{type(model).__name__} has no activation modules {[t.__name__ for t in ACT_TYPES]}")
-    return acts
+    return nonempty(acts, f"activation modules {[t.__name__ for t in ACT_TYPES]}")
 
 
 @contextmanager
@@ -70,15 +81,21 @@ def loss_grads(model: nn.Module, batch, ctx) -> Tuple[List[nn.Module], List[torc
 
     Returns:
         (layers, grads, loss value)
+
+    Raises:
+        ProxyFailure: ``"nan"`` for a non-finite loss or gradient; ``"empty_layers"`` when the
+            net has no Conv/Linear weight.
     """
     key = ("loss_grads", id(model))
     if key in ctx.shared:
         return ctx.shared[key]
     x, y = batch
-    layers = weight_layers(model)
+    layers = nonempty(weight_layers(model), "Conv/Linear weight layers")
     loss = ctx.loss_fn(forward_logits(model, x), y)
     grads = torch.autograd.grad(loss, [m.weight for m in layers], allow_unused=True)
     grads = [torch.zeros_like(m.weight) if g is None else g for m, g in zip(layers, grads)]
+    if not all(bool(torch.isfinite(g).all()) for g in grads) or not bool(torch.isfinite(loss)):
+        raise ProxyFailure("nan", "non-finite loss or gradients")
     res = (layers, grads, float(loss.detach()))
     ctx.shared[key] = res
     return res
@@ -197,17 +214,3 @@ def unique_rows(codes: torch.Tensor) -> int:
     if packed.shape[1] == 1:
         return int(torch.unique(packed[:, 0]).numel())
     return int(torch.unique(packed, dim=0).shape[0])
-
-
-def sym_eigvals(m: torch.Tensor) -> torch.Tensor:
-    """Eigenvalues (ascending, float64) of a symmetric matrix."""
-    a = m.detach().double()
-    return torch.linalg.eigvalsh((a + a.T) / 2.0)
-
-
-def singular_values(m: torch.Tensor) -> torch.Tensor:
-    """Singular values (ascending, float64) via the eigenvalues of the smaller Gram matrix
-    (about 4x faster than ``svdvals`` on CPU; accurate for the top and the nuclear norm)."""
-    a = m.detach().double()
-    g = a @ a.T if a.shape[0] <= a.shape[1] else a.T @ a
-    return sym_eigvals(g).clamp_min(0.0).sqrt()

@@ -15,83 +15,32 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.stats import norm
 
-from ._utils import block_features, rows, singular_values, sym_eigvals
-from .base import register_proxy
-from .basic import count_flops
-
-
-def expressivity_scores(feats: List[torch.Tensor]) -> List[float]:
-    """Per feature: entropy of the normalised eigenvalues of the channel covariance
-    (points = samples × pixels or samples × tokens). A zero feature scores 0."""
-    out = []
-    for f in feats:
-        r = rows(f.detach()).double()
-        r = r - r.mean(0, keepdim=True)
-        cov = r.T @ r / r.shape[0]
-        s = sym_eigvals(cov).clamp_min(0)
-        tot = s.sum()
-        if not torch.isfinite(tot) or tot <= 0:
-            out.append(0.0)
-            continue
-        p = s / tot
-        out.append(float((-p * torch.log(p + 1e-8)).sum()))
-    return out
-
-
-def _align(g_in: torch.Tensor, g_out: torch.Tensor):
-    """Rows ``(points, channels)`` of both gradients at a common resolution (pixel-unshuffle
-    the finer one, as the official code does for strided blocks); ``None`` if impossible."""
-    if g_in.dim() == 4 and g_out.dim() == 4 and g_in.shape[2:] != g_out.shape[2:]:
-        if g_in.shape[2] > g_out.shape[2]:
-            s = g_in.shape[2] // g_out.shape[2]
-            if s * g_out.shape[2] != g_in.shape[2] or s * g_out.shape[3] != g_in.shape[3]:
-                return None
-            g_in = F.pixel_unshuffle(g_in, s)
-        else:
-            s = g_out.shape[2] // g_in.shape[2]
-            if s * g_in.shape[2] != g_out.shape[2] or s * g_in.shape[3] != g_out.shape[3]:
-                return None
-            g_out = F.pixel_unshuffle(g_out, s)
-    a, b = rows(g_in), rows(g_out)
-    return (a, b) if a.shape[0] == b.shape[0] else None
+from ._utils import block_features
+from .base import ProxyFailure, register_proxy
+from .signals import block_sigmas, count_flops, expressivity_scores
 
 
 def trainability_scores(feats: List[torch.Tensor], ctx) -> List[float]:
-    """Per consecutive block pair: −σ − 1/σ + 2 with σ the top singular value of
-    E[g_in g_outᵀ] for a Rademacher ``g_out`` (an estimate of the block Jacobian's spectral
-    norm); an exact identity block gives ``-inf`` as in the official code. Pairs whose
-    features are not connected or not alignable are skipped."""
-    out = []
-    for i in reversed(range(1, len(feats))):
-        f_out, f_in = feats[i], feats[i - 1]
-        if not (f_out.requires_grad and f_in.requires_grad):
-            continue
-        g_out = ctx.rademacher(f_out)
-        (g_in,) = torch.autograd.grad(f_out, f_in, g_out, retain_graph=True, allow_unused=True)
-        if g_in is None:
-            continue
-        if g_in.shape == g_out.shape and torch.equal(g_in, g_out):
-            out.append(float("-inf"))
-            continue
-        al = _align(g_in, g_out)
-        if al is None:
-            continue
-        a, b = al
-        mat = a.double().T @ b.double() / a.shape[0]
-        smax = float(singular_values(mat).max())
-        out.append(-smax - 1.0 / (smax + 1e-6) + 2.0)
-    return out
+    """Per consecutive block pair: −σ − 1/σ + 2 with σ from
+    :func:`nascore.proxies.signals.block_sigmas`; an exact identity block gives ``-inf`` as in
+    the official code."""
+    return [float("-inf") if s is None else -s - 1.0 / (s + 1e-6) + 2.0
+            for s in block_sigmas(feats, ctx)]
 
 
 def az_components(model, x: torch.Tensor, ctx, with_flops: bool = True) -> Dict[str, float]:
-    """All AZ-NAS components for one net (noise input drawn from ``ctx``)."""
+    """All AZ-NAS components for one net (noise input drawn from ``ctx``).
+
+    Raises:
+        ProxyFailure: ``"empty_layers"`` with fewer than 2 block features.
+    """
     noise = ctx.randn(x.shape, x)
     feats, _ = block_features(model, noise)
     if len(feats) < 2:
-        raise ValueError(f"{type(model).__name__}: AZ-NAS needs >= 2 block features, found {len(feats)}")
+        raise ProxyFailure("empty_layers", f"{type(model).__name__}: AZ-NAS needs >= 2 block "
+                                           f"features, found {len(feats)}")
     ex = expressivity_scores(feats)
     tr = trainability_scores(feats, ctx)
     comp = {"expressivity": float(np.sum(ex)),
@@ -100,6 +49,16 @@ def az_components(model, x: torch.Tensor, ctx, with_flops: bool = True) -> Dict[
     if with_flops:
         comp["complexity"] = count_flops(model, x) / 2.0
     return comp
+
+
+def _checked(value: float, comp: Dict[str, float]) -> Dict[str, float]:
+    """``{"value": value, **comp}``, or a named failure (components kept in ``extra``)."""
+    if comp.get("trainability") == float("-inf"):
+        raise ProxyFailure("degenerate", "a block is exactly the identity (AZ-NAS trainability "
+                                         "-inf)", comp)
+    if not math.isfinite(value):
+        raise ProxyFailure("nan", f"non-finite AZ-NAS value {value!r}", comp)
+    return {"value": value, **comp}
 
 
 # Reference statistics for the per-net az_nas surrogate: median and IQR/1.349 of each component
@@ -129,7 +88,7 @@ def _reg(name, key, doc):
     @register_proxy(name, needs_data=False, init="kaiming_fanin", mode="train")
     def fn(model, batch, ctx):
         comp = az_components(model, batch[0], ctx, with_flops=False)
-        return {"value": comp[key], **comp}
+        return _checked(comp[key], comp) if key == "trainability" else {"value": comp[key], **comp}
 
     fn.__doc__ = doc
     fn.__name__ = name
@@ -144,8 +103,9 @@ az_progressivity = _reg("az_progressivity", "progressivity",
                         "increase. Higher is better. Data-free (Gaussian inputs).")
 az_trainability = _reg("az_trainability", "trainability",
                        "AZ-NAS trainability: mean over block pairs of −σ − 1/σ + 2 (σ: Jacobian "
-                       "spectral-norm estimate); ≤ 0, higher is better, ``-inf`` (status nan) "
-                       "when a block is the identity. Data-free (Gaussian inputs).")
+                       "spectral-norm estimate); ≤ 0, higher is better; status ``degenerate`` "
+                       "when a block is exactly the identity (AZ-NAS: -inf). Data-free (Gaussian "
+                       "inputs).")
 
 
 @register_proxy("az_nas", needs_data=False, init="kaiming_fanin", mode="train")
@@ -156,7 +116,8 @@ def az_nas(model, batch, ctx):
     progressivity, trainability and complexity (FLOPs); use
     :func:`nascore.proxies.rank_aggregate` on the ``extra`` columns for that. A single net gets
     the monotone surrogate :func:`az_surrogate` (log normal-CDF of each component standardised
-    with NB201 reference statistics, summed), which needs no population.
+    with NB201 reference statistics, summed), which needs no population. A net with an exact
+    identity block gets status ``"degenerate"`` (its components stay in ``extra``).
     """
     comp = az_components(model, batch[0], ctx)
-    return {"value": az_surrogate(comp), **comp}
+    return _checked(az_surrogate(comp), comp)

@@ -1,15 +1,19 @@
 """Registry, per-proxy metadata, the evaluation context and the result record.
 
 Every proxy is a function ``fn(model, batch, ctx) -> float | dict`` registered with
-:func:`register_proxy`. A dict return must hold ``"value"`` (the scalar score) and may hold any
-other finite numbers, which end up in :attr:`ProxyResult.extra`. Proxies never seed, copy or
-re-initialise the model themselves: :func:`nascore.proxies.score` does that from the metadata.
+:func:`register_proxy` (the one way to add a proxy; ``PROXIES.register`` refuses anything that
+is not a :class:`ProxySpec`). A dict return must hold ``"value"`` (the scalar score) and may
+hold any other numbers, which end up in :attr:`ProxyResult.extra`. A proxy that detects a
+failure of a known kind raises :class:`ProxyFailure` with one of :data:`STATUSES`. Proxies
+never seed, copy or re-initialise the model themselves: :func:`nascore.proxies.score` does
+that from the metadata. Options a proxy reads are declared at registration with their defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -21,6 +25,37 @@ Batch = Tuple[torch.Tensor, torch.Tensor]
 INIT_SCHEMES = (None, "kaiming_fanin", "gaussian")
 #: Module modes the harness puts the model in for a proxy.
 MODES = ("train", "eval")
+
+#: Every status a :class:`ProxyResult` can carry, with its meaning. Any status but ``"ok"`` is a
+#: failure: its ``value`` is NaN (never ``-inf`` or another number) and ``error`` says why.
+STATUSES = {
+    "ok": "finite score",
+    "error": "the network or the proxy raised an exception",
+    "nan": "a non-finite value the proxy did not classify, or non-finite gradients/activations",
+    "overflow": "a float64 computation overflowed (e.g. SynFlow's linearised forward)",
+    "no_path": "no signal reaches the output (zero SynFlow sum, zero Jacobian, output "
+               "independent of the input)",
+    "empty_layers": "the network has no layer of the kind the proxy measures",
+    "bad_input": "the input batch holds NaN/inf",
+    "degenerate": "a defined but unrankable case (identical activation codes, an exact "
+                  "identity block, an infinite NTK condition number)",
+}
+
+
+class ProxyFailure(Exception):
+    """A failure of a known kind; the harness records it as ``status`` (never raised to callers).
+
+    Args:
+        status: a key of :data:`STATUSES` other than ``"ok"``/``"error"``.
+        message: the reason, in words.
+        extra: components computed before the failure (kept in :attr:`ProxyResult.extra`).
+    """
+
+    def __init__(self, status: str, message: str, extra: Optional[Mapping[str, float]] = None):
+        if status not in STATUSES or status in ("ok", "error"):
+            raise ValueError(f"unknown failure status {status!r}; known: {sorted(STATUSES)}")
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, dict(extra or {})
 
 
 @dataclass(frozen=True)
@@ -36,6 +71,7 @@ class ProxySpec:
         changes_weights: whether it edits weights/structure (the harness passes a deep copy).
         init: weight re-initialisation applied to a deep copy first (``None``: keep weights).
         mode: ``"train"`` or ``"eval"``; the caller's per-module modes are restored afterwards.
+        options: the options the proxy reads, with their defaults (read-only mapping).
     """
 
     name: str
@@ -46,18 +82,46 @@ class ProxySpec:
     changes_weights: bool = False
     init: Optional[str] = None
     mode: str = "train"
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __call__(self, model, batch, ctx):
         return self.fn(model, batch, ctx)
 
 
-PROXIES: Registry[ProxySpec] = Registry("proxy")
+class _ProxyRegistry(Registry):
+    """A :class:`~nascore.registry.Registry` that accepts only :class:`ProxySpec` objects."""
+
+    def _add(self, name: str, obj) -> None:
+        if not isinstance(obj, ProxySpec):
+            raise TypeError(f"proxy {name!r}: register proxies with @register_proxy({name!r}, ...), "
+                            f"not PROXIES.register (got {type(obj).__name__})")
+        super()._add(name, obj)
+
+    def option_names(self) -> set:
+        """Every option key declared by a registered proxy."""
+        return {k for n in self.names() for k in self.get(n).options}
+
+
+PROXIES: Registry[ProxySpec] = _ProxyRegistry("proxy")
 
 
 def register_proxy(name: str, *, higher_is_better: bool = True, needs_data: bool = True,
                    needs_targets: bool = False, changes_weights: bool = False,
-                   init: Optional[str] = None, mode: str = "train"):
-    """Decorator registering ``fn`` in :data:`PROXIES` as a :class:`ProxySpec`.
+                   init: Optional[str] = None, mode: str = "train",
+                   options: Optional[Mapping[str, Any]] = None):
+    """Decorator registering ``fn(model, batch, ctx)`` in :data:`PROXIES` as a :class:`ProxySpec`.
+
+    Args:
+        name: the registry name.
+        higher_is_better, needs_data, needs_targets, changes_weights, init, mode: see
+            :class:`ProxySpec`.
+        options: the option keys the proxy reads from ``ctx.options``, with their defaults; the
+            harness fills the defaults and rejects keys no registered proxy declares.
+
+    Example:
+        >>> @register_proxy("my_params", needs_data=False, mode="eval")   # doctest: +SKIP
+        ... def my_params(model, batch, ctx):
+        ...     return float(sum(p.numel() for p in model.parameters()))
 
     Raises:
         ValueError: for an unknown ``init``/``mode`` or a duplicate name.
@@ -66,10 +130,11 @@ def register_proxy(name: str, *, higher_is_better: bool = True, needs_data: bool
         raise ValueError(f"proxy {name!r}: init must be one of {INIT_SCHEMES}, got {init!r}")
     if mode not in MODES:
         raise ValueError(f"proxy {name!r}: mode must be one of {MODES}, got {mode!r}")
+    opts = MappingProxyType(dict(options or {}))
 
     def deco(fn):
         PROXIES.register(name, ProxySpec(name, fn, higher_is_better, needs_data, needs_targets,
-                                         changes_weights, init, mode))
+                                         changes_weights, init, mode, opts))
         return fn
 
     return deco
@@ -83,15 +148,27 @@ class ProxyContext:
         seed: the harness seed.
         generator: a ``torch.Generator`` on the inputs' device, seeded with ``seed``; proxies
             draw all their randomness from it (:meth:`randn`, :meth:`rademacher`).
-        options: free-form per-call options (e.g. ``swap_mu``, ``tenas_samples``).
+        options: the proxy's declared options (defaults filled in, caller's values on top).
         shared: a cache that :func:`nascore.proxies.score_many` shares between proxies that
             see the same model object, so e.g. ``snip`` and ``grad_norm`` reuse one backward.
+        layers_method: how attention/MLP layers were found (``"structure"``/``"names"``), set
+            by :meth:`layers`; empty when the proxy does not look for them.
     """
 
     seed: int = 0
     generator: Optional[torch.Generator] = None
     options: Dict[str, Any] = field(default_factory=dict)
     shared: Dict[Any, Any] = field(default_factory=dict)
+    layers_method: str = ""
+
+    def layers(self, model, x: torch.Tensor):
+        """Attention/MLP layers of ``model`` (:func:`nascore.proxies.layers.discover`); records
+        the discovery path in :attr:`layers_method`."""
+        from .layers import discover
+
+        found = discover(model, x)
+        self.layers_method = found.method
+        return found
 
     def loss_fn(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The task loss for these outputs/targets (see :func:`nascore.proxies.losses.task_loss`)."""
@@ -116,12 +193,14 @@ class ProxyResult:
 
     Attributes:
         name: proxy name.
-        value: the score (``nan`` after an error; may be ``±inf`` with status ``"nan"``).
+        value: the score; ``nan`` whenever ``status`` is not ``"ok"``.
         time_s: wall time of the proxy including the harness's copy/re-init.
-        status: ``"ok"`` (finite value), ``"nan"`` (non-finite value) or ``"error"`` (raised).
-        error: the error message (``type: message``) or a note for a non-finite value.
+        status: a key of :data:`STATUSES` (``"ok"``: finite value).
+        error: why it failed (``type: message`` for an exception), empty when ok.
         extra: named components (e.g. AZ-NAS's expressivity/progressivity/trainability).
         higher_is_better: copied from the proxy's metadata.
+        layers: how attention/MLP layers were found (``"structure"``, ``"names"``, or empty
+            when the proxy does not look for them).
     """
 
     name: str
@@ -131,6 +210,7 @@ class ProxyResult:
     error: str = ""
     extra: Dict[str, float] = field(default_factory=dict)
     higher_is_better: bool = True
+    layers: str = ""
 
     @property
     def ok(self) -> bool:

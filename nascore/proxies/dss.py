@@ -3,82 +3,50 @@
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import Tuple
 
 import torch
 from torch import nn
 
-from ._utils import abs_weights, forward_logits, remove_norms, singular_values, weight_layers
-from .base import register_proxy
+from ._utils import weight_layers
+from .base import ProxyFailure, register_proxy
+from .signals import all_finite, linearise, linearised_grads, nuclear_norm
 
 
-def attention_linears(model: nn.Module) -> List[nn.Linear]:
-    """The projections of every attention module: modules with ``qkv`` and ``proj`` Linear
-    attributes (the hybrid's ``MHSA``, the ViT's ``Attention``) or ``nn.MultiheadAttention``'s
-    ``out_proj`` (its packed ``in_proj_weight`` is not a Linear and is skipped)."""
-    out = []
-    for m in model.modules():
-        if isinstance(getattr(m, "qkv", None), nn.Linear) and isinstance(getattr(m, "proj", None), nn.Linear):
-            out += [m.qkv, m.proj]
-        elif isinstance(m, nn.MultiheadAttention):
-            out.append(m.out_proj)
-    return out
-
-
-def mlp_linears(model: nn.Module) -> List[nn.Linear]:
-    """Linear layers inside MLP modules: modules with ``fc1``/``fc2`` Linear attributes or whose
-    class name contains ``mlp``/``feedforward``."""
-    out, seen = [], set()
-    for m in model.modules():
-        name = type(m).__name__.lower()
-        if (isinstance(getattr(m, "fc1", None), nn.Linear) and isinstance(getattr(m, "fc2", None), nn.Linear)) \
-                or "mlp" in name or "feedforward" in name:
-            for l in m.modules():
-                if isinstance(l, nn.Linear) and id(l) not in seen:
-                    seen.add(id(l))
-                    out.append(l)
-    return out
-
-
-def dss_terms(model: nn.Module, x: torch.Tensor) -> Tuple[float, float, bool]:
+def dss_terms(model: nn.Module, x: torch.Tensor, ctx) -> Tuple[float, float, bool]:
     """(attention diversity, MLP saliency, used_conv_fallback) on the linearised float64 net.
 
     Edits ``model`` in place (norms removed, |weights|, float64): pass a copy. Follows the
     official code: one all-ones input, R = Σ output, diversity Σ ‖∂R/∂W‖_nuc·‖W‖_nuc over the
-    attention projections, saliency Σ |∂R/∂W ⊙ W| over the MLP Linear layers. A net with
-    neither (a pure CNN) falls back to the saliency of all Conv/Linear weights (= SynFlow).
+    attention projections, saliency Σ |∂R/∂W ⊙ W| over the MLP Linear layers (both found by
+    structure, :meth:`ProxyContext.layers`). A net with neither (a pure CNN) falls back to the
+    saliency of all Conv/Linear weights (= SynFlow).
+
+    Raises:
+        ProxyFailure: ``"overflow"`` when the linearised pass overflows float64.
     """
-    attn, mlp = attention_linears(model), mlp_linears(model)
-    mlp = [l for l in mlp if all(l is not a for a in attn)]
+    found = ctx.layers(model, x)
+    attn = found.modules(model, "attention_linears")
+    mlp = found.modules(model, "mlp_linears")
     fallback = not attn and not mlp
     if fallback:
         mlp = weight_layers(model)
-    remove_norms(model)
-    model.double()
-    abs_weights(model)
-    ones = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device)
+    linearise(model)
     layers = attn + mlp
-    r = forward_logits(model, ones).sum()
-    grads = torch.autograd.grad(r, [l.weight for l in layers], allow_unused=True)
+    r, grads = linearised_grads(model, x, layers)
+    if not all_finite([r] + grads):
+        raise ProxyFailure("overflow", "the linearised float64 forward/backward overflowed "
+                                       f"(sum of outputs {float(r)!r})")
     div = sal = 0.0
     for i, (l, g) in enumerate(zip(layers, grads)):
         if g is None:
             continue
         w = l.weight.detach()
         if i < len(attn):
-            div += _nuclear(g) * _nuclear(w)
+            div += nuclear_norm(g) * nuclear_norm(w)
         else:
             sal += float((g * w).abs().sum())
     return div, sal, fallback
-
-
-def _nuclear(m: torch.Tensor) -> float:
-    """Nuclear norm, rescaled first: SynFlow-style gradients of deep ViTs reach 1e250, where the
-    Gram matrix behind :func:`singular_values` would overflow float64."""
-    s = float(m.detach().abs().max())
-    if s == 0.0 or not math.isfinite(s):
-        return 0.0 if s == 0.0 else float("inf")
-    return s * float(singular_values(m / s).sum())
 
 
 @register_proxy("dss", needs_data=False, changes_weights=True, mode="eval")
@@ -86,14 +54,20 @@ def dss(model, batch, ctx):
     """log(DSS) = log(attention synaptic diversity + MLP synaptic saliency). Higher is better.
     Data-free (one all-ones input, like SynFlow; norm layers removed, |weights|, float64).
 
-    Works on the attention blocks of hybrid nets (their ``MHSA``/``MLP``) and on ViTs. For a
+    Works on any net whose attention/MLP layers :mod:`nascore.proxies.layers` finds (hybrid
+    nets, ViTs, MONAI's UNETR/SwinUNETR, ``nn.MultiheadAttention``: its ``out_proj``). For a
     pure CNN the attention term is 0 and the saliency falls back to all Conv/Linear weights,
     i.e. DSS reduces to SynFlow (``extra["cnn_fallback"] = 1``). The log is reported because the
-    raw sum overflows float32 on deep nets; ``extra`` holds both log terms.
+    raw sum overflows float32 on deep nets; ``extra`` holds both log terms (NaN for an absent
+    term). Failures: ``"overflow"`` (float64 overflow), ``"no_path"`` (zero total).
     """
-    div, sal, fb = dss_terms(model, batch[0])
+    div, sal, fb = dss_terms(model, batch[0], ctx)
     tot = div + sal
-    return {"value": math.log(tot) if tot > 0 else float("-inf"),
+    if not math.isfinite(tot):
+        raise ProxyFailure("overflow", f"DSS total {tot!r} overflowed float64")
+    if tot <= 0:
+        raise ProxyFailure("no_path", "DSS total is 0: no input→output path")
+    return {"value": math.log(tot),
             "log_attn_diversity": math.log(div) if div > 0 else float("nan"),
             "log_mlp_saliency": math.log(sal) if sal > 0 else float("nan"),
             "cnn_fallback": float(fb)}

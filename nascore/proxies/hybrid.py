@@ -25,7 +25,8 @@ Per-net value (no population needed, usable inside a search)::
 
 with ``z_k = (c_k − center[k]) / scale[k]`` over the components above (all already
 log-transformed or log-like) and ``a`` = :func:`attention_share`, the share of the trainable
-parameters in attention + MLP (Transformer) layers: 0 for NB201 cells and pure CNNs (the value
+parameters in attention + MLP (Transformer) layers (found by structure,
+:mod:`nascore.proxies.layers`): 0 for NB201 cells and pure CNNs (the value
 is then exactly the CNN sum, unchanged from before), about 0.99 for the AutoFormer ViTs, in
 between for the project's hybrid segmentation nets. ``extra`` holds every component and
 ``attn_share``. Non-finite components (a degenerate cell with no input→output path) give
@@ -54,20 +55,18 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 
 from torch import nn
 
-from ._utils import (abs_weights, activation_modules, block_features, forward_logits, hooks,
-                     init_weights, remove_norms, singular_values, weight_layers)
-from .aznas import _align, expressivity_scores
-from .base import register_proxy
-from .basic import count_params
-from .dss import attention_linears, mlp_linears
-from .naswot import hamming_kernel
+from ._utils import activation_modules, block_features, hooks, init_weights, weight_layers
+from .base import ProxyFailure, register_proxy
+from .layers import Layers, discover
+from .signals import (block_sigmas, count_params, expressivity_scores, hamming_kernel, linearise,
+                      linearised_grads, log_abs_sum, log_nuclear)
 
 _TRANSPOSED = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
 
@@ -106,68 +105,37 @@ ATTN_WEIGHTS = {"log_expressivity": 2.3333, "progressivity": 0.0, "trainability"
                 "log_dss": 2.3333, "log_params": 0.0, "log_flops": 0.0}
 
 
-def attention_share(model: nn.Module) -> float:
+def attention_share(model: nn.Module, x: torch.Tensor, layers: Optional[Layers] = None) -> float:
     """Share ``a`` of the trainable parameters that sit in attention and MLP (Transformer) layers.
 
-    Attention layers: every parameter of a module with ``qkv``/``proj`` Linear attributes (the
-    hybrid's ``MHSA``, the ViT's ``Attention``) or of an ``nn.MultiheadAttention``; MLP layers:
-    :func:`nascore.proxies.dss.mlp_linears`. 0 for NB201 cells and pure CNNs, about 0.98 for the
-    AutoFormer ViTs (patch embedding, tokens and head are the rest), in between for hybrid nets.
+    Layers are found by structure (:func:`nascore.proxies.layers.discover`, one batch-1 forward
+    of ``x``): every parameter of an attention module (the hybrid's ``MHSA``, the ViT's
+    ``Attention``, ``nn.MultiheadAttention``, MONAI's ``SABlock``/``WindowAttention``) and the
+    Linear layers of MLPs. 0 for NB201 cells and pure CNNs, about 0.98 for the AutoFormer ViTs
+    (patch embedding, tokens and head are the rest), in between for hybrid nets.
     """
-    seen = {}
-    for m in model.modules():
-        is_attn = isinstance(m, nn.MultiheadAttention) or (
-            isinstance(getattr(m, "qkv", None), nn.Linear) and isinstance(getattr(m, "proj", None), nn.Linear))
-        if is_attn:
-            seen.update({id(p): p for p in m.parameters()})
-    for l in mlp_linears(model):
-        seen.update({id(p): p for p in l.parameters()})
-    total = count_params(model)
-    part = sum(p.numel() for p in seen.values() if p.requires_grad)
-    return float(part) / total if total else 0.0
+    return (layers or discover(model, x)).attention_share(model)
 
 
-def _log_sum(t: torch.Tensor) -> float:
-    """log Σ|t| without overflow (t rescaled by its max first); -inf for an all-zero tensor."""
-    t = t.detach().double().abs()
-    s = t.max()
-    if not torch.isfinite(s) or s <= 0:
-        return float("-inf") if s == 0 else float("nan")
-    return math.log(float(s)) + math.log(float((t / s).sum()))
-
-
-def _log_nuclear(m: torch.Tensor) -> float:
-    """log of the nuclear norm, scale-safe (the Gram matrix of a raw linearised-net gradient
-    overflows float64 on 14-block ViTs, where entries reach 1e252)."""
-    m = m.detach().double()
-    s = m.abs().max()
-    if not torch.isfinite(s) or s <= 0:
-        return float("-inf") if s == 0 else float("nan")
-    return math.log(float(s)) + math.log(float(singular_values(m / s).sum()))
-
-
-def log_dss(model: nn.Module, x: torch.Tensor) -> float:
-    """log(DSS) as :func:`nascore.proxies.dss.dss_terms` defines it (attention diversity + MLP
-    saliency on the linearised float64 net, batch 1 of ones; SynFlow of all Conv/Linear layers
-    when there is neither), computed in log space so that deep ViTs do not overflow. Edits
-    ``model`` in place: pass a copy."""
-    attn, mlp = attention_linears(model), mlp_linears(model)
-    mlp = [l for l in mlp if all(l is not a for a in attn)]
+def log_dss(model: nn.Module, x: torch.Tensor, layers: Optional[Layers] = None) -> float:
+    """log(DSS) as the ``dss`` proxy defines it (attention diversity + MLP saliency on the
+    linearised float64 net, batch 1 of ones; SynFlow of all Conv/Linear layers when there is
+    neither), computed in log space so that deep ViTs do not overflow. ``layers``: discovered on
+    ``model`` or a copy of it (looked up by name). Edits ``model`` in place: pass a copy."""
+    layers = layers or discover(model, x)
+    attn = layers.modules(model, "attention_linears")
+    mlp = layers.modules(model, "mlp_linears")
     if not attn and not mlp:
         mlp = weight_layers(model)
-    remove_norms(model)
-    model.double()
-    abs_weights(model)
-    ones = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device)
-    layers = attn + mlp
-    r = forward_logits(model, ones).sum()
-    grads = torch.autograd.grad(r, [l.weight for l in layers], allow_unused=True)
+    linearise(model)
+    layers_ = attn + mlp
+    _, grads = linearised_grads(model, x, layers_)
     logs = []
-    for i, (l, g) in enumerate(zip(layers, grads)):
+    for i, (l, g) in enumerate(zip(layers_, grads)):
         if g is None:
             continue
         w = l.weight.detach()
-        logs.append(_log_nuclear(g) + _log_nuclear(w) if i < len(attn) else _log_sum(g * w))
+        logs.append(log_nuclear(g) + log_nuclear(w) if i < len(attn) else log_abs_sum(g * w))
     logs = [v for v in logs if v != float("-inf")]
     if not logs:
         return float("-inf")
@@ -175,24 +143,8 @@ def log_dss(model: nn.Module, x: torch.Tensor) -> float:
 
 
 def _trainability(feats, ctx) -> float:
-    vals = []
-    for i in reversed(range(1, len(feats))):
-        f_out, f_in = feats[i], feats[i - 1]
-        if not (f_out.requires_grad and f_in.requires_grad):
-            continue
-        g_out = ctx.rademacher(f_out)
-        (g_in,) = torch.autograd.grad(f_out, f_in, g_out, retain_graph=True, allow_unused=True)
-        if g_in is None:
-            continue
-        if g_in.shape == g_out.shape and torch.equal(g_in, g_out):
-            vals.append(IDENTITY_PENALTY)
-            continue
-        al = _align(g_in, g_out)
-        if al is None:
-            continue
-        a, b = al
-        smax = float(singular_values(a.double().T @ b.double() / a.shape[0]).max())
-        vals.append(-abs(math.log(smax)) if smax > 0 else float("-inf"))
+    vals = [IDENTITY_PENALTY if s is None else (-abs(math.log(s)) if s > 0 else float("-inf"))
+            for s in block_sigmas(feats, ctx)]
     return float(np.mean(vals)) if vals else float("nan")
 
 
@@ -205,8 +157,9 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
     AZ-NAS-style and NASWOT-like terms. ``x`` only gives the input shape; the noise is drawn from
     ``ctx.generator``.
     """
-    comp_dss = log_dss(copy.deepcopy(model), x)
-    share = attention_share(model)
+    found = ctx.layers(model, x)
+    comp_dss = log_dss(copy.deepcopy(model), x, found)
+    share = found.attention_share(model)
     init_weights(model, "kaiming_fanin")
     noise = ctx.randn(x.shape, x)
     codes = []
@@ -224,12 +177,13 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
 
     try:
         acts = activation_modules(model)
-    except ValueError:
+    except ProxyFailure:
         acts = []
     with hooks(acts, code_hook), hooks(weight_layers(model), mac_hook):
         feats, _ = block_features(model, noise)
     if len(feats) < 2:
-        raise ValueError(f"{type(model).__name__}: hybrid needs >= 2 block features, found {len(feats)}")
+        raise ProxyFailure("empty_layers", f"{type(model).__name__}: hybrid needs >= 2 block "
+                                           f"features, found {len(feats)}")
     ex = expressivity_scores(feats)
     comp = {"log_expressivity": math.log(sum(ex)) if sum(ex) > 0 else float("-inf"),
             "progressivity": float(np.min(np.diff(ex))),

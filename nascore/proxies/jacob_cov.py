@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ._utils import forward_logits, sym_eigvals
-from .base import register_proxy
+from ._utils import forward_logits
+from .base import ProxyFailure, register_proxy
+from .signals import sym_eigvals
 
 
 def jacobian_score(jac: torch.Tensor, k: float = 1e-5) -> float:
@@ -24,10 +25,18 @@ def jacob_cov(model, batch, ctx):
 
     The per-sample Jacobian is ∂(Σ outputs of sample n)/∂x_n (dense outputs: summed over all
     pixels and classes), flattened; the score is −Σ[log(λ+k) + 1/(λ+k)], k = 1e-5, over the
-    eigenvalues of the samples' correlation matrix (float64). A net whose Jacobian is zero
-    (no input→output path) gives NaN (status ``"nan"``).
+    eigenvalues of the samples' correlation matrix (float64). Failures: a zero Jacobian (no
+    input→output path) → ``"no_path"``; a constant Jacobian row (undefined correlation) →
+    ``"degenerate"``; non-finite gradients → ``"nan"``.
     """
     x = batch[0].detach().clone().requires_grad_(True)
     out = forward_logits(model, x)
     (g,) = torch.autograd.grad(out.sum(), x)
-    return jacobian_score(g)
+    if not bool(torch.isfinite(g).all()):
+        raise ProxyFailure("nan", "non-finite input gradients")
+    if not bool(g.ne(0).any()):
+        raise ProxyFailure("no_path", "the Jacobian is zero: no input→output path")
+    v = jacobian_score(g)
+    if v != v:
+        raise ProxyFailure("degenerate", "a sample's Jacobian is constant (correlation undefined)")
+    return v

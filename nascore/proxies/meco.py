@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ._utils import forward_logits, hooks, sym_eigvals
+from ._utils import forward_logits, hooks
 from .base import register_proxy
+from .signals import sym_eigvals
 
 
 def _min_eig_corr(f: torch.Tensor) -> float:

@@ -7,11 +7,11 @@ import math
 import torch
 
 from ._utils import activation_modules, forward_logits, hooks, unique_rows
-from .basic import count_params
 from .base import register_proxy
+from .signals import count_params
 
 
-@register_proxy("swap", mode="train")
+@register_proxy("swap", mode="train", options={"swap_mu": 1.5, "swap_sigma": 1.5})
 def swap(model, batch, ctx):
     """Regularised SWAP in log space: log(#unique sample-wise patterns) − (P − μ)²/σ.
     Higher is better. Uses the real inputs, train mode.
@@ -23,6 +23,7 @@ def swap(model, batch, ctx):
     reported so large nets do not underflow. P is in millions; μ = ``options["swap_mu"]``
     (default 1.5), σ = ``options["swap_sigma"]`` (default 1.5), suited to NB201 sizes; pass
     values near the target model size for other spaces. ``extra`` holds the raw count.
+    No activation module → status ``"empty_layers"``.
     """
     codes = []
 
@@ -33,7 +34,7 @@ def swap(model, batch, ctx):
         forward_logits(model, batch[0])
     n_unique = unique_rows(torch.cat(codes, 0))
     p = count_params(model) / 1e6
-    mu = float(ctx.options.get("swap_mu", 1.5))
-    sigma = float(ctx.options.get("swap_sigma", 1.5))
+    mu = float(ctx.options["swap_mu"])
+    sigma = float(ctx.options["swap_sigma"])
     log_reg = -((p - mu) ** 2) / sigma
     return {"value": math.log(n_unique) + log_reg, "swap": float(n_unique), "log_regulariser": log_reg}

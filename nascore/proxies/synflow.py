@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import math
 
-import torch
-
-from ._utils import abs_weights, forward_logits, remove_norms, weight_layers
-from .base import register_proxy
-
-
-def synflow_sum(model, x: torch.Tensor) -> float:
-    """Σ |θ ⊙ ∂R/∂θ| over Conv/Linear weights, R = Σ net(1) of the linearised float64 net.
-
-    Edits ``model`` in place (norm layers removed, |weights|, float64): pass a copy.
-    """
-    remove_norms(model)
-    model.double()
-    abs_weights(model)
-    ones = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device)
-    layers = weight_layers(model)
-    r = forward_logits(model, ones).sum()
-    grads = torch.autograd.grad(r, [m.weight for m in layers], allow_unused=True)
-    return float(sum((m.weight.detach() * g).abs().sum() for m, g in zip(layers, grads) if g is not None))
+from ._utils import nonempty, weight_layers
+from .base import ProxyFailure, register_proxy
+from .signals import all_finite, linearise, linearised_grads, saliency
 
 
 @register_proxy("synflow", needs_data=False, changes_weights=True, mode="eval")
@@ -34,9 +18,18 @@ def synflow(model, batch, ctx):
     all-ones input of the batch's shape (eval mode: dropout off), and the score is
     Σ |θ ⊙ ∂(Σ output)/∂θ| over Conv/Linear weights. Dense outputs are summed over all pixels.
     The log is reported because the raw sum reaches 1e40+ (it is monotone, so ranks are
-    unchanged); a net with no input→output path gives 0 → ``-inf`` (status ``"nan"``), and a
-    float64 overflow gives ``inf`` (status ``"nan"``). The value does not depend on the batch
-    contents or size, only on the input's channel/spatial shape.
+    unchanged). Failures: a float64 overflow of the linearised forward or its gradients →
+    status ``"overflow"``; a zero sum (no input→output path) → ``"no_path"``; no Conv/Linear
+    layer → ``"empty_layers"``. The value does not depend on the batch contents or size, only
+    on the input's channel/spatial shape.
     """
-    s = synflow_sum(model, batch[0])
-    return {"value": math.log(s) if s > 0 else float("-inf"), "raw": s if math.isfinite(s) else float("nan")}
+    layers = nonempty(weight_layers(model), "Conv/Linear weight layers")
+    linearise(model)
+    r, grads = linearised_grads(model, batch[0], layers)
+    s = saliency(layers, grads)
+    if not (all_finite([r] + grads) and math.isfinite(s)):
+        raise ProxyFailure("overflow", "the linearised float64 forward/backward overflowed "
+                                       f"(sum of outputs {float(r)!r})")
+    if s <= 0:
+        raise ProxyFailure("no_path", "SynFlow sum is 0: no input→output path")
+    return {"value": math.log(s), "raw": s}

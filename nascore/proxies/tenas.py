@@ -6,8 +6,9 @@ import math
 
 import torch
 
-from ._utils import activation_modules, forward_logits, hooks, rows, sym_eigvals, unique_rows
-from .base import register_proxy
+from ._utils import activation_modules, forward_logits, hooks, rows, unique_rows
+from .base import ProxyFailure, register_proxy
+from .signals import all_finite, sym_eigvals
 
 
 def ntk_condition(model, x: torch.Tensor) -> float:
@@ -29,6 +30,8 @@ def ntk_condition(model, x: torch.Tensor) -> float:
     except (ValueError, RuntimeError):
         out = forward_logits(model, x)
         jac = torch.stack([row(out[i]) for i in range(x.shape[0])])
+    if not all_finite([jac]):
+        raise ProxyFailure("nan", "non-finite NTK gradients")
     lam = sym_eigvals(jac @ jac.T)
     return float(lam[-1] / lam[0]) if lam[0] > 0 else float("inf")
 
@@ -59,7 +62,7 @@ def local_regions(model, x: torch.Tensor, max_channels: int = 64) -> float:
     return total
 
 
-@register_proxy("tenas", mode="train")
+@register_proxy("tenas", mode="train", options={"tenas_samples": 8})
 def tenas(model, batch, ctx):
     """TE-NAS per-net score: log(regions) − log κ_NTK. Higher is better. Real inputs, train mode.
 
@@ -69,11 +72,14 @@ def tenas(model, batch, ctx):
     ``regions_log`` for the official population form). The NTK uses the first
     ``options["tenas_samples"]`` (default 8) samples; regions use the whole batch (see
     :func:`local_regions`). Dense outputs: the NTK row is ∂(Σ all pixel logits)/∂θ.
+    Failures: a singular NTK (κ = ∞) → ``"degenerate"``; non-finite gradients → ``"nan"``;
+    no activation module → ``"empty_layers"``.
     """
     x = batch[0]
-    n = int(ctx.options.get("tenas_samples", 8))
+    n = int(ctx.options["tenas_samples"])
     kappa = ntk_condition(model, x[:n])
     lr = local_regions(model, x)
-    value = lr - math.log(kappa) if math.isfinite(kappa) and kappa > 0 else float("-inf")
-    return {"value": value, "ntk_cond": kappa if math.isfinite(kappa) else float("nan"),
-            "regions_log": lr}
+    if not (math.isfinite(kappa) and kappa > 0):
+        raise ProxyFailure("degenerate", f"NTK condition number {kappa!r} (singular NTK)",
+                           {"ntk_cond": float("nan"), "regions_log": lr})
+    return {"value": lr - math.log(kappa), "ntk_cond": kappa, "regions_log": lr}

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from ._utils import forward_logits, hooks
-from .base import register_proxy
+from .base import ProxyFailure, register_proxy
 
 
-@register_proxy("zen", needs_data=False, init="gaussian", mode="train")
+@register_proxy("zen", needs_data=False, init="gaussian", mode="train", options={"zen_alpha": 0.01})
 def zen(model, batch, ctx):
     """Zen score: log E‖f(x) − f(x + αε)‖₁ + Σ_BN log σ_BN. Higher is better. Data-free.
 
@@ -21,9 +21,11 @@ def zen(model, batch, ctx):
     is none (ViTs, dense segmentation nets), the model output (all pixels). σ_BN is the square
     root of the mean per-channel variance of each BatchNorm input on the perturbed batch
     (Zen reads it from BN's running variance after that forward; the batch variance is what it
-    estimates). Nets without BatchNorm get only the first term.
+    estimates). Nets without BatchNorm get only the first term. Dropout/drop-path are off (the
+    harness), so both forwards see the same network. Failures: f(x) = f(x + αε) exactly (the
+    output does not depend on the input) → ``"no_path"``; a non-finite difference → ``"nan"``.
     """
-    alpha = float(ctx.options.get("zen_alpha", 0.01))
+    alpha = float(ctx.options["zen_alpha"])
     x0 = batch[0]
     x = ctx.randn(x0.shape, x0)
     x2 = x + alpha * ctx.randn(x0.shape, x0)
@@ -49,6 +51,9 @@ def zen(model, batch, ctx):
         f2 = feats[-1] if pools else out2
     diff = (f1.double() - f2.double()).abs().reshape(f1.shape[0], -1).sum(1).mean()
     log_bn = sum(0.5 * math.log(float(v)) for v in bn_vars if float(v) > 0)
-    value = math.log(float(diff)) + log_bn if diff > 0 else float("-inf")
-    return {"value": value, "log_diff": math.log(float(diff)) if diff > 0 else float("nan"),
+    if not math.isfinite(float(diff)):
+        raise ProxyFailure("nan", f"non-finite feature difference {float(diff)!r}")
+    if diff <= 0:
+        raise ProxyFailure("no_path", "f(x) = f(x + αε): the output does not depend on the input")
+    return {"value": math.log(float(diff)) + log_bn, "log_diff": math.log(float(diff)),
             "log_bn": log_bn}
