@@ -33,10 +33,12 @@ def dss_terms(model: nn.Module, x: torch.Tensor, ctx) -> Tuple[float, float, boo
         mlp = weight_layers(model)
     linearise(model)
     layers = attn + mlp
-    r, grads = linearised_grads(model, x, layers)
+    r, grads, overflowed = linearised_grads(model, x, layers)
     if not all_finite([r] + grads):
-        raise ProxyFailure("overflow", "the linearised float64 forward/backward overflowed "
-                                       f"(sum of outputs {float(r)!r})")
+        if overflowed:
+            raise ProxyFailure("overflow", "the linearised float64 forward/backward overflowed "
+                                           f"(sum of outputs {float(r.detach())!r})")
+        raise ProxyFailure("nan", "the linearised forward/backward gave NaN without overflowing")
     div = sal = 0.0
     for i, (l, g) in enumerate(zip(layers, grads)):
         if g is None:

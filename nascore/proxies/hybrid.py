@@ -129,7 +129,7 @@ def log_dss(model: nn.Module, x: torch.Tensor, layers: Optional[Layers] = None) 
         mlp = weight_layers(model)
     linearise(model)
     layers_ = attn + mlp
-    _, grads = linearised_grads(model, x, layers_)
+    _, grads, _ = linearised_grads(model, x, layers_)
     logs = []
     for i, (l, g) in enumerate(zip(layers_, grads)):
         if g is None:

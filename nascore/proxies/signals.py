@@ -74,17 +74,26 @@ def linearise(model: nn.Module) -> nn.Module:
 
 
 def linearised_grads(model: nn.Module, x: torch.Tensor,
-                     layers: Sequence[nn.Module]) -> Tuple[torch.Tensor, List[Optional[torch.Tensor]]]:
+                     layers: Sequence[nn.Module]) -> Tuple[torch.Tensor, List[Optional[torch.Tensor]], bool]:
     """R = Σ model(1) on one all-ones input of ``x``'s sample shape (float64), and ∂R/∂W for
     each layer's ``weight`` (None where unused). ``model`` must be :func:`linearise`-d.
 
     Returns:
-        (R, grads)
+        (R, grads, overflowed): ``overflowed`` is whether any module output held ``inf`` (a
+        float64 overflow; a later ``0 · inf`` turns it into NaN downstream).
     """
     ones = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device)
-    r = forward_logits(model, ones).sum()
+    seen_inf = [False]
+
+    def hook(mod, inp, out):
+        if not seen_inf[0] and isinstance(out, torch.Tensor) and out.is_floating_point():
+            seen_inf[0] = bool(torch.isinf(out).any())
+
+    with hooks(list(model.modules()), hook):
+        r = forward_logits(model, ones).sum()
     grads = torch.autograd.grad(r, [m.weight for m in layers], allow_unused=True)
-    return r, list(grads)
+    overflowed = seen_inf[0] or any(bool(torch.isinf(g).any()) for g in grads if g is not None)
+    return r, list(grads), overflowed
 
 
 def saliency(layers: Sequence[nn.Module], grads: Sequence[Optional[torch.Tensor]]) -> float:

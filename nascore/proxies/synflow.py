@@ -25,11 +25,13 @@ def synflow(model, batch, ctx):
     """
     layers = nonempty(weight_layers(model), "Conv/Linear weight layers")
     linearise(model)
-    r, grads = linearised_grads(model, batch[0], layers)
+    r, grads, overflowed = linearised_grads(model, batch[0], layers)
     s = saliency(layers, grads)
     if not (all_finite([r] + grads) and math.isfinite(s)):
-        raise ProxyFailure("overflow", "the linearised float64 forward/backward overflowed "
-                                       f"(sum of outputs {float(r)!r})")
+        if overflowed:
+            raise ProxyFailure("overflow", "the linearised float64 forward/backward overflowed "
+                                           f"(sum of outputs {float(r.detach())!r})")
+        raise ProxyFailure("nan", "the linearised forward/backward gave NaN without overflowing")
     if s <= 0:
         raise ProxyFailure("no_path", "SynFlow sum is 0: no input→output path")
     return {"value": math.log(s), "raw": s}

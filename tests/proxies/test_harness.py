@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nascore.bench.nb201 import build_nb201_net
-from nascore.proxies import PROXIES, score, score_many
+from nascore.proxies import PROXIES, STATUSES, score, score_many, status_table
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -69,14 +69,15 @@ def test_failures_are_recorded_not_raised(name):
     r = score(name, Raises(), _batch())
     assert r.status == "error" and "boom" in r.error
     r = score(name, MakesNaN(), _batch())
-    assert r.status in ("nan", "error") and not r.ok
+    assert r.status in STATUSES and not r.ok and r.value != r.value and r.error
 
 
-def test_degenerate_cell_recorded_as_nan():
+def test_degenerate_cell_recorded_as_no_path():
     net = _net("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
-    assert score("synflow", net, _batch()).status == "nan"
-    assert score("naswot", net, _batch()).status in ("ok", "nan")
-    assert score("jacob_cov", net, _batch()).status == "nan"
+    for name in ("synflow", "jacob_cov"):
+        r = score(name, net, _batch())
+        assert r.status == "no_path" and r.value != r.value, (name, r)
+    assert score("naswot", net, _batch()).status in ("ok", "degenerate")
 
 
 def test_harness_restores_modes_rng_weights_buffers_and_grads():
@@ -117,3 +118,30 @@ def test_score_many_matches_score_and_shares_backward():
 def test_unknown_proxy_raises_keyerror():
     with pytest.raises(KeyError, match="nope"):
         score("nope", _net(), _batch())
+
+
+def test_unknown_option_raises_and_declared_defaults_apply():
+    with pytest.raises(ValueError, match="swap_mo"):
+        score("swap", _net(), _batch(), options={"swap_mo": 1.0})
+    with pytest.raises(ValueError, match="nope"):
+        score_many(["snip"], _net(), _batch(), options={"nope": 1})
+    assert PROXIES.get("swap").options == {"swap_mu": 1.5, "swap_sigma": 1.5}
+    net, b = _net(), _batch()
+    # an option declared by another proxy is ignored; the default equals passing it explicitly
+    assert score("swap", net, b, options={"tenas_samples": 4}).value == \
+        score("swap", net, b, options={"swap_mu": 1.5}).value
+    assert score("swap", net, b).value != score("swap", net, b, options={"swap_mu": 0.0}).value
+
+
+def test_registry_accepts_only_proxy_specs():
+    with pytest.raises(TypeError, match="register_proxy"):
+        PROXIES.register("bare_function", lambda model, batch, ctx: 1.0)
+    assert "bare_function" not in PROXIES
+
+
+def test_status_table_lists_every_proxy_and_reason(capsys):
+    res = score_many(["params", "synflow", "naswot"], MakesNaN(), _batch(), report=True)
+    t = status_table(res)
+    assert list(t["proxy"]) == ["params", "synflow", "naswot"]
+    assert t.loc[0, "status"] == "ok" and t.loc[1, "status"] != "ok" and t.loc[1, "reason"]
+    assert "synflow" in capsys.readouterr().out

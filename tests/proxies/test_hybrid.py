@@ -12,6 +12,7 @@ from nascore.bench.vit import build_autoformer_vit
 from nascore.build import build_model
 from nascore.proxies import score
 from nascore.proxies import hybrid as H
+from nascore.proxies.signals import log_abs_sum, log_nuclear
 
 
 def _seg(kind):
@@ -51,10 +52,11 @@ def test_attention_share_by_kind():
     with torch.random.fork_rng():
         torch.manual_seed(0)
         cell = build_nb201_net(CELL, C=4, N=1)
-    assert H.attention_share(cell) == 0.0
-    assert H.attention_share(_seg("cnn")) == 0.0
-    assert H.attention_share(_vit()) > 0.8  # tiny ViT; ~0.99 for the AutoFormer-Ti ViTs
-    assert 0.0 < H.attention_share(_seg("hybrid")) < 1.0
+    x16, x32 = _vit_batch()[0], _batch()[0]
+    assert H.attention_share(cell, x16) == 0.0
+    assert H.attention_share(_seg("cnn"), x32) == 0.0
+    assert H.attention_share(_vit(), x16) > 0.8  # tiny ViT; ~0.99 for the AutoFormer-Ti ViTs
+    assert 0.0 < H.attention_share(_seg("hybrid"), x32) < 1.0
 
 
 def test_value_blends_by_attention_share():
@@ -73,8 +75,8 @@ def test_log_dss_matches_dss_proxy_and_survives_huge_gradients():
     ref = score("dss", vit, _vit_batch()).value
     assert H.log_dss(copy.deepcopy(vit), _vit_batch()[0]) == pytest.approx(ref, rel=1e-9)
     big = torch.full((4, 4), 1e200, dtype=torch.float64)  # its Gram matrix overflows float64
-    assert H._log_nuclear(big) == pytest.approx(math.log(4e200), rel=1e-7)  # rank 1: σ = 4e200
-    assert H._log_sum(big) == pytest.approx(math.log(16e200), rel=1e-12)
+    assert log_nuclear(big) == pytest.approx(math.log(4e200), rel=1e-7)  # rank 1: σ = 4e200
+    assert log_abs_sum(big) == pytest.approx(math.log(16e200), rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["hybrid", "cnn"])
