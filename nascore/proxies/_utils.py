@@ -125,12 +125,19 @@ def init_weights(model: nn.Module, scheme: str) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def _identity(mod, inp, out):
+    return inp[0]
+
+
 def remove_norms(model: nn.Module) -> None:
-    """Replaces every normalisation layer by ``nn.Identity`` in place (SynFlow / DSS)."""
-    for name, m in list(model.named_modules()):
-        for cname, child in list(m.named_children()):
-            if isinstance(child, NORM_TYPES):
-                setattr(m, cname, nn.Identity())
+    """Makes every normalisation layer the identity, in place (SynFlow / DSS linearisation).
+
+    A forward hook returns the layer's input as its output, so the module itself (and any
+    attribute its parent reads, e.g. ``nn.TransformerEncoderLayer`` reading ``norm1.eps``) stays.
+    """
+    for m in model.modules():
+        if isinstance(m, NORM_TYPES):
+            m.register_forward_hook(_identity)
 
 
 @torch.no_grad()
@@ -145,7 +152,8 @@ def find_blocks(model: nn.Module) -> List[nn.Module]:
     """The network's blocks: outermost modules whose class name ends in ``Block``/``Cell``
     (NB201 ``InferCell``/``ResNetBasicblock``, ViT ``Block``, the hybrid's ``ConvBlock``,
     ``MBConvBlock``, ``AttnBlock``, ``UpBlock``), excluding output heads (``*Out*``/``*Head*``).
-    Falls back to the children of the largest ``ModuleList``/``Sequential``.
+    Falls back to the children of the largest ``ModuleList``/``Sequential`` that hold
+    parameters (activations, pooling, dropout and reshaping layers are not blocks).
     """
     found: List[nn.Module] = []
     inside = set()
@@ -162,7 +170,7 @@ def find_blocks(model: nn.Module) -> List[nn.Module]:
     if not lists:
         return found
     biggest = max(lists, key=len)
-    return list(biggest.children())
+    return [c for c in biggest.children() if next(c.parameters(), None) is not None]
 
 
 def block_features(model: nn.Module, x: torch.Tensor, blocks=None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ._utils import forward_logits, loss_grads, nonempty, weight_layers
 from .base import ProxyFailure, register_proxy
@@ -35,7 +36,14 @@ def snip(model, batch, ctx):
 def grasp(model, batch, ctx):
     """GraSP Σ −W ⊙ (H g) (Wang et al., 2020), with ``g = ∂L/∂W`` and the Hessian-gradient
     product from a double backward. Higher is better (the zero-cost benchmarks' sign).
+    Fused attention (``scaled_dot_product_attention``, used by ``nn.MultiheadAttention``) runs
+    on its math backend here, the one with a double backward.
     """
+    with sdpa_kernel(SDPBackend.MATH):
+        return _grasp(model, batch, ctx)
+
+
+def _grasp(model, batch, ctx):
     x, y = batch
     layers = nonempty(weight_layers(model), "Conv/Linear weight layers")
     ws = [m.weight for m in layers]
