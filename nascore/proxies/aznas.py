@@ -56,6 +56,9 @@ def _checked(value: float, comp: Dict[str, float]) -> Dict[str, float]:
     if comp.get("trainability") == float("-inf"):
         raise ProxyFailure("degenerate", "a block is exactly the identity (AZ-NAS trainability "
                                          "-inf)", comp)
+    if math.isnan(comp.get("trainability", 0.0)):
+        raise ProxyFailure("empty_layers", "no pair of connected, alignable block features for "
+                                           "AZ-NAS trainability", comp)
     if not math.isfinite(value):
         raise ProxyFailure("nan", f"non-finite AZ-NAS value {value!r}", comp)
     return {"value": value, **comp}
