@@ -1,0 +1,155 @@
+"""Issue 10's failure kinds, each fixed as a kind: attention found by structure, functional
+``out_proj``, inplace activations, overflow vs no path, non-finite inputs/gradients, stochastic
+layers, BatchNorm1d heads."""
+
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nascore.proxies import PROXIES, score
+from nascore.proxies.losses import task_loss
+
+from proxy_zoo import MHANet, conv_act_net, zoo
+
+
+def _seeded(fn, seed=0):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return fn()
+
+
+def _cls_batch(b=4, n=16, nan=False):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(b, 1, n, n, generator=g)
+    if nan:
+        x[1, 0, 3, 3] = float("nan")
+    return x, torch.randint(0, 5, (b,), generator=g)
+
+
+def test_dss_finds_monai_attention():
+    build, batch, _ = zoo()["monai_unetr"]
+    r = score("dss", _seeded(build), batch)
+    assert r.ok and r.extra["cnn_fallback"] == 0.0 and math.isfinite(r.extra["log_attn_diversity"])
+
+
+def _manual_fisher(m, x, y):
+    """Fisher written out for MHANet: every Conv/Linear output kept with retain_grad()."""
+    outs = []
+
+    def keep(t):
+        t.retain_grad()
+        outs.append(t)
+        return t
+
+    c0 = keep(m.stem[0](x))
+    h = m.stem[2](m.stem[1](c0))
+    b, c, hh, ww = h.shape
+    t = h.flatten(2).transpose(1, 2)
+    t = t + keep(m.attn(t, t, t, need_weights=False)[0])  # = out_proj's output
+    t = t + keep(m.fc2(m.act(keep(m.fc1(t)))))
+    o = keep(m.out(t.transpose(1, 2).reshape(b, c, hh, ww)))
+    task_loss(o, y).backward()
+    tot = 0.0
+    for a in outs:
+        p = (a * a.grad).double()
+        per = p.sum(1) if p.dim() == 3 else p.flatten(2).sum(-1)
+        tot += float(0.5 * per.pow(2).mean(0).sum())
+    return tot
+
+
+def test_fisher_reads_multihead_attention_out_proj():
+    _, batch, _ = zoo()["mha_net"]
+    net = _seeded(MHANet)
+    r = score("fisher", net, batch)
+    assert r.ok and r.extra["layers_unseen"] == 0.0
+    assert r.value == pytest.approx(_manual_fisher(copy.deepcopy(net).train(), *batch), rel=1e-6)
+
+
+@pytest.mark.parametrize("act", [nn.SiLU, nn.ELU])
+def test_fisher_does_not_depend_on_inplace(act):
+    batch = _cls_batch()
+    a = _seeded(lambda: conv_act_net(lambda: act(inplace=True)))
+    b = _seeded(lambda: conv_act_net(lambda: act(inplace=False)))
+    ra, rb = score("fisher", a, batch), score("fisher", b, batch)
+    assert ra.ok and ra.value == pytest.approx(rb.value, rel=1e-9)
+
+
+def _deep_overflowing_net():
+    layers = [nn.Linear(16, 16) for _ in range(230)]
+    with torch.no_grad():
+        for l in layers:
+            l.weight.fill_(2.0)  # |linearised product| ~ 32^230 > float64 max
+            l.bias.zero_()
+        layers[-1].weight[0, 0] = 0.0  # one exact zero weight: 0 · inf = NaN downstream
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 16), *layers, nn.Linear(16, 5))
+
+
+@pytest.mark.parametrize("name", ["synflow", "dss"])
+def test_overflow_is_a_named_failure_not_no_path(name):
+    x = torch.randn(2, 1, 4, 4)
+    r = score(name, _deep_overflowing_net(), (x, torch.zeros(2, dtype=torch.long)))
+    assert r.status == "overflow" and math.isnan(r.value), r
+
+
+@pytest.mark.parametrize("name", PROXIES.names())
+def test_nan_input_fails_every_data_reading_proxy(name):
+    net = _seeded(lambda: conv_act_net(nn.ReLU))
+    r = score(name, net, _cls_batch(nan=True), options={"tenas_samples": 4})
+    if PROXIES.get(name).needs_data:
+        assert r.status == "bad_input" and math.isnan(r.value)
+    else:
+        assert r.ok, r.error
+
+
+class _SqrtNet(nn.Module):
+    """sqrt(c²) at c = 0 exactly: 0 · inf = NaN gradients (|c| written the unsafe way)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(torch.sqrt(self.conv(x) ** 2).mean((2, 3)))
+
+
+@pytest.mark.parametrize("name", ["grad_norm", "snip", "grasp", "fisher", "zico"])
+def test_non_finite_gradients_are_a_failure(name):
+    r = score(name, _SqrtNet(), _cls_batch())
+    assert r.status == "nan" and "non-finite" in r.error, r
+
+
+@pytest.mark.parametrize("name", ["zen", "naswot", "az_expressivity", "fisher", "jacob_cov"])
+def test_dropout_does_not_change_a_proxy(name):
+    batch = _cls_batch()
+    with_drop = _seeded(lambda: conv_act_net(nn.ReLU, dropout=0.5))
+    without = _seeded(lambda: conv_act_net(nn.ReLU, dropout=0.0))
+    a, b = score(name, with_drop, batch, seed=1), score(name, without, batch, seed=1)
+    assert a.ok and a.value == b.value
+
+
+def test_multihead_attention_dropout_is_off_and_restored():
+    net = _seeded(MHANet)
+    net.attn.dropout = 0.5
+    _, batch, _ = zoo()["mha_net"]
+    a, b = score("zen", net, batch), score("jacob_cov", net, batch)
+    net.attn.dropout = 0.0
+    assert a.value == score("zen", net, batch).value and b.value == score("jacob_cov", net, batch).value
+    net.attn.dropout = 0.5
+    score("zen", net, batch)
+    assert net.attn.dropout == 0.5
+
+
+def test_az_nas_with_batchnorm1d_head():
+    net = _seeded(lambda: nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Linear(8, 5)))
+    for name in ("az_nas", "flops"):
+        r = score(name, net, _cls_batch())
+        assert r.ok, (name, r.error)
