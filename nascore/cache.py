@@ -7,17 +7,24 @@ whole row or nothing, and several processes may append to one file at once (writ
 ``timeout`` seconds for the lock). ``arch_key`` is any string (NB201 arch string, arch id,
 AutoFormer ``arch_key``); ints are stored as their decimal string. NaN values come back as NaN
 (SQLite stores them as NULL).
+
+:func:`proxy_version` is the code part of a score's key: a hash of the proxy's module and of
+every module of the package it imports, found automatically (no hand-kept file list), so
+editing a proxy or a primitive it uses invalidates exactly the scores that depend on it.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib.util
 import json
 import math
 import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Iterable, List, NamedTuple, Optional
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -33,6 +40,71 @@ CREATE TABLE IF NOT EXISTS scores (
     PRIMARY KEY (dataset, arch_key, proxy, batch_seed)
 )
 """
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _imports(name: str, package: str) -> List[str]:
+    """Modules of ``package`` that module ``name`` imports (anywhere in its source), by AST."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return []
+    tree = ast.parse(Path(spec.origin).read_text(), filename=spec.origin)
+    here = name if spec.submodule_search_locations is not None else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            subs = [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+            found += subs
+            if node.module or len(subs) < len(node.names):  # not only submodules of a package
+                found.append(base)
+    return [m for m in found if (m == package or m.startswith(package + ".")) and _is_module(m)]
+
+
+def module_closure(roots: Iterable[str], package: str = "nascore") -> List[str]:
+    """``roots`` and every module of ``package`` they import, transitively (sorted names)."""
+    todo, seen = list(roots), set()
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo += _imports(m, package)
+    return sorted(seen)
+
+
+def source_hash(modules: Iterable[str]) -> str:
+    """12-hex SHA-1 of the names and source bytes of ``modules``."""
+    h = hashlib.sha1()
+    for m in sorted(modules):
+        h.update(m.encode())
+        h.update(Path(importlib.util.find_spec(m).origin).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def proxy_version(name: str) -> str:
+    """Code version of proxy ``name``: :func:`source_hash` of its module, the harness that runs
+    it, and everything they import from ``nascore`` (:func:`module_closure`).
+
+    Raises:
+        KeyError: for an unknown proxy.
+    """
+    from .proxies import PROXIES
+
+    fn = PROXIES.get(name).fn
+    return source_hash(module_closure([fn.__module__, "nascore.proxies.harness"]))
 
 
 class CacheEntry(NamedTuple):

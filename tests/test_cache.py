@@ -69,3 +69,39 @@ def test_not_a_database(tmp_path):
     p.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ValueError, match="junk.sqlite"):
         ScoreCache(p)
+
+
+def test_module_closure_follows_imports_and_hash_tracks_them(tmp_path, monkeypatch):
+    import importlib
+
+    from nascore.cache import module_closure, source_hash
+
+    pkg = tmp_path / "fakepkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .sub import b\nimport os\n\ndef f():\n    from . import c\n")
+    (pkg / "sub" / "b.py").write_text("from ..d import x\n")
+    (pkg / "c.py").write_text("")
+    (pkg / "d.py").write_text("x = 1\n")
+    (pkg / "unrelated.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    got = module_closure(["fakepkg.a"], package="fakepkg")
+    assert got == ["fakepkg.a", "fakepkg.c", "fakepkg.d", "fakepkg.sub", "fakepkg.sub.b"]
+    h = source_hash(got)
+    (pkg / "unrelated.py").write_text("y = 2\n")
+    assert source_hash(module_closure(["fakepkg.a"], package="fakepkg")) == h
+    (pkg / "d.py").write_text("x = 2\n")  # a transitive import changed
+    assert source_hash(module_closure(["fakepkg.a"], package="fakepkg")) != h
+
+
+def test_proxy_version_covers_the_proxy_and_its_primitives():
+    from nascore.cache import module_closure, proxy_version
+    from nascore.proxies import PROXIES
+
+    assert proxy_version("synflow") != proxy_version("params")
+    mods = module_closure([PROXIES.get("synflow").fn.__module__, "nascore.proxies.harness"])
+    assert {"nascore.proxies.synflow", "nascore.proxies.signals", "nascore.proxies._utils",
+            "nascore.proxies.base", "nascore.proxies.harness"} <= set(mods)
+    assert "nascore.proxies.hybrid" not in mods and "nascore.proxies.dss" not in mods

@@ -72,9 +72,6 @@ SURROGATE_NOTE = ("ImageNet16-120 minibatches are a SURROGATE (one real ImageNet
 
 _BUILDER_FILES = ("nascore/bench/_nb201_torch.py", "nascore/bench/nb201.py", "nascore/bench/vit.py",
                   "nascore/bench/images.py")
-#: Proxy infrastructure every proxy depends on (a change here invalidates every cached score).
-_PROXY_SHARED = ("nascore/proxies/__init__.py", "nascore/proxies/_utils.py",
-                 "nascore/proxies/harness.py", "nascore/proxies/base.py", "nascore/proxies/losses.py")
 
 
 def _hash_files(rels) -> str:
@@ -101,23 +98,12 @@ def builder_version() -> str:
 
 
 def proxy_version(name: str) -> str:
-    """12-hex SHA-1 of one proxy's own module plus the shared proxy infrastructure.
+    """12-hex SHA-1 of one proxy's module and everything it imports from ``nascore``
+    (:func:`nascore.cache.proxy_version`); part of each cached score's namespace, so editing a
+    proxy or a primitive it uses invalidates exactly its scores."""
+    from ..cache import proxy_version as _pv
 
-    Part of each cached score's namespace, so editing one proxy's file invalidates only its
-    scores (the ``hybrid`` proxy also hashes the modules it imports components from).
-    """
-    import inspect
-
-    from ..proxies import PROXIES
-
-    spec = PROXIES.get(name)
-    fn = getattr(spec, "fn", spec)
-    src = Path(inspect.getsourcefile(fn)).resolve()
-    rels = {src.relative_to(repo_root()).as_posix()}
-    if name in ("hybrid", "az_nas", "dss") or src.name in ("hybrid.py", "aznas.py"):
-        rels |= {"nascore/proxies/aznas.py", "nascore/proxies/dss.py", "nascore/proxies/hybrid.py",
-                 "nascore/proxies/naswot.py", "nascore/proxies/synflow.py", "nascore/proxies/basic.py"}
-    return _hash_files(tuple(sorted(rels)) + _PROXY_SHARED)
+    return _pv(name)
 
 
 def hybrid_fit_indices() -> np.ndarray:
