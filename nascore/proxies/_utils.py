@@ -12,6 +12,7 @@ from typing import Callable, Iterator, List, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .base import ProxyFailure
 from .losses import as_logits
@@ -42,15 +43,58 @@ def nonempty(layers: List[nn.Module], what: str) -> List[nn.Module]:
     return layers
 
 
-def activation_modules(model: nn.Module) -> List[nn.Module]:
-    """ReLU-like activation modules (see :data:`ACT_TYPES`).
+#: Functional forms of :data:`ACT_TYPES` (``F.relu``, ``torch.relu``, ``Tensor.gelu``, ...).
+ACT_FUNCS = ("relu", "relu6", "leaky_relu", "prelu", "gelu", "silu", "elu", "hardswish", "mish",
+             "celu", "selu")
 
-    Raises:
-        ProxyFailure: ``"empty_layers"`` when there is none (functional activations cannot be
-            hooked).
+
+class _FunctionalActs(TorchFunctionMode):
+    def __init__(self, stack, fn):
+        super().__init__()
+        self.stack, self.fn = stack, fn
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", "").rstrip("_")
+        if name in ACT_FUNCS and self.stack and not isinstance(self.stack[-1], ACT_TYPES) \
+                and args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
+            self.fn(self.stack[-1], (args[0],), out)
+        return out
+
+
+@contextmanager
+def activation_calls(model: nn.Module, fn: Callable) -> Iterator[List[int]]:
+    """Calls ``fn(module, (pre_activation,), output)`` at every ReLU-like activation of a forward
+    of ``model`` inside the block, in execution order: activation modules (:data:`ACT_TYPES`,
+    forward hooks) and activations applied functionally outside them (``F.relu`` inside
+    ``nn.TransformerEncoderLayer``, seen by a ``TorchFunctionMode``; ``module`` is then the
+    module that called it). Yields a one-element list holding the number of calls, so the caller
+    can raise ``ProxyFailure("empty_layers")`` when the net has no activation at all.
     """
-    acts = [m for m in model.modules() if isinstance(m, ACT_TYPES)]
-    return nonempty(acts, f"activation modules {[t.__name__ for t in ACT_TYPES]}")
+    stack: List[nn.Module] = []
+    count = [0]
+
+    def counted(mod, inp, out):
+        count[0] += 1
+        return fn(mod, inp, out)
+
+    def push(mod, inp):
+        stack.append(mod)
+
+    def pop(mod, inp, out):
+        stack.pop()
+
+    mods = list(model.modules())
+    with hooks(mods, push, "pre"), hooks(mods, pop), \
+            hooks([m for m in mods if isinstance(m, ACT_TYPES)], counted), _FunctionalActs(stack, counted):
+        yield count
+
+
+def no_activations(count: List[int]) -> None:
+    """Raises ``ProxyFailure("empty_layers")`` when :func:`activation_calls` saw no activation."""
+    if not count[0]:
+        raise ProxyFailure("empty_layers", f"the network applies no activation "
+                                           f"{[t.__name__ for t in ACT_TYPES]}")
 
 
 @contextmanager

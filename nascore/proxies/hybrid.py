@@ -62,7 +62,7 @@ import torch
 
 from torch import nn
 
-from ._utils import activation_modules, block_features, hooks, init_weights, weight_layers
+from ._utils import activation_calls, block_features, hooks, init_weights, weight_layers
 from .base import ProxyFailure, register_proxy
 from .layers import Layers, discover
 from .signals import (block_sigmas, count_params, expressivity_scores, hamming_kernel, linearise,
@@ -175,11 +175,7 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
         t = inp[0] if isinstance(mod, _TRANSPOSED) else out
         macs[0] += t.numel() / t.shape[0] * per_out
 
-    try:
-        acts = activation_modules(model)
-    except ProxyFailure:
-        acts = []
-    with hooks(acts, code_hook), hooks(weight_layers(model), mac_hook):
+    with activation_calls(model, code_hook), hooks(weight_layers(model), mac_hook):
         feats, _ = block_features(model, noise)
     if len(feats) < 2:
         raise ProxyFailure("empty_layers", f"{type(model).__name__}: hybrid needs >= 2 block "

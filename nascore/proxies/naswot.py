@@ -12,11 +12,12 @@ from .signals import activation_codes, hamming_kernel
 def naswot(model, batch, ctx):
     """log|det K_H| of the Hamming-agreement kernel of binary activation codes. Higher is better.
 
-    Codes are taken at every ReLU-like activation module (ReLU, GELU, SiLU, …; the unit is
+    Codes are taken at every ReLU-like activation (ReLU, GELU, SiLU, … modules, and the same
+    functions applied functionally, e.g. in ``nn.TransformerEncoderLayer``; the unit is
     "on" when its pre-activation is > 0), per sample, over all units flattened (every channel ×
     pixel for conv/dense nets, every hidden unit × token for ViTs). Uses the real inputs, train
     mode. Failures: identical codes for two samples (singular kernel) → ``"degenerate"``; no
-    activation module → ``"empty_layers"``.
+    activation → ``"empty_layers"``.
     """
     codes, _ = activation_codes(model, batch[0])
     sign, logdet = torch.linalg.slogdet(hamming_kernel(codes))

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from ._utils import (abs_weights, activation_modules, forward_logits, hooks, remove_norms, rows)
+from ._utils import (abs_weights, activation_calls, forward_logits, hooks, no_activations,
+                     remove_norms, rows)
 
 # --- size ------------------------------------------------------------------------------------
 
@@ -155,16 +156,21 @@ def log_abs_sum(t: torch.Tensor) -> float:
 
 
 def activation_codes(model: nn.Module, x: torch.Tensor):
-    """Forward pass collecting, per activation-module call, the binary codes ``(B, units)``
-    (pre-activation > 0). Raises ValueError when the net has no activation module."""
+    """Forward pass collecting, per activation call (:func:`~nascore.proxies._utils.activation_calls`:
+    modules and functional calls), the binary codes ``(B, units)`` (pre-activation > 0).
+
+    Raises:
+        ProxyFailure: ``"empty_layers"`` when the net applies no activation.
+    """
     codes = []
 
     def hook(mod, inp, out):
         a = inp[0].detach()
         codes.append((a.reshape(a.shape[0], -1) > 0))
 
-    with torch.no_grad(), hooks(activation_modules(model), hook):
+    with torch.no_grad(), activation_calls(model, hook) as n:
         logits = forward_logits(model, x)
+    no_activations(n)
     return codes, logits
 
 

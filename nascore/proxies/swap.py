@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._utils import activation_modules, forward_logits, hooks, unique_rows
+from ._utils import activation_calls, forward_logits, no_activations, unique_rows
 from .base import register_proxy
 from .signals import count_params
 
@@ -23,15 +23,17 @@ def swap(model, batch, ctx):
     reported so large nets do not underflow. P is in millions; μ = ``options["swap_mu"]``
     (default 1.5), σ = ``options["swap_sigma"]`` (default 1.5), suited to NB201 sizes; pass
     values near the target model size for other spaces. ``extra`` holds the raw count.
-    No activation module → status ``"empty_layers"``.
+    Activations applied functionally (``F.relu``) are read too; no activation at all → status
+    ``"empty_layers"``.
     """
     codes = []
 
     def hook(mod, inp, out):
         codes.append((out.detach() > 0).reshape(out.shape[0], -1).T)
 
-    with torch.no_grad(), hooks(activation_modules(model), hook):
+    with torch.no_grad(), activation_calls(model, hook) as n:
         forward_logits(model, batch[0])
+    no_activations(n)
     n_unique = unique_rows(torch.cat(codes, 0))
     p = count_params(model) / 1e6
     mu = float(ctx.options["swap_mu"])

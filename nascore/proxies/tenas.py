@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._utils import activation_modules, forward_logits, hooks, rows, unique_rows
+from ._utils import activation_calls, forward_logits, no_activations, rows, unique_rows
 from .base import ProxyFailure, register_proxy
 from .signals import all_finite, sym_eigvals
 
@@ -57,8 +57,9 @@ def local_regions(model, x: torch.Tensor, max_channels: int = 64) -> float:
         if u > 0:
             total += math.log(u)
 
-    with torch.no_grad(), hooks(activation_modules(model), hook):
+    with torch.no_grad(), activation_calls(model, hook) as n:
         forward_logits(model, x)
+    no_activations(n)
     return total
 
 
@@ -73,7 +74,7 @@ def tenas(model, batch, ctx):
     ``options["tenas_samples"]`` (default 8) samples; regions use the whole batch (see
     :func:`local_regions`). Dense outputs: the NTK row is ∂(Σ all pixel logits)/∂θ.
     Failures: a singular NTK (κ = ∞) → ``"degenerate"``; non-finite gradients → ``"nan"``;
-    no activation module → ``"empty_layers"``.
+    no activation → ``"empty_layers"``.
     """
     x = batch[0]
     n = int(ctx.options["tenas_samples"])

@@ -153,3 +153,27 @@ def test_az_nas_with_batchnorm1d_head():
     for name in ("az_nas", "flops"):
         r = score(name, net, _cls_batch())
         assert r.ok, (name, r.error)
+
+
+@pytest.mark.parametrize("name", ["naswot", "swap", "tenas"])
+def test_no_activation_is_empty_layers(name):
+    net = _seeded(lambda: nn.Sequential(nn.Flatten(), nn.Linear(256, 5)))
+    r = score(name, net, _cls_batch(), options={"tenas_samples": 4})
+    assert r.status == "empty_layers" and math.isnan(r.value), r
+
+
+def test_functional_activations_are_read():
+    """The same codes whether ReLU is a module or applied functionally."""
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4, 5)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+    f = _seeded(Functional)
+    m = nn.Sequential(f.conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), f.fc)
+    for name in ("naswot", "swap"):
+        assert score(name, f, _cls_batch()).value == score(name, m, _cls_batch()).value
