@@ -107,3 +107,20 @@ def test_rank_aggregate_ranks_failures_last():
     assert s.idxmax() == 2
     with pytest.raises(KeyError, match="zz"):
         rank_aggregate(t, ["zz"])
+
+
+def test_proxy_files_compose_primitives_and_never_import_each_other():
+    import ast
+    import importlib
+    from pathlib import Path
+
+    shared = {"base", "_utils", "signals", "layers", "losses"}
+    modules = {PROXIES.get(n).fn.__module__ for n in PROXIES.names()}
+    proxy_files = {m.rsplit(".", 1)[1] for m in modules}
+    assert not proxy_files & shared
+    for mod in modules:
+        tree = ast.parse(Path(importlib.import_module(mod).__file__).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                assert not set(names) & proxy_files, (mod, names)
