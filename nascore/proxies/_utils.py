@@ -65,7 +65,7 @@ class _FunctionalActs(TorchFunctionMode):
 @contextmanager
 def activation_calls(model: nn.Module, fn: Callable) -> Iterator[List[int]]:
     """Calls ``fn(module, (pre_activation,), output)`` at every ReLU-like activation of a forward
-    of ``model`` inside the block, in execution order: activation modules (:data:`ACT_TYPES`,
+    of ``model`` inside the ``with`` block, in execution order: activation modules (:data:`ACT_TYPES`,
     forward hooks) and activations applied functionally outside them (``F.relu`` inside
     ``nn.TransformerEncoderLayer``, seen by a ``TorchFunctionMode``; ``module`` is then the
     module that called it). Yields a one-element list holding the number of calls, so the caller

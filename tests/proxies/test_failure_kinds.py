@@ -56,7 +56,7 @@ def _manual_fisher(m, x, y):
     for a in outs:
         p = (a * a.grad).double()
         per = p.sum(1) if p.dim() == 3 else p.flatten(2).sum(-1)
-        tot += float(0.5 * per.pow(2).mean(0).sum())
+        tot += float(0.5 * per.detach().pow(2).mean(0).sum())
     return tot
 
 
