@@ -36,4 +36,5 @@ def test_readme_proxy_example_registers_and_scores():
         res = score_many([name, "params"], net, batch)
         assert res[name].value == math.log(65) and res[name].status == "ok"
     finally:
-        PROXIES._items.pop(name, None)
+        if name in PROXIES:
+            PROXIES.unregister(name)
