@@ -193,11 +193,19 @@ def abs_weights(model: nn.Module) -> None:
 
 
 def find_blocks(model: nn.Module) -> List[nn.Module]:
-    """The network's blocks: outermost modules whose class name ends in ``Block``/``Cell``
-    (NB201 ``InferCell``/``ResNetBasicblock``, ViT ``Block``, the hybrid's ``ConvBlock``,
-    ``MBConvBlock``, ``AttnBlock``, ``UpBlock``), excluding output heads (``*Out*``/``*Head*``).
-    Falls back to the children of the largest ``ModuleList``/``Sequential`` that hold
-    parameters (activations, pooling, dropout and reshaping layers are not blocks).
+    """The network's blocks (see :func:`discover_blocks`)."""
+    return discover_blocks(model)[0]
+
+
+def discover_blocks(model: nn.Module) -> Tuple[List[nn.Module], str]:
+    """The network's blocks and how they were found.
+
+    ``"class_names"``: outermost modules whose class name ends in ``Block``/``Cell`` (NB201
+    ``InferCell``/``ResNetBasicblock``, ViT ``Block``, the hybrid's ``ConvBlock``,
+    ``MBConvBlock``, ``AttnBlock``, ``UpBlock``), excluding output heads (``*Out*``/``*Head*``),
+    when there are at least two. Otherwise ``"containers"``: the children of the largest
+    ``ModuleList``/``Sequential`` that hold parameters (activations, pooling, dropout and
+    reshaping layers are not blocks).
     """
     found: List[nn.Module] = []
     inside = set()
@@ -209,24 +217,28 @@ def find_blocks(model: nn.Module) -> List[nn.Module]:
             found.append(m)
             inside.add(name)
     if len(found) >= 2:
-        return found
+        return found, "class_names"
     lists = [m for m in model.modules() if isinstance(m, (nn.ModuleList, nn.Sequential))]
     if not lists:
-        return found
+        return found, "class_names"
     biggest = max(lists, key=len)
-    return [c for c in biggest.children() if next(c.parameters(), None) is not None]
+    return [c for c in biggest.children() if next(c.parameters(), None) is not None], "containers"
 
 
-def block_features(model: nn.Module, x: torch.Tensor, blocks=None):
+def block_features(model: nn.Module, x: torch.Tensor, blocks=None, ctx=None):
     """One forward pass returning the block features and the logits.
 
     Features are, in execution order, the input of the first block (the stem output) and the
     output of every block call (blocks called twice give two features). Tensors keep their graph.
+    With ``ctx``, the block discovery path is recorded (``ctx.discovery["blocks"]``).
 
     Returns:
         (features, logits)
     """
-    blocks = find_blocks(model) if blocks is None else blocks
+    if blocks is None:
+        blocks, method = discover_blocks(model)
+        if ctx is not None:
+            ctx.discovery["blocks"] = method
     feats: List[torch.Tensor] = []
 
     def pre(mod, inp):

@@ -37,7 +37,7 @@ def az_components(model, x: torch.Tensor, ctx, with_flops: bool = True) -> Dict[
         ProxyFailure: ``"empty_layers"`` with fewer than 2 block features.
     """
     noise = ctx.randn(x.shape, x)
-    feats, _ = block_features(model, noise)
+    feats, _ = block_features(model, noise, ctx=ctx)
     if len(feats) < 2:
         raise ProxyFailure("empty_layers", f"{type(model).__name__}: AZ-NAS needs >= 2 block "
                                            f"features, found {len(feats)}")

@@ -151,24 +151,29 @@ class ProxyContext:
         options: the proxy's declared options (defaults filled in, caller's values on top).
         shared: a cache that :func:`nascore.proxies.score_many` shares between proxies that
             see the same model object, so e.g. ``snip`` and ``grad_norm`` reuse one backward.
-        layers_method: how attention/MLP layers were found (``"structure"``/``"names"``), set
-            by :meth:`layers`; empty when the proxy does not look for them.
+        discovery: how layers were found, e.g. ``{"attention": "structure", "blocks":
+            "class_names"}`` (set by :meth:`layers` and block discovery).
     """
 
     seed: int = 0
     generator: Optional[torch.Generator] = None
     options: Dict[str, Any] = field(default_factory=dict)
     shared: Dict[Any, Any] = field(default_factory=dict)
-    layers_method: str = ""
+    discovery: Dict[str, str] = field(default_factory=dict)
 
     def layers(self, model, x: torch.Tensor):
         """Attention/MLP layers of ``model`` (:func:`nascore.proxies.layers.discover`); records
-        the discovery path in :attr:`layers_method`."""
+        the discovery path in :attr:`discovery` (``"attention"``)."""
         from .layers import discover
 
         found = discover(model, x)
-        self.layers_method = found.method
+        self.discovery["attention"] = found.method
         return found
+
+    @property
+    def layers_method(self) -> str:
+        """:attr:`discovery` as one string, ``"attention=structure; blocks=class_names"``."""
+        return "; ".join(f"{k}={v}" for k, v in sorted(self.discovery.items()))
 
     def loss_fn(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The task loss for these outputs/targets (see :func:`nascore.proxies.losses.task_loss`)."""
@@ -199,8 +204,8 @@ class ProxyResult:
         error: why it failed (``type: message`` for an exception), empty when ok.
         extra: named components (e.g. AZ-NAS's expressivity/progressivity/trainability).
         higher_is_better: copied from the proxy's metadata.
-        layers: how attention/MLP layers were found (``"structure"``, ``"names"``, or empty
-            when the proxy does not look for them).
+        layers: how layers were found, ``"attention=structure|names; blocks=class_names|
+            containers"`` (the parts the proxy uses; empty when it looks for none).
     """
 
     name: str

@@ -176,7 +176,7 @@ def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
         macs[0] += t.numel() / t.shape[0] * per_out
 
     with activation_calls(model, code_hook), hooks(weight_layers(model), mac_hook):
-        feats, _ = block_features(model, noise)
+        feats, _ = block_features(model, noise, ctx=ctx)
     if len(feats) < 2:
         raise ProxyFailure("empty_layers", f"{type(model).__name__}: hybrid needs >= 2 block "
                                            f"features, found {len(feats)}")

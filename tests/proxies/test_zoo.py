@@ -72,5 +72,7 @@ def test_attention_share_matches_a_direct_count(net):
 def test_layer_discovery_path_is_recorded(name):
     model, batch = _model("monai_unetr")
     r = score(name, model, batch, seed=0)
-    assert r.ok and r.layers == "structure"
+    assert r.ok and "attention=structure" in r.layers
+    assert ("blocks=" in r.layers) == (name == "hybrid")
     assert score("params", model, batch).layers == ""
+    assert score("az_nas", model, batch).layers.startswith("blocks=")
