@@ -37,7 +37,7 @@ from .arch import NUM_STAGES, STAGE_STRIDES, HybridSegArch
 from .blocks import UnetOutBlock, UpBlock, conv_norm_act
 from .build import build_block, build_model
 from .cost import count_flops, measure_latency
-from .io import atomic_write_text
+from .provenance import atomic_write_text
 
 Piece = Tuple[str, Tuple]  # (key, spec)
 

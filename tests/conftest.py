@@ -2,13 +2,13 @@
 
 import pytest
 
-from nascore import io
+from nascore import paths
 
 
 @pytest.fixture
 def data_root():
     """The shared data root; skips the test with a reason when it is absent."""
-    root = io.data_root()
+    root = paths.data_root()
     if not root.exists():
         pytest.skip(f"needs the shared data at {root}: set NASCORE_DATA to run this test")
     return root

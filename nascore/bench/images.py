@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..io import data_root
+from ..paths import data_root
 
 #: NB201's normalisation (xautodl ``get_datasets``); CIFAR-100 uses CIFAR-10's values there.
 _CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))

@@ -2,7 +2,7 @@
 
 Every loader:
 
-* takes ``root`` (default :func:`nascore.io.data_root`, i.e. ``$NASCORE_DATA``) and, where a
+* takes ``root`` (default :func:`nascore.paths.data_root`, i.e. ``$NASCORE_DATA``) and, where a
   single file is read, ``path`` to point it at another copy of that file;
 * raises :class:`FileNotFoundError` naming the path (with a ``NASCORE_DATA`` hint) when the file
   is missing, and :class:`ValueError` naming the file when it is malformed (unparsable, wrong
@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import data_root
+from ..paths import data_root
 from .nb201 import naslib_tuple_to_arch_str
 
 NB201_SIZE = 15625

@@ -48,7 +48,7 @@ import pandas as pd
 
 from .. import corr
 from ..cache import ScoreCache
-from ..io import repo_root
+from ..paths import repo_root
 
 #: Published Spearman rho over all 15,625 NB201 cells, CIFAR-10 (SamsungLabs zero-cost-nas,
 #: Abdelfattah et al., ICLR 2021).
@@ -110,7 +110,7 @@ def hybrid_fit_indices() -> np.ndarray:
     """The NB201 indices the ``hybrid`` constants were fitted on (disclosed; never reported).
 
     ``np.unique(np.random.default_rng(12345).choice(15625, 200))`` as in
-    ``benchmarks/fit_hybrid.py``.
+    ``perf/fit_hybrid.py``.
     """
     return np.unique(np.random.default_rng(12345).choice(15625, 200))
 
@@ -207,7 +207,7 @@ def make_batch(dataset: str, batch_size: int, seed: int = 0, input_kind: str = "
 def has_images(dataset: str, batch_size: int, root=None) -> bool:
     """Whether the image file :func:`make_batch` would read for ``dataset`` exists."""
     from ..bench import images
-    from ..io import data_root
+    from ..paths import data_root
 
     ds = images._key(dataset)
     rel = images.FILES[ds][default_split(ds, batch_size)]
@@ -665,7 +665,7 @@ def metrics_json(corr_table: pd.DataFrame, scores: Optional[pd.DataFrame] = None
         "transnas_meta": {...}, "notes": [...]}`` plus ``"reproduction"`` when given.
         ``timing_s`` is the median over NB201 nets (all datasets) where NB201 was scored, else
         over every scored net; aggregates (``*_rank``) reuse their base proxy's time and are left
-        out. Write it with :func:`nascore.io.write_metrics` (adds provenance).
+        out. Write it with :func:`nascore.provenance.write_metrics` (adds provenance).
     """
     out: dict = {"nb201": {}, "autoformer": {}, "timing_s": {}, "transnas_meta": transnas or {},
                  "notes": list(notes)}
@@ -687,7 +687,7 @@ def metrics_json(corr_table: pd.DataFrame, scores: Optional[pd.DataFrame] = None
 
 
 def scores_for_csv(scores: pd.DataFrame) -> pd.DataFrame:
-    """``scores`` with ``extra`` as a JSON string (for :func:`nascore.io.write_csv`)."""
+    """``scores`` with ``extra`` as a JSON string (for :func:`nascore.provenance.write_csv`)."""
     import json
 
     s = scores.copy()

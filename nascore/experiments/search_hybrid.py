@@ -31,7 +31,7 @@ Choices (all recorded in the outputs):
   kept in the cache folder and extended incrementally (:func:`latency_lut`).
 
 ``best_arch.json`` schema (written by :func:`write_best_arch` with
-:func:`nascore.io.write_metrics`)::
+:func:`nascore.provenance.write_metrics`)::
 
     {"arch": HybridSegArch.to_dict(),           # notebook 04: HybridSegArch.from_dict(d["arch"])
      "arch_id": str, "describe": str,
@@ -44,7 +44,7 @@ Choices (all recorded in the outputs):
      "data": str, "synthetic": bool,
      "search": {"strategy", "settings", "budget", "seed", "n_evals", "n_rejected", "n_failed",
                 "min_attn_blocks", "note"},
-     "provenance": {...}}                         # nascore.io.provenance(config, seed)
+     "provenance": {...}}                         # nascore.provenance.provenance(config, seed)
 """
 
 from __future__ import annotations
@@ -417,7 +417,7 @@ def best_arch_payload(record, cfg: HybridSearchConfig, info: Dict[str, Any], his
 def write_best_arch(path, payload: Dict[str, Any], config: Optional[Dict[str, Any]] = None,
                     seed: Optional[int] = None) -> Path:
     """Writes ``best_arch.json`` (payload + ``provenance``) atomically."""
-    from ..io import write_metrics
+    from ..provenance import write_metrics
 
     return write_metrics(path, payload, config, seed)
 

@@ -38,7 +38,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from ..arch import BlockSpec, HybridSegArch, StageSpec
-from ..io import reports_dir, repo_root
+from ..paths import reports_dir, repo_root
 
 NOTEBOOK = "04_segmentation_finetune"
 SEARCH_NOTEBOOK = "03_search"
@@ -277,7 +277,7 @@ def _finite(x: Any) -> Any:
 def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapping[str, Any],
                  data_info: Mapping[str, Any], arch_source: str, input_arch: HybridSegArch,
                  searched_arch: HybridSegArch, notes: Sequence[str] = ()) -> Dict[str, Any]:
-    """The ``metrics.json`` body (provenance is added by :func:`nascore.io.write_metrics`)."""
+    """The ``metrics.json`` body (provenance is added by :func:`nascore.provenance.write_metrics`)."""
     cols = ["n_seeds", "dice_mean", "dice_sd", "dice_tumor_mean", "hd95", "params", "flops",
             "cpu_latency_ms", "train_time_s", "search_time_s"]
     models = {r["model"]: {c: _finite(float(r[c])) if c != "n_seeds" else int(r[c]) for c in cols}
@@ -307,7 +307,7 @@ def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapp
 def write_arch_json(path: Path, arch: HybridSegArch, **extra: Any) -> Path:
     """Writes ``{"arch": arch.to_dict(), "arch_id": ..., **extra}`` atomically (the schema that
     :func:`parse_arch_json` reads)."""
-    from ..io import write_json
+    from ..provenance import write_json
 
     return write_json(path, {"arch": arch.to_dict(), "arch_id": arch.arch_id,
                              "describe": arch.describe(), **extra})

@@ -153,7 +153,7 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
 
     Args:
         spaces: NASLib spaces (``tnb101_micro``, ``tnb101_macro``; ``nb201`` also works).
-        root: data root (default :func:`nascore.io.data_root`).
+        root: data root (default :func:`nascore.paths.data_root`).
         n_boot: bootstrap resamples for the rule's Spearman CI (0: none).
         nan_policy: for failed published scores (NASLib's ``-1e8`` sentinel -> NaN): ``worst``.
 

@@ -66,7 +66,7 @@ def _checked(value: float, comp: Dict[str, float]) -> Dict[str, float]:
 
 # Reference statistics for the per-net az_nas surrogate: median and IQR/1.349 of each component
 # on the disclosed NB201 fit split np.random.default_rng(12345).choice(15625, 200) (input shape
-# (16, 3, 32, 32), seed 0; benchmarks/fit_hybrid.py). Only location/scale are taken from it.
+# (16, 3, 32, 32), seed 0; perf/fit_hybrid.py). Only location/scale are taken from it.
 AZ_REF = {
     "expressivity": (49.1655, 11.7421),
     "progressivity": (-0.1741, 0.165),

@@ -40,7 +40,7 @@ Fitted constants and disclosed splits:
   ``autoprox_gt_autoformer.json`` (CIFAR-100 KD accuracy); reported only on the 100 ViTs of the
   SECOND file ``autoprox_gt_autoformer_2.json``.
 
-Measured (benchmarks/fit_hybrid.py, CSVs/JSON in reports/benchmarks/hybrid_fit/): on 296
+Measured (perf/fit_hybrid.py, CSVs/JSON in reports/benchmarks/hybrid_fit/): on 296
 held-out NB201 cells (``RandomState(0).choice(15625, 300)`` minus the fit cells) Spearman 0.936
 on CIFAR-10 and 0.921 on CIFAR-100 (AZ-NAS rank aggregation on the same cells: 0.916).
 On the 100 REPORT ViTs (second AutoFormer file; reports/benchmarks/hybrid_fit/vit_check.json)
@@ -48,7 +48,7 @@ Kendall 0.710 [0.634, 0.777] -- BELOW its own expressivity component alone (= az
 0.794 [0.735, 0.839]) and below the NB201-weights-only value (0.724): the target (best single
 + 0.05) is missed. NASWOT and DSS, which helped on the fit file, carry less signal on the
 report file (0.48 and 0.70 alone there vs 0.59 and 0.69 on the fit file).
-Cost: 1.35-1.63x one forward+backward (benchmarks/bench_hybrid_cost.py).
+Cost: 1.35-1.63x one forward+backward (perf/bench_hybrid_cost.py).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ COMPONENTS = ("log_expressivity", "progressivity", "trainability", "naswot", "lo
 
 # Standardisation constants and weights. FITTED ONLY on the disclosed NB201 split
 # np.random.default_rng(12345).choice(15625, 200) (CIFAR-10 200-epoch test accuracy, input shape
-# (16, 3, 32, 32), seed 0) by benchmarks/fit_hybrid.py; never report correlations on that split.
+# (16, 3, 32, 32), seed 0) by perf/fit_hybrid.py; never report correlations on that split.
 CENTER = {"log_expressivity": 3.89519, "progressivity": -0.17407, "trainability": -0.47528,
           "naswot": 12.16392, "log_dss": 54.27131, "log_params": 12.7494, "log_flops": 17.66788}
 SCALE = {"log_expressivity": 0.24764, "progressivity": 0.16504, "trainability": 0.19837,
@@ -90,7 +90,7 @@ WEIGHTS = {"log_expressivity": 2.4361, "progressivity": 0.8078, "trainability": 
 
 # Attention-part constants. FITTED ONLY on the 100 ViTs of the first AutoFormer file
 # (autoprox_gt_autoformer.json, CIFAR-100 KD accuracy; ViTs built under manual_seed(0), input
-# (16, 3, 32, 32), proxy seed 0) by `benchmarks/fit_hybrid.py fit_vit`; correlations are reported
+# (16, 3, 32, 32), proxy seed 0) by `perf/fit_hybrid.py fit_vit`; correlations are reported
 # only on the second file (autoprox_gt_autoformer_2.json). ATTN_CENTER/ATTN_SCALE: median and
 # IQR/1.349 over the fit ViTs. ATTN_WEIGHTS: of 5 simple rules and 2 Kendall-fitted grids, the
 # one with the best mean held-out Kendall over 30 random half-splits of the fit ViTs (0.738 for

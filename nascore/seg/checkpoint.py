@@ -2,7 +2,7 @@
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (so it loads with
 ``torch.load(weights_only=True)``), written with ``torch.save`` to a temporary file beside the
-target and moved into place with ``os.replace`` (:func:`nascore.io.atomic_write_bytes`), so an
+target and moved into place with ``os.replace`` (:func:`nascore.provenance.atomic_write_bytes`), so an
 interrupted write never leaves a truncated checkpoint.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from nascore.io import atomic_write_bytes
+from nascore.provenance import atomic_write_bytes
 
 LAST = "last.pt"
 BEST = "best.pt"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..io import data_root, repo_root
+from ..paths import data_root, repo_root
 from ..registry import Registry
 
 #: ``data="auto"`` takes the first available of these.

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from monai.metrics import DiceMetric, HausdorffDistanceMetric
 
-from nascore.io import write_csv, write_metrics
+from nascore.provenance import write_csv, write_metrics
 
 
 def resolve_device(device=None) -> torch.device:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nascore.bench import images as I
-from nascore.io import has_data
+from nascore.paths import has_data
 
 
 def _need(ds):

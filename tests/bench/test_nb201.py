@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nascore.bench.nb201 import (OPS, arch_str_to_naslib_tuple, build_nb201_net, is_degenerate,
                                  naslib_tuple_to_arch_str, parse_arch_str, to_arch_str)
-from nascore.io import has_data
+from nascore.paths import has_data
 
 BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 ALL_3X3 = to_arch_str(["nor_conv_3x3"] * 6)

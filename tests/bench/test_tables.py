@@ -8,7 +8,7 @@ import pytest
 
 from nascore.bench import tables as T
 from nascore.bench.nb201 import is_degenerate
-from nascore.io import data_root, has_data
+from nascore.paths import data_root, has_data
 
 
 def _need(*parts):

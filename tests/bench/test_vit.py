@@ -5,7 +5,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nascore.bench.vit import Attention, Mlp, build_autoformer_vit, vit_from_gt_row
-from nascore.io import has_data
+from nascore.paths import has_data
 
 
 def _params(m):

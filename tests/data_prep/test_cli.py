@@ -12,7 +12,7 @@ from PIL import Image
 
 from data_prep import load_folder, load_prepared
 from data_prep.__main__ import main
-from nascore.io import repo_root
+from nascore.paths import repo_root
 
 
 def _tiny_folder(root, n=4):

@@ -8,7 +8,7 @@ from PIL import Image
 
 import data_prep.folder as folder_mod
 from data_prep import lgg_patient_id, load_folder, patient_split
-from nascore.io import data_root
+from nascore.paths import data_root
 
 LGG = data_root() / "seg" / "lgg_mri_kaggle3m"
 

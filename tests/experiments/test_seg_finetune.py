@@ -117,7 +117,7 @@ def test_plots_from_fake_results():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nascore import plots_seg as ps
+    from nascore.plots import seg as ps
 
     t = sf.results_table(_table([0.8, 0.82, 0.84], [0.79, 0.8, 0.81]))
     fig = ps.dice_vs_flops(t)

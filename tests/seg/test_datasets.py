@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_prep import make_synthetic, patient_split, write_prepared
-from nascore.io import data_root
+from nascore.paths import data_root
 from nascore.seg import datasets as D
 
 LGG = data_root() / "seg" / "lgg_mri_kaggle3m"
@@ -119,7 +119,7 @@ def test_make_reproduce_passes_data_to_the_notebooks_that_take_it(tmp_path):
     import shutil
     import subprocess
 
-    from nascore.io import repo_root
+    from nascore.paths import repo_root
 
     if shutil.which("make") is None:
         pytest.skip("make not installed")

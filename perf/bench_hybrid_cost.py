@@ -11,7 +11,7 @@ and reports the ratio b/a (target <= 2). Nets:
 * ``vit``: an AutoFormer-Ti-sized ViT (embed 192, depth 12, 3 heads, MLP ratio 4), 32x32 input.
 
 Writes ``reports/benchmarks/hybrid_cost.json`` (with provenance) and prints a table.
-Usage: ``python benchmarks/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 1]``.
+Usage: ``python perf/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 1]``.
 One thread by default: on the shared 2-core machine, 2 OpenMP threads competing with other
 processes made every op 3-5x slower and the small eigen-solves 50x slower (noise, not cost).
 """
@@ -28,7 +28,8 @@ from nascore.arch import example_arch
 from nascore.bench.nb201 import build_nb201_net
 from nascore.bench.vit import build_autoformer_vit
 from nascore.build import build_model
-from nascore.io import repo_root, write_metrics
+from nascore.paths import repo_root
+from nascore.provenance import write_metrics
 from nascore.proxies import score
 from nascore.proxies.losses import as_logits, task_loss
 

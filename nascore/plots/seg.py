@@ -2,7 +2,7 @@
 validation curves, cost before/after the knob search, and image / ground truth / prediction
 overlays.
 
-Every function returns a matplotlib ``Figure`` (save it with :func:`nascore.io.save_figure`) and
+Every function returns a matplotlib ``Figure`` (save it with :func:`nascore.provenance.save_figure`) and
 imports matplotlib lazily.
 """
 

@@ -1,6 +1,6 @@
 """Generic plots for correlation studies: heatmap, score-vs-truth scatter grid, timing bars.
 
-Every function returns a matplotlib ``Figure`` (save it with :func:`nascore.io.save_figure`) and
+Every function returns a matplotlib ``Figure`` (save it with :func:`nascore.provenance.save_figure`) and
 imports matplotlib lazily.
 """
 

@@ -7,22 +7,22 @@ Splits (disclosed; the fit split is never used to report):
 
 Phases (each resumable; components are appended to CSVs under ``reports/benchmarks/hybrid_fit/``):
 
-    python benchmarks/fit_hybrid.py compute --split fit
-    python benchmarks/fit_hybrid.py compute --split eval
-    python benchmarks/fit_hybrid.py check --n 50      # classic proxies on a real CIFAR-10 batch
-    python benchmarks/fit_hybrid.py fit               # prints the constants for hybrid.py
-    python benchmarks/fit_hybrid.py nb201_live --n 10 # live re-score of EVAL cells (a = 0 there)
+    python perf/fit_hybrid.py compute --split fit
+    python perf/fit_hybrid.py compute --split eval
+    python perf/fit_hybrid.py check --n 50      # classic proxies on a real CIFAR-10 batch
+    python perf/fit_hybrid.py fit               # prints the constants for hybrid.py
+    python perf/fit_hybrid.py nb201_live --n 10 # live re-score of EVAL cells (a = 0 there)
 
 AutoFormer ViTs (the attention part of ``hybrid``; CIFAR-100 KD accuracy as truth):
 
 * fit:    the 100 ViTs of ``autoprox_gt_autoformer.json`` (first file) -- attention constants only;
 * report: the 100 ViTs of ``autoprox_gt_autoformer_2.json`` (second file) -- never used to fit.
 
-    python benchmarks/fit_hybrid.py compute_vit --n 200          # hybrid components, all 200 ViTs
-    python benchmarks/fit_hybrid.py singles_vit --budget 900     # cheap single proxies, report ViTs
-    python benchmarks/fit_hybrid.py singles_vit --costly --budget 300  # flops/zico/tenas/grasp/meco
-    python benchmarks/fit_hybrid.py fit_vit                      # prints ATTN_* for hybrid.py
-    python benchmarks/fit_hybrid.py vit_check                    # vit_check.json / vit_check.csv
+    python perf/fit_hybrid.py compute_vit --n 200          # hybrid components, all 200 ViTs
+    python perf/fit_hybrid.py singles_vit --budget 900     # cheap single proxies, report ViTs
+    python perf/fit_hybrid.py singles_vit --costly --budget 300  # flops/zico/tenas/grasp/meco
+    python perf/fit_hybrid.py fit_vit                      # prints ATTN_* for hybrid.py
+    python perf/fit_hybrid.py vit_check                    # vit_check.json / vit_check.csv
 
 ViT components and single proxies use a real CIFAR-100 batch of 16
 (``load_minibatch("cifar100", 16, seed=0)``), proxy seed 0, ViTs built under ``manual_seed(0)``.
@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from nascore.bench.nb201 import build_nb201_net
 from nascore.bench.tables import load_nb201_accuracy
-from nascore.io import repo_root
+from nascore.paths import repo_root
 from nascore.proxies import score
 from nascore.proxies import hybrid as H
 
@@ -312,7 +312,7 @@ def vit_check(n_live: int = 3, batch: int = 16) -> None:
     bootstrap CIs (nascore.corr.correlate, 1000 resamples, seed 0). Writes vit_check.json/.csv."""
     from nascore.bench.tables import AUTOFORMER_GT_COLUMN, load_autoformer_gt
     from nascore.corr import correlate
-    from nascore.io import write_csv, write_metrics
+    from nascore.provenance import write_csv, write_metrics
     from nascore.proxies import PROXIES
 
     e = _vit_components(VIT_REPORT_FILE)
@@ -401,7 +401,7 @@ def vit_check(n_live: int = 3, batch: int = 16) -> None:
                    "met": bool(h["kendall"] >= float(best["kendall"]) + 0.05)},
     }
     cfg = {"batch": batch, "batch_source": "load_minibatch('cifar100', 16, seed=0)", "seed": 0,
-           "vit_build_seed": 0, "n_boot": 1000, "script": "benchmarks/fit_hybrid.py vit_check"}
+           "vit_build_seed": 0, "n_boot": 1000, "script": "perf/fit_hybrid.py vit_check"}
     write_metrics(OUT / "vit_check.json", metrics, cfg, seed=0)
     write_csv(OUT / "vit_check.csv", table, cfg, seed=0)
     with pd.option_context("display.width", 200, "display.max_rows", 60):

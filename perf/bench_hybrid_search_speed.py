@@ -23,7 +23,7 @@ proposals per scored candidate); pool = prefill + 1000 x pool wall / n. The 2-co
 the pool with 2 workers.
 The machine's load average is recorded: on a shared machine the pool cannot beat serial.
 Writes ``reports/benchmarks/hybrid_search_speed.json`` (with provenance) and prints a summary.
-Usage: ``python benchmarks/bench_hybrid_search_speed.py [--n 20] [--workers 2]``.
+Usage: ``python perf/bench_hybrid_search_speed.py [--n 20] [--workers 2]``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from nascore.experiments import search_hybrid as SH
-from nascore.io import repo_root, write_metrics
+from nascore.paths import repo_root
+from nascore.provenance import write_metrics
 from nascore.search import STRATEGIES
 from nascore.search.objectives import HybridSegBuilder, ProxyObjective
 

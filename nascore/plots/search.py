@@ -1,5 +1,5 @@
 """Figures of notebook 03: anytime curves, regret bars and Pareto plots (return figures; the
-caller saves them with :func:`nascore.io.save_figure`)."""
+caller saves them with :func:`nascore.provenance.save_figure`)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .build import build_model
-from .cost import count_flops, count_params, measure_latency
-from .space import HybridSegSpace
+from ..build import build_model
+from ..cost import count_flops, count_params, measure_latency
+from ..space import HybridSegSpace
 
 
 def survey_space(space: HybridSegSpace, n: int, seed: int = 0, in_channels: int = 3,

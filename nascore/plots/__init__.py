@@ -1,0 +1,3 @@
+"""Figures for the notebooks: :mod:`.corr` (02, proxy correlation), :mod:`.search` (03, search
+runs), :mod:`.seg` (04, segmentation). Every function returns a matplotlib ``Figure``; save it
+with :func:`nascore.provenance.save_figure`. Import the submodules directly."""
