@@ -12,13 +12,14 @@ from .data import make_loader, make_loaders, seg_transforms, split_records, to_d
 from .datasets import DATASETS, load_dataset, register_dataset
 from .evaluate import aggregate, evaluate, predict, write_results
 from .knobs import TransformerKnobs, attn_block_flops, pruned_model, search_knobs, transfer_weights
-from .objective import SegObjective
+from .objective import LossWeights, SegObjective
 from .pipeline import PipelineResults, SegPipelineConfig, run_pipeline, summarise
-from .train import TrainResult, seeded, train_model
+from .train import TrainConfig, Trainer, TrainResult, seeded, train_model
 
 __all__ = [
-    "BASELINES", "Baseline", "DATASETS", "load_dataset", "register_dataset", "PipelineResults", "SegObjective", "SegPipelineConfig", "TrainResult",
-    "TransformerKnobs", "aggregate", "attn_block_flops", "build_baseline", "evaluate",
+    "BASELINES", "Baseline", "DATASETS", "LossWeights", "PipelineResults", "SegObjective",
+    "SegPipelineConfig", "TrainConfig", "TrainResult", "Trainer", "TransformerKnobs", "aggregate",
+    "attn_block_flops", "build_baseline", "evaluate", "load_dataset", "register_dataset",
     "hctnet_like_arch", "load_checkpoint", "make_loader", "make_loaders", "predict",
     "pruned_model", "run_pipeline", "save_checkpoint", "search_knobs", "seeded", "seg_transforms",
     "split_records", "summarise", "to_dicts", "train_model", "transfer_weights", "write_results",

@@ -49,6 +49,9 @@ from nascore.build import HybridSegNet, build_model
 from nascore.cost import count_flops, count_params
 from nascore.space import HybridSegSpace
 
+from .objective import LossWeights, SegObjective
+from .train import TrainConfig
+
 
 @dataclass(frozen=True)
 class BlockInfo:
@@ -309,56 +312,63 @@ def transfer_weights(src: HybridSegNet, dst: HybridSegNet, block_map: Sequence[S
     dst.load_state_dict(new)
 
 
-def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *, in_channels: int = 1,
-                 out_channels: int = 1, steps: int = 50, w_complexity: float = 1.0,
-                 flops_budget: Optional[float] = None, complexity_mode: str = "ratio",
-                 w_entropy: float = 0.05, w_transformer: float = 0.4, w_dice: float = 1.0,
-                 lr: float = 1e-3, arch_lr: float = 0.05, weight_decay: float = 1e-4,
+#: the knob search's default loss weights (more complexity pressure than SegObjective's default)
+SEARCH_WEIGHTS = LossWeights(dice=1.0, transformer=0.4, complexity=1.0, entropy=0.05)
+#: the knob search's default training settings (50 steps, knobs at lr 0.05)
+SEARCH_TRAINING = TrainConfig(steps=50, arch_lr=0.05, progress=False, desc="knob search")
+
+
+def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *,
+                 weights: Optional[LossWeights] = None, flops_budget: Optional[float] = None,
+                 complexity_mode: str = "ratio", config: Optional[TrainConfig] = None,
                  init_keep: float = 2.0, mode: str = "soft", space: Optional[HybridSegSpace] = None,
-                 seed: int = 0, device=None, progress: bool = False,
-                 model: Optional[HybridSegNet] = None,
-                 checkpoint_dir=None) -> Tuple[HybridSegArch, Dict[str, Any]]:
+                 in_channels: int = 1, out_channels: int = 1, model: Optional[HybridSegNet] = None,
+                 **overrides: Any) -> Tuple[HybridSegArch, Dict[str, Any]]:
     """Trains weights and knobs jointly with the four-term loss, then discretises.
 
     Args:
         arch: the architecture to prune (needs attention blocks).
         train_loader: batches of ``image``/``label`` (:mod:`nascore.seg.data`).
         val_loader: optional validation loader (val Dice is logged).
-        in_channels, out_channels: model channels (1 output: sigmoid).
-        steps: optimisation steps.
-        w_complexity, flops_budget, complexity_mode, w_entropy, w_transformer, w_dice: the
-            :class:`~nascore.seg.objective.SegObjective` settings.
-        lr, arch_lr: AdamW learning rates of the weights and of the knobs (separate groups;
-            the knobs get no weight decay).
+        weights: the loss weights (default :data:`SEARCH_WEIGHTS`).
+        flops_budget, complexity_mode: the :class:`~nascore.seg.objective.SegObjective`
+            complexity settings.
+        config: training settings (default :data:`SEARCH_TRAINING`): ``steps``, ``lr`` and
+            ``arch_lr`` (AdamW learning rates of the weights and of the knobs, in separate
+            groups; the knobs get no weight decay), ``weight_decay``, ``seed`` (also seeds the
+            model initialisation), ``device``, ``progress``, and ``checkpoint_dir`` (where the
+            search's ``last.pt`` goes, so a killed search resumes). ``restore_best`` is always
+            off: the search keeps its last state.
         init_keep, mode, space: :class:`TransformerKnobs` settings.
-        seed: seeds the model initialisation and the data order.
-        device: ``None`` = cuda when available.
+        in_channels, out_channels: model channels (1 output: sigmoid).
         model: an already built (e.g. pre-trained) model of ``arch`` to start from.
-        checkpoint_dir: where the search's ``last.pt`` (weights and knobs) goes, so a killed
-            search resumes (:func:`~nascore.seg.train.train_model`); None: no checkpoints.
+        **overrides: ``w_<term>=...`` (replacing single loss weights) and
+            :class:`~nascore.seg.train.TrainConfig` fields (``steps=..., seed=...``).
 
     Returns:
         ``(new_arch, report)``; ``report`` holds ``flops_before``/``flops_after`` and
         ``params_before``/``params_after`` (``count_flops``/``count_params`` at the arch
         resolution), ``expected_flops`` (final), ``decisions``, ``block_map``, ``history``
-        (per-step log), ``model`` (the searched model, gates detached, on the CPU) and
-        ``train_time_s``.
+        (per-step log), ``model`` (the searched model, gates detached, on the CPU),
+        ``train_time_s`` and ``objective`` (the loss settings).
+
+    Raises:
+        TypeError: on an unknown keyword. ValueError: as :class:`TransformerKnobs` and
+            :func:`~nascore.seg.train.train_model`.
     """
-    from .objective import SegObjective
     from .train import seeded, train_model
 
+    w_over = {k: overrides.pop(k) for k in list(overrides) if k.startswith("w_")}
+    weights = LossWeights.resolve(weights if weights is not None else SEARCH_WEIGHTS, **w_over)
+    cfg = TrainConfig.resolve(config if config is not None else SEARCH_TRAINING, **overrides)
+    cfg = TrainConfig.resolve(cfg, restore_best=False)
     if model is None:
-        with seeded(seed):
+        with seeded(cfg.seed):
             model = build_model(arch, in_channels, out_channels)
     knobs = TransformerKnobs(model, space, init_keep=init_keep, mode=mode)
-    obj = SegObjective(w_dice=w_dice, w_transformer=w_transformer, w_complexity=w_complexity,
-                       w_entropy=w_entropy, flops_budget=flops_budget,
-                       complexity_mode=complexity_mode)
+    obj = SegObjective(weights, flops_budget=flops_budget, complexity_mode=complexity_mode)
     try:
-        res = train_model(model, train_loader, val_loader, obj, steps=steps, lr=lr,
-                          weight_decay=weight_decay, seed=seed, device=device, knobs=knobs,
-                          arch_lr=arch_lr, progress=progress, restore_best=False,
-                          checkpoint_dir=checkpoint_dir, desc="knob search")
+        res = train_model(model, train_loader, val_loader, obj, cfg, knobs=knobs)
     finally:
         knobs.detach()
     model.cpu()

@@ -15,6 +15,8 @@
   (:meth:`~nascore.seg.knobs.TransformerKnobs.entropy`); 1 at uniform, 0 when discrete, so
   minimising it pushes each choice to one side.
 
+The four weights travel together as one :class:`LossWeights`.
+
 A weight of 0 or None switches a term off: it adds nothing to the total and gets no gradient,
 but it is still logged (computed without gradient) when its inputs are there; a term whose
 inputs are missing (no auxiliary logits, no knobs) is logged as NaN and adds nothing, or
@@ -23,7 +25,9 @@ raises when ``strict=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -39,42 +43,93 @@ def _on(w: Optional[float]) -> bool:
     return w is not None and float(w) != 0.0
 
 
+@dataclass(frozen=True)
+class LossWeights:
+    """The weights of the four terms (see the module docstring); 0 or None switches a term off.
+
+    Attributes:
+        dice: weight of the DiceCE loss of the main head.
+        transformer: weight of the DiceCE loss of the auxiliary (Transformer) head.
+        complexity: weight of the expected-FLOPs term.
+        entropy: weight of the architecture-entropy term.
+
+    Raises:
+        ValueError: naming the weight that is negative or not finite.
+
+    Example:
+        >>> LossWeights(complexity=0, entropy=0).replace(transformer=0)
+        LossWeights(dice=1.0, transformer=0, complexity=0, entropy=0)
+    """
+
+    dice: Optional[float] = 1.0
+    transformer: Optional[float] = 0.4
+    complexity: Optional[float] = 0.5
+    entropy: Optional[float] = 0.05
+
+    def __post_init__(self) -> None:
+        for name in TERMS:
+            w = getattr(self, name)
+            if w is not None and (not math.isfinite(float(w)) or float(w) < 0):
+                raise ValueError(f"w_{name} must be a finite number >= 0 or None, got {w!r}")
+
+    def replace(self, **changes: Optional[float]) -> "LossWeights":
+        """A copy with some weights changed (by term name, ``dice=...``)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> Dict[str, Optional[float]]:
+        """``{term: weight}`` in :data:`TERMS` order."""
+        return {name: getattr(self, name) for name in TERMS}
+
+    @classmethod
+    def resolve(cls, weights: Optional["LossWeights"] = None, **w_overrides: Optional[float]
+                ) -> "LossWeights":
+        """``weights`` (default :class:`LossWeights`) with ``w_<term>=...`` overrides applied.
+
+        Raises:
+            TypeError: on a keyword that is not ``w_dice``, ``w_transformer``,
+                ``w_complexity`` or ``w_entropy``.
+        """
+        bad = sorted(k for k in w_overrides if not (k.startswith("w_") and k[2:] in TERMS))
+        if bad:
+            raise TypeError(f"unknown loss weight(s) {bad}; expected w_<term> for terms {TERMS}")
+        base = weights if weights is not None else cls()
+        return base.replace(**{k[2:]: v for k, v in w_overrides.items()}) if w_overrides else base
+
+
 class SegObjective(nn.Module):
     """The four-term loss (see the module docstring).
 
     Args:
-        w_dice: weight of the DiceCE loss of the main head.
-        w_transformer: weight of the DiceCE loss of the auxiliary (Transformer) head.
-        w_complexity: weight of the expected-FLOPs term.
-        w_entropy: weight of the architecture-entropy term.
+        weights: the term weights (default :class:`LossWeights`).
         flops_budget: FLOPs budget ``B`` (None: the knobs' full FLOPs).
         complexity_mode: ``"ratio"`` (``E/B``) or ``"hinge"`` (``relu(E/B - 1)``).
         lambda_dice: DiceCE's Dice weight.
         lambda_ce: DiceCE's cross-entropy weight.
         strict: raise when an active term lacks its inputs instead of logging NaN.
+        **w_overrides: ``w_dice``, ``w_transformer``, ``w_complexity``, ``w_entropy``:
+            shorthand that replaces single weights of ``weights``.
+
+    Raises:
+        ValueError: on a negative or non-finite weight, an unknown ``complexity_mode`` or a
+            budget <= 0. TypeError: on an unknown keyword.
 
     Example:
-        >>> obj = SegObjective(w_transformer=0)
+        >>> obj = SegObjective(LossWeights(transformer=0))  # or SegObjective(w_transformer=0)
         >>> total, terms = obj(torch.zeros(2, 1, 16, 16), torch.zeros(2, 1, 16, 16))
         >>> sorted(terms)
         ['complexity', 'dice', 'entropy', 'total', 'transformer']
     """
 
-    def __init__(self, w_dice: Optional[float] = 1.0, w_transformer: Optional[float] = 0.4,
-                 w_complexity: Optional[float] = 0.5, w_entropy: Optional[float] = 0.05,
-                 flops_budget: Optional[float] = None, complexity_mode: str = "ratio",
-                 lambda_dice: float = 1.0, lambda_ce: float = 1.0, strict: bool = False) -> None:
+    def __init__(self, weights: Optional[LossWeights] = None, *, flops_budget: Optional[float] = None,
+                 complexity_mode: str = "ratio", lambda_dice: float = 1.0, lambda_ce: float = 1.0,
+                 strict: bool = False, **w_overrides: Optional[float]) -> None:
         super().__init__()
         if complexity_mode not in COMPLEXITY_MODES:
             raise ValueError(f"complexity_mode must be one of {COMPLEXITY_MODES}, got {complexity_mode!r}")
         if flops_budget is not None and not flops_budget > 0:
             raise ValueError(f"flops_budget must be > 0, got {flops_budget!r}")
-        for name, w in (("w_dice", w_dice), ("w_transformer", w_transformer),
-                        ("w_complexity", w_complexity), ("w_entropy", w_entropy)):
-            if w is not None and (not math.isfinite(float(w)) or float(w) < 0):
-                raise ValueError(f"{name} must be a finite number >= 0 or None, got {w!r}")
-        self.weights = {"dice": w_dice, "transformer": w_transformer,
-                        "complexity": w_complexity, "entropy": w_entropy}
+        self.loss_weights = LossWeights.resolve(weights, **w_overrides)
+        self.weights = self.loss_weights.as_dict()
         self.flops_budget = flops_budget
         self.complexity_mode = complexity_mode
         self.strict = strict

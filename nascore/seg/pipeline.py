@@ -33,8 +33,8 @@ from .baselines import build_baseline
 from .data import make_loaders
 from .evaluate import evaluate, predict
 from .knobs import pruned_model, search_knobs
-from .objective import SegObjective
-from .train import seeded, train_model
+from .objective import LossWeights, SegObjective
+from .train import TrainConfig, seeded, train_model
 
 SEARCHED = "searched"
 INPUT = "input_arch"
@@ -86,6 +86,12 @@ class SegPipelineConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def loss_weights(self) -> LossWeights:
+        """``w_dice``, ``w_transformer``, ``w_complexity``, ``w_entropy`` as one
+        :class:`~nascore.seg.objective.LossWeights` (the knob search's loss)."""
+        return LossWeights(dice=self.w_dice, transformer=self.w_transformer,
+                           complexity=self.w_complexity, entropy=self.w_entropy)
 
 
 @dataclass
@@ -164,27 +170,27 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     L = loaders(cfg.search_seed)
     with seeded(cfg.search_seed):
         start = build_model(arch, in_ch, 1)
+    weights = cfg.loss_weights()
+    train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, device=cfg.device,
+                            progress=cfg.progress)
     new_arch, report = search_knobs(
-        arch, L["train"], L["val"], in_channels=in_ch, out_channels=1, steps=cfg.search_steps,
-        w_complexity=cfg.w_complexity, flops_budget=budget, complexity_mode=cfg.complexity_mode,
-        w_entropy=cfg.w_entropy, w_transformer=cfg.w_transformer, w_dice=cfg.w_dice, lr=cfg.lr,
-        arch_lr=cfg.arch_lr, weight_decay=cfg.weight_decay, init_keep=cfg.init_keep,
-        seed=cfg.search_seed, device=cfg.device, progress=cfg.progress, model=start,
-        checkpoint_dir=_ckpt(cfg, "knob_search", cfg.search_seed))
+        arch, L["train"], L["val"], weights=weights, flops_budget=budget,
+        complexity_mode=cfg.complexity_mode, init_keep=cfg.init_keep,
+        config=dataclasses.replace(train_cfg, steps=cfg.search_steps, arch_lr=cfg.arch_lr,
+                                   seed=cfg.search_seed, desc="knob search",
+                                   checkpoint_dir=_ckpt(cfg, "knob_search", cfg.search_seed)),
+        in_channels=in_ch, out_channels=1, model=start)
     report["flops_budget"] = budget
     curves = [dict(r, model=SEARCHED, seed=cfg.search_seed, phase="search")
               for r in report["history"]]
 
     rows, vals, cases, preds = [], [], [], {}
-    fine_obj = SegObjective(w_dice=cfg.w_dice, w_transformer=cfg.w_transformer, w_complexity=0,
-                            w_entropy=0)
-    plain_obj = SegObjective(w_dice=cfg.w_dice, w_transformer=0, w_complexity=0, w_entropy=0)
+    fine_obj = SegObjective(weights.replace(complexity=0, entropy=0))
+    plain_obj = SegObjective(weights.replace(transformer=0, complexity=0, entropy=0))
 
     def run(name: str, model: torch.nn.Module, seed: int, L, objective, search_time=0.0):
-        r = train_model(model, L["train"], L["val"], objective, epochs=cfg.epochs, lr=cfg.lr,
-                        weight_decay=cfg.weight_decay, seed=seed, device=cfg.device,
-                        checkpoint_dir=_ckpt(cfg, name, seed), progress=cfg.progress,
-                        desc=f"{name} s{seed}")
+        r = train_model(model, L["train"], L["val"], objective, train_cfg, epochs=cfg.epochs,
+                        seed=seed, checkpoint_dir=_ckpt(cfg, name, seed), desc=f"{name} s{seed}")
         per_case, agg = evaluate(model, L["test"])
         cpu = copy.deepcopy(model).cpu()
         lat = measure_latency(cpu, shape, repeats=cfg.latency_repeats)

@@ -1,6 +1,11 @@
 """The training loop: AdamW + cosine decay, per-step loss-term logs, validation Dice, best
 checkpoint, exact resumption.
 
+Settings are one :class:`TrainConfig`; :class:`Trainer` runs it on a model (with an objective,
+optional Transformer knobs and extra architecture parameters). :func:`train_model` is the
+one-call entry: ``train_model(model, train_loader, val_loader, objective, config, **overrides)``
+where ``overrides`` are :class:`TrainConfig` fields (``steps=..., lr=..., seed=...``).
+
 Determinism: the loop runs inside ``torch.random.fork_rng`` seeded with ``seed`` (the
 caller's global RNG state is restored afterwards), and each epoch re-seeds the training
 loader's shuffling generator and random transforms from ``(seed, epoch)``
@@ -17,6 +22,7 @@ atomically (:mod:`nascore.seg.checkpoint`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import time
@@ -97,170 +103,275 @@ def _set_rng_state(st: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def train_model(model: nn.Module, train_loader, val_loader=None,
-                objective: Optional[SegObjective] = None, *, epochs: int = 1,
-                steps: Optional[int] = None, lr: float = 1e-3, weight_decay: float = 1e-4,
-                seed: int = 0, device=None, checkpoint_dir=None, resume: bool = True,
-                extra_params: Optional[Iterable[nn.Parameter]] = None, knobs=None,
-                arch_lr: Optional[float] = None, progress: bool = True,
-                restore_best: bool = True, stop_at_step: Optional[int] = None,
-                checkpoint_every: Optional[int] = None, grad_clip: Optional[float] = 1.0,
-                val_metric: str = "dice_mean", desc: str = "train") -> TrainResult:
-    """Trains ``model`` (see the module docstring).
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (see the module docstring).
 
-    Args:
-        model: the network; ``HybridSegNet`` gets ``return_aux=True`` for the Transformer term.
-        train_loader: training batches (``image``, ``label``); should come from
-            :func:`nascore.seg.data.make_loader` for reproducible order.
-        val_loader: validation batches, evaluated after every epoch and at the end (or None).
-        objective: the loss (default: Dice + Transformer terms only).
+    Attributes:
         epochs: number of epochs, used when ``steps`` is None.
         steps: total optimisation steps (overrides ``epochs``); the cosine schedule spans them.
         lr, weight_decay: AdamW settings of the weights.
+        arch_lr: learning rate of the architecture group (knobs and extra parameters; no weight
+            decay); default ``lr``.
         seed: seed of the loop's RNG and of the data order.
         device: ``None``/``"auto"`` = cuda when available.
         checkpoint_dir: where ``last.pt``/``best.pt`` go (None: no checkpoints).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
-        extra_params: extra (architecture) parameters, optimised in a second AdamW group
-            with ``arch_lr`` and no weight decay; they must already be on ``device``.
-        knobs: a :class:`~nascore.seg.knobs.TransformerKnobs`: moved to ``device``, its
-            parameters join the architecture group and it is passed to the objective.
-        arch_lr: learning rate of the architecture group (default ``lr``).
-        progress: show a tqdm bar.
-        restore_best: load the best validation state into ``model`` at the end.
+        checkpoint_every: also write ``last.pt`` every this many steps.
         stop_at_step: stop early at this step (the schedule still spans ``steps``), e.g. to
             split a run into resumable pieces.
-        checkpoint_every: also write ``last.pt`` every this many steps.
+        restore_best: load the best validation state into the model at the end.
         grad_clip: max gradient norm (None: no clipping).
         val_metric: key of :func:`nascore.seg.evaluate.aggregate` used as validation Dice.
+        progress: show a tqdm bar; desc: its label.
+    """
+
+    epochs: int = 1
+    steps: Optional[int] = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    arch_lr: Optional[float] = None
+    seed: int = 0
+    device: Any = None
+    checkpoint_dir: Any = None
+    resume: bool = True
+    checkpoint_every: Optional[int] = None
+    stop_at_step: Optional[int] = None
+    restore_best: bool = True
+    grad_clip: Optional[float] = 1.0
+    val_metric: str = "dice_mean"
+    progress: bool = True
+    desc: str = "train"
+
+    @classmethod
+    def resolve(cls, config: Optional["TrainConfig"] = None, **overrides: Any) -> "TrainConfig":
+        """``config`` (default :class:`TrainConfig`) with ``overrides`` (field names) applied.
+
+        Raises:
+            TypeError: naming the keywords that are not fields.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(overrides) - names)
+        if bad:
+            raise TypeError(f"unknown training setting(s) {bad}; TrainConfig fields: {sorted(names)}")
+        base = config if config is not None else cls()
+        return dataclasses.replace(base, **overrides) if overrides else base
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The settings, for provenance (paths and devices as strings)."""
+        return {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
+                for k, v in dataclasses.asdict(self).items()}
+
+
+class Trainer:
+    """Trains one model under a :class:`TrainConfig` (see the module docstring).
+
+    Args:
+        model: the network; ``HybridSegNet`` gets ``return_aux=True`` for the Transformer term.
+        objective: the loss (default: Dice + Transformer terms only).
+        config: the settings (default :class:`TrainConfig`).
+        knobs: a :class:`~nascore.seg.knobs.TransformerKnobs`: moved to the device, its
+            parameters join the architecture group and it is passed to the objective.
+        extra_params: extra (architecture) parameters, optimised in the architecture group;
+            they must already be on the device.
+
+    Example:
+        >>> res = Trainer(model, SegObjective(w_complexity=0, w_entropy=0),
+        ...               TrainConfig(steps=100, seed=1)).fit(train_loader, val_loader)
+    """
+
+    def __init__(self, model: nn.Module, objective: Optional[SegObjective] = None,
+                 config: Optional[TrainConfig] = None, knobs=None,
+                 extra_params: Optional[Iterable[nn.Parameter]] = None) -> None:
+        self.model = model
+        self.objective = objective if objective is not None else SegObjective(w_complexity=0, w_entropy=0)
+        self.config = config if config is not None else TrainConfig()
+        self.knobs = knobs
+        self.extra_params = list(extra_params or [])
+        self.device = resolve_device(self.config.device)
+
+    # --- setup ------------------------------------------------------------------------------
+    def _optimiser(self, total: int) -> None:
+        cfg, knobs = self.config, self.knobs
+        self.model.to(self.device)
+        if knobs is not None:
+            knobs.to(self.device)
+        self.groups = [{"params": [p for p in self.model.parameters() if p.requires_grad],
+                        "weight_decay": cfg.weight_decay}]
+        arch_params = (list(knobs.parameters()) if knobs is not None else []) + self.extra_params
+        if arch_params:
+            self.groups.append({"params": arch_params,
+                                "lr": cfg.arch_lr if cfg.arch_lr is not None else cfg.lr,
+                                "weight_decay": 0.0})
+        self.opt = torch.optim.AdamW(self.groups, lr=cfg.lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=total)
+
+    def _resume(self) -> Optional[Dict[str, Any]]:
+        """Loads ``last.pt`` (and ``best.pt``) when resuming; returns the saved RNG state."""
+        cfg, knobs = self.config, self.knobs
+        last = find_checkpoint(cfg.checkpoint_dir, LAST) if cfg.resume else None
+        if last is None:
+            return None
+        ck = load_checkpoint(last, map_location=self.device)
+        if ck.get("total_steps") != self.total:
+            raise ValueError(f"checkpoint {last} is from a run of {ck.get('total_steps')} steps, "
+                             f"this run has {self.total}; use another checkpoint_dir or resume=False")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        if knobs is not None and ck.get("knobs") is not None:
+            knobs.load_state_dict(ck["knobs"])
+        self.step, self.history, self.val_history = ck["step"], list(ck["history"]), list(ck["val_history"])
+        self.best_val, self.best_step, self.elapsed = ck["best_val"], ck["best_step"], ck["elapsed"]
+        best = find_checkpoint(cfg.checkpoint_dir, BEST)
+        if best is not None:
+            bk = load_checkpoint(best)
+            self.best_state, self.best_knobs = bk["model"], bk.get("knobs")
+        return ck["rng"]
+
+    # --- checkpoints and validation ---------------------------------------------------------
+    def _save_last(self) -> None:
+        cfg, knobs = self.config, self.knobs
+        if cfg.checkpoint_dir is None:
+            return
+        save_checkpoint(f"{cfg.checkpoint_dir}/{LAST}", {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "knobs": knobs.state_dict() if knobs is not None else None,
+            "step": self.step, "total_steps": self.total, "seed": cfg.seed, "history": self.history,
+            "val_history": self.val_history, "best_val": self.best_val, "best_step": self.best_step,
+            "elapsed": self.elapsed, "rng": _rng_state()})
+
+    def _validate(self, val_loader, epoch: int) -> None:
+        cfg, knobs = self.config, self.knobs
+        _, agg = evaluate(self.model, val_loader, device=self.device, hd95=False)
+        v = agg[cfg.val_metric]
+        self.val_history.append({"step": self.step, "epoch": epoch, "val_dice": v,
+                                 "val_dice_tumor": agg["dice_tumor_mean"]})
+        if not math.isnan(v) and v > self.best_val:
+            self.best_val, self.best_step = v, self.step
+            self.best_state = cpu_state_dict(self.model)
+            self.best_knobs = cpu_state_dict(knobs) if knobs is not None else None
+            if cfg.checkpoint_dir is not None:
+                save_checkpoint(f"{cfg.checkpoint_dir}/{BEST}", {
+                    "model": self.best_state, "knobs": self.best_knobs, "step": self.step,
+                    "val_dice": v})
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _train_step(self, batch, epoch: int, wants_aux: bool) -> Dict[str, Any]:
+        model, knobs, opt = self.model, self.knobs, self.opt
+        x = batch["image"].to(self.device)
+        y = batch["label"].to(self.device)
+        out = model(x, return_aux=True) if wants_aux else model(x)
+        logits, aux = out if isinstance(out, tuple) else (out, None)
+        loss, terms = self.objective(logits, y, aux, knobs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_([p for g in self.groups for p in g["params"]],
+                                     self.config.grad_clip)
+        row = {"step": self.step + 1, "epoch": epoch, "lr": opt.param_groups[0]["lr"], **terms}
+        opt.step()
+        self.sched.step()
+        self.step += 1
+        if knobs is not None:
+            with torch.no_grad():
+                row["expected_gflops"] = float(knobs.expected_flops()) / 1e9
+        self.history.append(row)
+        return row
+
+    def fit(self, train_loader, val_loader=None) -> TrainResult:
+        """Trains on ``train_loader`` (batches of ``image``, ``label``; should come from
+        :func:`nascore.seg.data.make_loader` for a reproducible order), validating on
+        ``val_loader`` after every epoch and at the end (or never when None).
+
+        Raises:
+            ValueError: on an empty loader, or a checkpoint from a run with another step
+                count (naming the file).
+        """
+        cfg, model, knobs = self.config, self.model, self.knobs
+        n_batches = len(train_loader)
+        if n_batches == 0:
+            raise ValueError("train_loader yields no batches")
+        total = int(cfg.steps) if cfg.steps is not None else int(cfg.epochs) * n_batches
+        if total < 1:
+            raise ValueError(f"need at least one step, got steps={cfg.steps}, epochs={cfg.epochs}")
+        end = total if cfg.stop_at_step is None else min(total, int(cfg.stop_at_step))
+        self.total = total
+        self._optimiser(total)
+        self.step, self.history, self.val_history = 0, [], []
+        self.best_val, self.best_step, self.best_state, self.best_knobs = -math.inf, 0, None, None
+        self.elapsed = 0.0
+        rng = self._resume()
+
+        wants_aux = _accepts_aux(model)
+        with seeded(cfg.seed):
+            if rng is not None:
+                _set_rng_state(rng)
+            bar = tqdm(total=total, initial=self.step, disable=not cfg.progress, desc=cfg.desc,
+                       leave=False)
+            while self.step < end:
+                epoch, skip = divmod(self.step, n_batches)
+                reseed_loader(train_loader, int(cfg.seed) * 1_000_003 + epoch)
+                model.train()
+                t0 = time.perf_counter()
+                for bi, batch in enumerate(train_loader):
+                    if bi < skip:
+                        continue
+                    if self.step >= end:
+                        break
+                    row = self._train_step(batch, epoch, wants_aux)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['total']:.4f}")
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.elapsed += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        self._save_last()
+                self.elapsed += time.perf_counter() - t0
+                if self.step % n_batches == 0 or self.step == total:
+                    if val_loader is not None:
+                        self._validate(val_loader, epoch)
+                    self._save_last()
+            bar.close()
+            if self.step < total:  # stopped early: make sure the resume point is on disk
+                self._save_last()
+        return self._result()
+
+    def _result(self) -> TrainResult:
+        model, knobs = self.model, self.knobs
+        best_state, best_step, best_knobs = self.best_state, self.best_step, self.best_knobs
+        if best_state is None:
+            best_state, best_step = cpu_state_dict(model), self.step
+            best_knobs = cpu_state_dict(knobs) if knobs is not None else None
+        elif self.config.restore_best:
+            model.load_state_dict(best_state)
+            if knobs is not None and best_knobs is not None:
+                knobs.load_state_dict(best_knobs)
+        return TrainResult(history=self.history, val_history=self.val_history,
+                           best_val_dice=self.best_val if self.best_val > -math.inf else float("nan"),
+                           best_step=best_step, train_time_s=self.elapsed, best_state=best_state,
+                           step=self.step, total_steps=self.total, best_knobs_state=best_knobs)
+
+
+def train_model(model: nn.Module, train_loader, val_loader=None,
+                objective: Optional[SegObjective] = None, config: Optional[TrainConfig] = None, *,
+                knobs=None, extra_params: Optional[Iterable[nn.Parameter]] = None,
+                **overrides: Any) -> TrainResult:
+    """Trains ``model``: ``Trainer(model, objective, config + overrides, knobs, extra_params)
+    .fit(train_loader, val_loader)`` (see :class:`Trainer` and the module docstring).
+
+    Args:
+        model, objective, knobs, extra_params: as :class:`Trainer`.
+        train_loader, val_loader: as :meth:`Trainer.fit`.
+        config: the settings (default :class:`TrainConfig`).
+        **overrides: :class:`TrainConfig` fields replacing those of ``config``
+            (``steps=200, lr=1e-3, seed=1, checkpoint_dir=...``).
 
     Raises:
+        TypeError: on a keyword that is not a :class:`TrainConfig` field.
         ValueError: on an empty loader, or a checkpoint from a run with another step count
             (naming the file).
     """
-    device = resolve_device(device)
-    objective = objective if objective is not None else SegObjective(w_complexity=0, w_entropy=0)
-    n_batches = len(train_loader)
-    if n_batches == 0:
-        raise ValueError("train_loader yields no batches")
-    total = int(steps) if steps is not None else int(epochs) * n_batches
-    if total < 1:
-        raise ValueError(f"need at least one step, got steps={steps}, epochs={epochs}")
-    end = total if stop_at_step is None else min(total, int(stop_at_step))
-
-    model.to(device)
-    if knobs is not None:
-        knobs.to(device)
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad],
-               "weight_decay": weight_decay}]
-    arch_params = (list(knobs.parameters()) if knobs is not None else []) + list(extra_params or [])
-    if arch_params:
-        groups.append({"params": arch_params, "lr": arch_lr if arch_lr is not None else lr,
-                       "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-
-    step, history, val_history = 0, [], []
-    best_val, best_step, best_state, best_knobs, elapsed = -math.inf, 0, None, None, 0.0
-    rng = None
-    last = find_checkpoint(checkpoint_dir, LAST) if resume else None
-    if last is not None:
-        ck = load_checkpoint(last, map_location=device)
-        if ck.get("total_steps") != total:
-            raise ValueError(f"checkpoint {last} is from a run of {ck.get('total_steps')} steps, "
-                             f"this run has {total}; use another checkpoint_dir or resume=False")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        if knobs is not None and ck.get("knobs") is not None:
-            knobs.load_state_dict(ck["knobs"])
-        step, history, val_history = ck["step"], list(ck["history"]), list(ck["val_history"])
-        best_val, best_step, elapsed = ck["best_val"], ck["best_step"], ck["elapsed"]
-        rng = ck["rng"]
-        best = find_checkpoint(checkpoint_dir, BEST)
-        if best is not None:
-            bk = load_checkpoint(best)
-            best_state, best_knobs = bk["model"], bk.get("knobs")
-
-    def save_last() -> None:
-        if checkpoint_dir is None:
-            return
-        save_checkpoint(f"{checkpoint_dir}/{LAST}", {
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "knobs": knobs.state_dict() if knobs is not None else None,
-            "step": step, "total_steps": total, "seed": seed, "history": history,
-            "val_history": val_history, "best_val": best_val, "best_step": best_step,
-            "elapsed": elapsed, "rng": _rng_state()})
-
-    def validate(epoch: int) -> None:
-        nonlocal best_val, best_step, best_state, best_knobs
-        _, agg = evaluate(model, val_loader, device=device, hd95=False)
-        v = agg[val_metric]
-        val_history.append({"step": step, "epoch": epoch, "val_dice": v,
-                            "val_dice_tumor": agg["dice_tumor_mean"]})
-        if not math.isnan(v) and v > best_val:
-            best_val, best_step = v, step
-            best_state = cpu_state_dict(model)
-            best_knobs = cpu_state_dict(knobs) if knobs is not None else None
-            if checkpoint_dir is not None:
-                save_checkpoint(f"{checkpoint_dir}/{BEST}", {
-                    "model": best_state, "knobs": best_knobs, "step": step, "val_dice": v})
-
-    wants_aux = _accepts_aux(model)
-    with seeded(seed):
-        if rng is not None:
-            _set_rng_state(rng)
-        bar = tqdm(total=total, initial=step, disable=not progress, desc=desc, leave=False)
-        while step < end:
-            epoch, skip = divmod(step, n_batches)
-            reseed_loader(train_loader, int(seed) * 1_000_003 + epoch)
-            model.train()
-            t0 = time.perf_counter()
-            for bi, batch in enumerate(train_loader):
-                if bi < skip:
-                    continue
-                if step >= end:
-                    break
-                x = batch["image"].to(device)
-                y = batch["label"].to(device)
-                out = model(x, return_aux=True) if wants_aux else model(x)
-                logits, aux = out if isinstance(out, tuple) else (out, None)
-                loss, terms = objective(logits, y, aux, knobs)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], grad_clip)
-                row = {"step": step + 1, "epoch": epoch, "lr": opt.param_groups[0]["lr"], **terms}
-                opt.step()
-                sched.step()
-                step += 1
-                if knobs is not None:
-                    with torch.no_grad():
-                        row["expected_gflops"] = float(knobs.expected_flops()) / 1e9
-                history.append(row)
-                bar.update(1)
-                bar.set_postfix(loss=f"{terms['total']:.4f}")
-                if checkpoint_every and step % checkpoint_every == 0:
-                    elapsed += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    save_last()
-            elapsed += time.perf_counter() - t0
-            if step % n_batches == 0 or step == total:
-                if val_loader is not None:
-                    validate(epoch)
-                save_last()
-        bar.close()
-        if step < total:  # stopped early: make sure the resume point is on disk
-            save_last()
-    if best_state is None:
-        best_state, best_step = cpu_state_dict(model), step
-        best_knobs = cpu_state_dict(knobs) if knobs is not None else None
-    elif restore_best:
-        model.load_state_dict(best_state)
-        if knobs is not None and best_knobs is not None:
-            knobs.load_state_dict(best_knobs)
-    return TrainResult(history=history, val_history=val_history,
-                       best_val_dice=best_val if best_val > -math.inf else float("nan"),
-                       best_step=best_step, train_time_s=elapsed, best_state=best_state,
-                       step=step, total_steps=total, best_knobs_state=best_knobs)
+    cfg = TrainConfig.resolve(config, **overrides)
+    return Trainer(model, objective, cfg, knobs=knobs, extra_params=extra_params).fit(
+        train_loader, val_loader)

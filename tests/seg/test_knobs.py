@@ -10,7 +10,8 @@ from nascore.build import build_model
 from nascore.cost import count_flops
 from nascore.seg.data import make_loader
 from nascore.seg.knobs import TransformerKnobs, attn_block_flops, search_knobs, transfer_weights
-from nascore.seg.train import seeded
+from nascore.seg.objective import LossWeights
+from nascore.seg.train import TrainConfig, seeded
 
 
 @pytest.mark.parametrize("dim,heads,mlp,side", [(32, 2, 2, 4), (48, 4, 3, 8), (64, 8, 4, 2)])
@@ -110,6 +111,10 @@ def test_search_with_high_complexity_weight_gives_a_smaller_valid_arch(arch, rec
     assert len(rep["history"]) == 6 and rep["history"][-1]["complexity"] < rep["history"][0]["complexity"]
     assert build_model(new, 1, 1)(torch.zeros(1, 1, 32, 32)).shape == (1, 1, 32, 32)
     # without complexity pressure and with strong keep logits nothing is pruned
-    same, rep0 = search_knobs(arch, loader, steps=2, w_complexity=0.0, w_entropy=0.0,
-                              init_keep=4.0, arch_lr=0.01, seed=0, device="cpu")
+    same, rep0 = search_knobs(arch, loader, weights=LossWeights(complexity=0.0, entropy=0.0),
+                              config=TrainConfig(steps=2, arch_lr=0.01, seed=0, device="cpu",
+                                                 progress=False), init_keep=4.0)
     assert same == arch and rep0["flops_after"] == rep0["flops_before"]
+    assert rep0["objective"]["w_complexity"] == 0.0 and len(rep0["history"]) == 2
+    with pytest.raises(TypeError, match="w_complexty"):
+        search_knobs(arch, loader, w_complexty=1.0)

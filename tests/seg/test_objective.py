@@ -7,7 +7,7 @@ import torch
 
 from nascore.build import build_model
 from nascore.seg.knobs import TransformerKnobs
-from nascore.seg.objective import TERMS, SegObjective
+from nascore.seg.objective import TERMS, LossWeights, SegObjective
 from nascore.seg.train import seeded
 
 
@@ -132,3 +132,24 @@ def test_bad_settings_raise():
         SegObjective(complexity_mode="square")
     with pytest.raises(ValueError, match="flops_budget"):
         SegObjective(flops_budget=0)
+    with pytest.raises(ValueError, match="w_dice"):
+        LossWeights(dice=float("nan"))
+    with pytest.raises(TypeError, match="w_dize"):
+        SegObjective(w_dize=1.0)
+
+
+def test_loss_weights_are_one_value_and_the_w_keywords_override_it(setup):
+    model, knobs, x, y = setup
+    logits, aux = model(x, return_aux=True)
+    w = LossWeights(dice=1.0, transformer=0.2, complexity=3.0, entropy=0.0)
+    a = SegObjective(w)
+    b = SegObjective(w_transformer=0.2, w_complexity=3.0, w_entropy=0.0)
+    c = SegObjective(LossWeights(), w_transformer=0.2, w_complexity=3.0, w_entropy=0)
+    assert a.loss_weights == b.loss_weights == c.loss_weights == w
+    assert a.config() == {"w_dice": 1.0, "w_transformer": 0.2, "w_complexity": 3.0,
+                          "w_entropy": 0.0, "flops_budget": None, "complexity_mode": "ratio"}
+    ta, _ = a(logits, y, aux, knobs)
+    tb, _ = b(logits, y, aux, knobs)
+    assert torch.equal(ta, tb)
+    assert w.replace(entropy=0.5).entropy == 0.5 and w.entropy == 0.0  # frozen: a copy
+    assert LossWeights.resolve(None) == LossWeights()

@@ -1,6 +1,7 @@
 """Training loop: the loss goes down, validation picks the best state, determinism, RNG."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from nascore.build import build_model
 from nascore.seg.data import make_loader
 from nascore.seg.objective import SegObjective
-from nascore.seg.train import seeded, train_model
+from nascore.seg.train import TrainConfig, Trainer, seeded, train_model
 
 NO_AUG = {"crop_frac": 1.0, "rotate_deg": 0.0, "prob": 0.0}
 
@@ -75,3 +76,21 @@ def test_knobs_join_a_second_param_group(arch, records):
     knobs.detach()
     assert all(not torch.equal(a, b) for a, b in zip(before, knobs.parameters()))
     assert "expected_gflops" in res.history[0] and math.isfinite(res.history[-1]["complexity"])
+
+
+def test_config_trainer_and_keyword_entry_train_identically(arch, records):
+    train = make_loader(records[:4], 32, batch_size=2, train=True, seed=0)
+    cfg = TrainConfig(steps=3, lr=5e-3, seed=2, device="cpu", progress=False)
+    m_cfg, m_kw, m_mix = _model(arch), _model(arch), _model(arch)
+    r_cfg = Trainer(m_cfg, config=cfg).fit(train)
+    r_kw = train_model(m_kw, train, steps=3, lr=5e-3, seed=2, device="cpu", progress=False)
+    r_mix = train_model(m_mix, train, None, None, TrainConfig(steps=3, seed=9), lr=5e-3, seed=2,
+                        device="cpu", progress=False)
+    for a, b, c in zip(m_cfg.state_dict().values(), m_kw.state_dict().values(),
+                       m_mix.state_dict().values()):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    assert [h["total"] for h in r_cfg.history] == [h["total"] for h in r_kw.history]
+    assert TrainConfig.resolve(cfg, lr=0.1).lr == 0.1 and cfg.lr == 5e-3  # frozen: a copy
+    assert TrainConfig(checkpoint_dir=Path("x")).to_dict()["checkpoint_dir"] == "x"
+    with pytest.raises(TypeError, match="stpes"):
+        train_model(_model(arch), train, stpes=3)
