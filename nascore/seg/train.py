@@ -289,7 +289,7 @@ class Trainer:
             ValueError: on an empty loader, or a checkpoint from a run with another step
                 count (naming the file).
         """
-        cfg, model, knobs = self.config, self.model, self.knobs
+        cfg, model = self.config, self.model
         n_batches = len(train_loader)
         if n_batches == 0:
             raise ValueError("train_loader yields no batches")

@@ -55,7 +55,7 @@ def test_second_call_recomputes_nothing(first, monkeypatch):
     def boom():
         raise AssertionError("a proxy was recomputed despite the cache")
 
-    monkeypatch.setattr(pc, "_score_fn", boom)
+    monkeypatch.setattr(pc.scoring, "_score_fn", boom)
     s2 = _score(cache)
     assert s2["cached"].all()
     pd.testing.assert_series_equal(s1["value"], s2["value"])
@@ -66,13 +66,13 @@ def test_killed_run_resumes(tmp_path, monkeypatch):
     cache = ScoreCache(tmp_path / "scores.sqlite")
     _score(cache, CELLS[:2])  # the "killed" run scored two cells only
     calls = []
-    real = pc._score_fn()
+    real = pc.scoring._score_fn()
 
     def counting(*a, **k):
         calls.append(a[0])
         return real(*a, **k)
 
-    monkeypatch.setattr(pc, "_score_fn", lambda: counting)
+    monkeypatch.setattr(pc.scoring, "_score_fn", lambda: counting)
     s = _score(cache, CELLS[:4])
     assert len(calls) == 2 * len(PROXIES)
     assert s["cached"].tolist() == [True] * 4 + [False] * 4
@@ -88,7 +88,7 @@ def test_unknown_proxy_is_rejected_up_front(tmp_path):
 
 def test_shards_cover_all_nets_once(first, monkeypatch):
     cache, s1 = first
-    monkeypatch.setattr(pc, "_score_fn", lambda: None)  # everything is cached
+    monkeypatch.setattr(pc.scoring, "_score_fn", lambda: None)  # everything is cached
     parts = [pc.score_nb201(CELLS, PROXIES, "cifar10", batch_size=4, cache=cache, progress=False,
                             input_kind="gaussian", C=4, N=1, shard=(i, 4)) for i in range(4)]
     got = pd.concat(parts)
@@ -238,3 +238,13 @@ def test_sample_nb201_excludes_fit_and_nests():
     assert small["nb201_index"].tolist() == big["nb201_index"].tolist()[:20]
     assert not np.isin(big["nb201_index"], pc.hybrid_fit_indices()).any()
     assert (big["degenerate"] == [is_degenerate(a) for a in big["arch_str"]]).all()
+
+
+def test_cli_names_a_missing_or_bad_parameter_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        pc.main([str(tmp_path / "nope.yaml")])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        pc.main([str(bad)])
+    assert pc.prefill({"n_nb201": 0, "n_vit": 0}, cache_path=tmp_path / "c.sqlite") == 0
