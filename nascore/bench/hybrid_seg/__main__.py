@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
-    from ... import io
+    from ... import paths
 
-    out = Path(a.out) if a.out else io.repo_root() / "reports" / "benchmarks"
+    out = Path(a.out) if a.out else paths.repo_root() / "reports" / "benchmarks"
     recipe = Recipe(data=a.data, resolution=a.resolution, channels=a.channels,
                     batch_size=a.batch_size, device=a.device)
     cfg = JobConfig(name=a.name, n_archs=a.n_archs, pool_size=a.pool_size,

@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ... import io
+from ... import provenance
 from .recipe import Recipe, train_row
 from .table import BenchTable, recipe_id
 
@@ -120,8 +120,8 @@ def load_or_make_sample(cfg: JobConfig, recipe: Recipe, out_dir: Path) -> Dict[s
          "quota": s["quota"], "shortfall": s["shortfall"], "rows": rows}
     out = dict(d, rows=[{k: v for k, v in r.items() if k != "arch"} | {"arch_json": r["arch"].to_json()}
                         for r in rows])
-    out["provenance"] = io.provenance(settings, cfg.sample_seed)
-    io.write_json(path, out)
+    out["provenance"] = provenance.provenance(settings, cfg.sample_seed)
+    provenance.write_json(path, out)
     for r in rows:
         r["arch_json"] = r["arch"].to_json()
     return d
@@ -185,7 +185,7 @@ def run_tasks(tasks: Sequence[Dict[str, Any]], table: BenchTable, cfg: JobConfig
     if cfg.max_tasks is not None:
         todo = todo[:max(0, int(cfg.max_tasks))]
     left = len(tasks) - skipped - len(todo)
-    sha = io.git_sha()
+    sha = provenance.git_sha()
     done = failed = 0
     t_start = time.monotonic()
     bar = None
@@ -218,13 +218,13 @@ def run_tasks(tasks: Sequence[Dict[str, Any]], table: BenchTable, cfg: JobConfig
                     if failures_path is not None:
                         rec = {"arch_id": t["arch_id"], "seed": t["seed"], "budget": t["budget"],
                                "error": f"{type(e).__name__}: {e}", "git_sha": sha,
-                               "timestamp": io.provenance()["timestamp"]}
+                               "timestamp": provenance.provenance()["timestamp"]}
                         failures_path.parent.mkdir(parents=True, exist_ok=True)
                         with open(failures_path, "a") as fh:
                             fh.write(json.dumps(rec) + "\n")
                     continue
                 row.update(recipe_id=rid, prov_git_sha=sha,
-                           prov_timestamp=io.provenance()["timestamp"])
+                           prov_timestamp=provenance.provenance()["timestamp"])
                 if table.append(row):
                     done += 1
                 if bar is not None:
@@ -302,7 +302,7 @@ def run_pilot(cfg: JobConfig, recipe: Recipe, out_dir) -> Dict[str, Any]:
                        "first, larger ones not run once one passes"),
               "pilot_arch_ids": [r["arch_id"] for r in archs], "per_budget": per_budget,
               "recipe": recipe.to_dict(), "recipe_id": rid}
-    io.write_metrics(out_dir / f"{cfg.name}_pilot.json", choice, cfg.to_dict(), cfg.sample_seed)
+    provenance.write_metrics(out_dir / f"{cfg.name}_pilot.json", choice, cfg.to_dict(), cfg.sample_seed)
     return choice
 
 

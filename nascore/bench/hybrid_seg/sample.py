@@ -163,9 +163,9 @@ def reference_archs(resolution: int = 64, best_arch_path: Optional[str] = None
 
     out = [("reference:hctnet_like", hctnet_like_arch(int(resolution)), "nascore.seg.baselines")]
     from ...experiments.search_hybrid import read_best_arch
-    from ... import io
+    from ... import paths
 
-    path = best_arch_path or io.repo_root() / "reports" / "full" / "03_search" / "best_arch.json"
+    path = best_arch_path or paths.repo_root() / "reports" / "full" / "03_search" / "best_arch.json"
     try:
         arch, _ = read_best_arch(path)
     except FileNotFoundError:

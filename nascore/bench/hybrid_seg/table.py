@@ -4,7 +4,7 @@ The CSV's first line is ``# provenance: {...}`` (the recipe and the job settings
 time when the table was started); every row also carries ``prov_git_sha`` and
 ``prov_timestamp`` (when it finished) and the ``recipe_id`` it was trained with. Each append
 rewrites the whole file to a temporary file and renames it into place
-(:func:`nascore.io.atomic_write_text`), so a kill at any moment leaves either the old or the new
+(:func:`nascore.provenance.atomic_write_text`), so a kill at any moment leaves either the old or the new
 table, never a half row; a resumed job skips every task whose key is already in the table.
 Read it with ``pandas.read_csv(path, comment="#")``.
 """
@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import pandas as pd
 
-from ... import io
+from ... import provenance
 
 #: Columns of a row, in file order (see ``reports/benchmarks/README.md`` for their meaning).
 ROW_COLUMNS = (
@@ -96,9 +96,11 @@ class BenchTable:
             return False
         self._rows.append({c: row[c] for c in ROW_COLUMNS})
         if self._first_line is None:
-            prov = json.dumps(io.provenance(self.header), sort_keys=True, default=io._json_default)
+            prov = json.dumps(provenance.provenance(self.header), sort_keys=True,
+                              default=provenance._json_default)
             self._first_line = f"# provenance: {prov}"
-        io.atomic_write_text(self.path, self._first_line + "\n" + self.frame().to_csv(index=False))
+        provenance.atomic_write_text(self.path,
+                                     self._first_line + "\n" + self.frame().to_csv(index=False))
         return True
 
 
