@@ -13,7 +13,7 @@ import platform
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from .paths import repo_root
 
@@ -121,3 +121,48 @@ def save_figure(fig, path: os.PathLike, dpi: int = 150) -> Path:
     meta = {"Software": f"nascore git {git_sha()}"} if path.suffix.lower() == ".png" else None
     fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight", metadata=meta)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+#: IPython's own globals that hold plain values (input/output history).
+_IPYTHON_NAMES = frozenset({"In", "Out"})
+
+
+def _is_literal(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_is_literal(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_literal(x) for k, x in v.items())
+    return False
+
+
+def notebook_params(namespace: Mapping[str, Any], exclude: Sequence[str] = ()) -> dict:
+    """The parameters of a notebook: every public name of ``namespace`` bound to a literal.
+
+    Call it as ``config = notebook_params(globals())`` in the first cell after the
+    ``parameters`` cell (and papermill's injected one), before the notebook defines anything
+    else: the parameters cell holds literals only, so the result is exactly its names with
+    their (possibly papermill-overridden) values, in definition order, ready for
+    :func:`provenance`. Imports, functions and other objects are skipped, as are names
+    starting with ``_`` and IPython's ``In``/``Out``.
+
+    Args:
+        namespace: the notebook's ``globals()``.
+        exclude: names to leave out.
+
+    Returns:
+        ``{name: value}`` with values ``None``, ``bool``, ``int``, ``float``, ``str`` or
+        lists/tuples/str-keyed dicts of those (a copy: lists are copied, not shared).
+
+    Example:
+        >>> n_samples, seed, proxies, np_mod = 24, 0, ["synflow"], __import__("math")
+        >>> notebook_params({"n_samples": n_samples, "seed": seed, "proxies": proxies,
+        ...                  "np_mod": np_mod, "_x": 1})
+        {'n_samples': 24, 'seed': 0, 'proxies': ['synflow']}
+    """
+    import copy
+
+    skip = set(exclude) | _IPYTHON_NAMES
+    return {k: copy.deepcopy(v) for k, v in namespace.items()
+            if not k.startswith("_") and k not in skip and _is_literal(v)}

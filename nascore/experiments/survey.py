@@ -1,17 +1,36 @@
-"""Survey of a search space: sampled architectures with their params, FLOPs and latency."""
+"""Driver of notebook 00: survey a search space (sampled architectures with their params, FLOPs
+and CPU latency), pick an example architecture, write ``samples.csv`` and ``metrics.json``.
+
+Notebook use::
+
+    config = provenance.notebook_params(globals())
+    out, space = survey.setup(config)
+    df = survey.run(space, config, out)                 # samples.csv
+    summary = survey.summarise(df)
+    example = survey.example_arch(df)
+    survey.write_metrics(out, space, summary, example, config)
+
+Figures are in :mod:`nascore.plots.survey`.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Any, Mapping, Tuple
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ..arch import HybridSegArch
 from ..build import build_model
 from ..cost import count_flops, count_params, measure_latency
+from ..paths import repo_root, reports_dir
+from ..provenance import write_csv
 from ..space import HybridSegSpace
+
+NOTEBOOK = "00_search_space"
 
 
 def survey_space(space: HybridSegSpace, n: int, seed: int = 0, in_channels: int = 3,
@@ -72,22 +91,57 @@ def summarise(df: pd.DataFrame) -> dict:
     return out
 
 
-def plot_survey(df: pd.DataFrame, label: Optional[str] = None):
-    """Histograms of params, FLOPs, CPU latency and attention share; returns the figure."""
-    import matplotlib.pyplot as plt
+def setup(config: Mapping[str, Any]) -> Tuple[Path, HybridSegSpace]:
+    """The output folder ``reports/<profile>/00_search_space/`` (created) and the space.
 
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
-    for ax, (col, scale, xl) in zip(axes, [("params", 1e6, "params (M)"), ("flops", 1e9, "GFLOPs"),
-                                           ("latency_ms", 1, "CPU latency, batch 1 (ms)")]):
-        v = df[col].to_numpy(dtype=float) / scale
-        v = v[np.isfinite(v)]
-        if v.size:
-            ax.hist(v, bins=np.logspace(np.log10(v.min()), np.log10(v.max()), 30), color="#4C72B0")
-            ax.set_xscale("log")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("architectures")
-    axes[3].hist(df["attn_share"], bins=np.linspace(0, 1, 11), color="#C44E52")
-    axes[3].set_xlabel("share of attention blocks")
-    fig.suptitle(label or f"{len(df)} sampled architectures", fontsize=10)
-    fig.tight_layout()
-    return fig
+    Raises:
+        ValueError: for an unknown ``config["profile"]``.
+    """
+    out = reports_dir(config["profile"], NOTEBOOK)
+    print("outputs ->", out.relative_to(repo_root()))
+    return out, HybridSegSpace()
+
+
+def decisions_table(space: HybridSegSpace) -> pd.DataFrame:
+    """One row per decision of ``space``: ``group``, ``decision``, ``choices`` (count)."""
+    decisions = space.decisions()
+    print(f"log10(#architectures) = {space.log10_size():.1f}; {len(decisions)} decisions")
+    return pd.DataFrame([(d.group, d.name, len(d)) for d in decisions],
+                        columns=["group", "decision", "choices"])
+
+
+def run(space: HybridSegSpace, config: Mapping[str, Any], out: Path) -> pd.DataFrame:
+    """:func:`survey_space` with the notebook's ``n_samples``, ``seed``, ``in_channels``,
+    ``n_latency``, ``latency_repeats``; writes ``out/samples.csv`` (with provenance)."""
+    seed = int(config["seed"])
+    df = survey_space(space, int(config["n_samples"]), seed=seed,
+                      in_channels=int(config["in_channels"]), n_latency=int(config["n_latency"]),
+                      latency_repeats=int(config["latency_repeats"]))
+    write_csv(out / "samples.csv", df, config, seed)
+    return df
+
+
+def example_arch(df: pd.DataFrame) -> HybridSegArch:
+    """The sampled architecture with attention (any, if none has) nearest the median FLOPs."""
+    cand = df[df.n_attn > 0] if (df.n_attn > 0).any() else df
+    row = cand.iloc[(cand.flops - df.flops.median()).abs().argmin()]
+    return HybridSegArch.from_json(row.arch_json)
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """One line: params and FLOPs spreads, share of pure CNNs and of attention-heavy nets."""
+    return (f"params spread p95/p5 = {summary['params']['spread_p95_p5']:.1f}x, "
+            f"FLOPs spread = {summary['flops']['spread_p95_p5']:.1f}x, "
+            f"pure CNN = {summary['share_pure_cnn']:.1%}, attention in most deep blocks = "
+            f"{summary['share_attn_in_most_deep_blocks']:.1%}")
+
+
+def write_metrics(out: Path, space: HybridSegSpace, summary: Mapping[str, Any],
+                  example: HybridSegArch, config: Mapping[str, Any]) -> Path:
+    """Writes ``out/metrics.json``: the space's config and size, the survey summary and the
+    example architecture (with provenance)."""
+    from ..provenance import write_metrics as _write
+
+    metrics = {"space": space.to_config(), "log10_size": space.log10_size(), "survey": dict(summary),
+               "example_arch": example.to_dict()}
+    return _write(out / "metrics.json", metrics, config, config.get("seed"))

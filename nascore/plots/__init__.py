@@ -1,3 +1,4 @@
-"""Figures for the notebooks: :mod:`.corr` (02, proxy correlation), :mod:`.search` (03, search
-runs), :mod:`.seg` (04, segmentation). Every function returns a matplotlib ``Figure``; save it
-with :func:`nascore.provenance.save_figure`. Import the submodules directly."""
+"""Figures for the notebooks: :mod:`.survey` (00, search-space survey), :mod:`.corr` (02, proxy
+correlation), :mod:`.search` (03, search runs), :mod:`.seg` (04, segmentation). Every function
+returns a matplotlib ``Figure``; save it with :func:`nascore.provenance.save_figure`. Import the
+submodules directly."""

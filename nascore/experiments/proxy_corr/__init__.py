@@ -39,7 +39,8 @@ Modules, one concern each (everything public is re-exported here):
 hashes in the cache keys), :mod:`.scoring` (cached, shardable scoring; population aggregates),
 :mod:`.analysis` (correlations, matrices, timing, ``metrics.json``), :mod:`.references`
 (published values and the reproduction table), :mod:`.cli` (parallel cache prefill,
-``python -m nascore.experiments.proxy_corr``).
+``python -m nascore.experiments.proxy_corr``), :mod:`.notebook` (notebook 02, one method per
+cell).
 """
 
 from .analysis import (AUTOFORMER_KEY, correlation_table, higher_is_better, metrics_json,
@@ -48,6 +49,7 @@ from .cli import autoformer_rows, main, nb201_jobs, prefill
 from .inputs import (NB201_DATASETS, SURROGATE_NOTE, default_cache_path, default_split,
                      has_images, hybrid_fit_indices, make_batch, namespace, sample_autoformer,
                      sample_nb201, truth_autoformer, truth_nb201)
+from .notebook import NotebookRun
 from .references import (NASLIB_NAMES, PUBLISHED_NB201_CIFAR10, PUBLISHED_SOURCE,
                          explain_reproduction, naswot_published_reference, published_on_sample,
                          reproduction_table)
@@ -55,7 +57,7 @@ from .scoring import POPULATION_AGGREGATES, add_rank_aggregates, score_autoforme
 from .versions import builder_version, code_version, proxy_version
 
 __all__ = [
-    "AUTOFORMER_KEY", "NASLIB_NAMES", "NB201_DATASETS", "POPULATION_AGGREGATES",
+    "AUTOFORMER_KEY", "NASLIB_NAMES", "NB201_DATASETS", "NotebookRun", "POPULATION_AGGREGATES",
     "PUBLISHED_NB201_CIFAR10", "PUBLISHED_SOURCE", "SURROGATE_NOTE", "add_rank_aggregates",
     "autoformer_rows", "builder_version", "code_version", "correlation_table", "default_cache_path",
     "default_split", "explain_reproduction", "has_images", "higher_is_better", "hybrid_fit_indices",

@@ -1,0 +1,295 @@
+"""Notebook 02 step by step: each method of :class:`NotebookRun` is one notebook cell's work
+(score NB201, score AutoFormer, correlate, reproduce, figures, TransNAS meta-analysis, metrics),
+writing its files under ``reports/<profile>/02_proxy_correlation/`` and skipping, with a note,
+what the data at hand does not allow.
+
+Notebook use::
+
+    run = NotebookRun(provenance.notebook_params(globals()))
+    run.score_nb201(); run.score_autoformer()
+    run.correlate()          # correlations.csv, scores.csv, timing.csv
+    run.reproduce(); run.figures(); run.meta_analysis()
+    run.write_metrics()      # metrics.json
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import pandas as pd
+
+from ...paths import data_root, has_data, repo_root, reports_dir
+from ...provenance import save_figure, write_csv
+from . import analysis as A
+from . import references as R
+from .cli import autoformer_rows, nb201_jobs
+from .inputs import (SURROGATE_NOTE, default_cache_path, has_images, sample_nb201, truth_autoformer,
+                     truth_nb201)
+from .scoring import POPULATION_AGGREGATES, add_rank_aggregates, score_autoformer, score_nb201
+from .versions import code_version
+
+NOTEBOOK = "02_proxy_correlation"
+NB201_TABLE = "nas/nb201/nb201_all15625_test_acc_200ep.csv"
+AUTOFORMER_FILES = ("nas/vit_autoprox/autoprox_gt_autoformer.json",
+                    "nas/vit_autoprox/autoprox_gt_autoformer_2.json")
+TNB101_FILE = "nas/transnas_bench101/naslib_zc_transbench101_micro.json"
+TABLE_COLUMNS = ["benchmark", "dataset", "proxy", "spearman", "kendall", "ci95_spearman_lo",
+                 "ci95_spearman_hi", "pearson", "n", "n_failed", "top10"]
+SHOW_COLUMNS = ["benchmark", "dataset", "proxy", "spearman", "kendall", "ci95_spearman_lo",
+                "ci95_spearman_hi", "n", "n_failed", "top10"]
+META_COLUMNS = ["space", "task", "n", "rule_spearman", "rule_ci95_lo", "rule_ci95_hi",
+                "rule_equal_spearman", "best_single", "best_single_spearman", "rule_minus_best",
+                "rule_columns"]
+
+
+class NotebookRun:
+    """The state of one notebook-02 run (see the module docstring).
+
+    Args:
+        params: the notebook parameters (:func:`nascore.provenance.notebook_params`):
+            ``profile``, ``n_nb201``, ``n_vit``, ``proxies`` (list or ``"all"``),
+            ``extra_proxies``, ``n_extra``, ``n_nb201_other``, ``vit_proxies``, ``vit_source``,
+            ``datasets``, ``batch_size``, ``vit_batch_size``, ``input_kind``, ``seed``,
+            ``n_boot``, ``device`` (``"auto"``: cuda when available), ``num_threads`` (0: torch
+            default), ``run_transnas_meta``, ``use_cache``.
+
+    Attributes:
+        out: the output folder. config: the provenance config (the parameters with proxy lists
+        resolved, the device and :func:`code_version`). notes: lines for ``metrics.json``.
+
+    Raises:
+        ValueError: for an unknown profile.
+    """
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        import torch
+
+        from ...cache import ScoreCache
+        from ...proxies import PROXIES
+
+        p = dict(params)
+        if p.get("num_threads"):
+            torch.set_num_threads(int(p["num_threads"]))
+        self.dev = (("cuda" if torch.cuda.is_available() else "cpu") if p["device"] == "auto"
+                    else p["device"])
+        self.out = reports_dir(p["profile"], NOTEBOOK)
+        names = set(PROXIES.names())
+        proxies = list(PROXIES.names()) if p["proxies"] == "all" else list(p["proxies"])
+        vit = list(PROXIES.names()) if p["vit_proxies"] == "all" else p["vit_proxies"]
+        self.extra = [x for x in p["extra_proxies"] if x in names and x not in proxies]
+        self.config = dict(profile=p["profile"], n_nb201=p["n_nb201"],
+                           n_nb201_other=p["n_nb201_other"], n_vit=p["n_vit"],
+                           vit_source=p["vit_source"], proxies=list(proxies),
+                           extra_proxies=self.extra, n_extra=p["n_extra"], vit_proxies=vit,
+                           datasets=list(p["datasets"]), batch_size=p["batch_size"],
+                           vit_batch_size=p["vit_batch_size"], input_kind=p["input_kind"],
+                           n_boot=p["n_boot"], device=self.dev, code_version=code_version())
+        self.p = p
+        self.seed, self.n_boot = int(p["seed"]), int(p["n_boot"])
+        unknown = [x for x in proxies if x not in names]
+        self.proxies = [x for x in proxies if x in names]
+        self.vit_proxies = [x for x in (vit or self.proxies) if x in names]
+        self.notes: List[str] = [f"device={self.dev}; proxies not registered and skipped: "
+                                 f"{unknown or 'none'}"]
+        self.cache = ScoreCache(default_cache_path()) if p["use_cache"] else None
+        self.has_nb201 = has_data(NB201_TABLE)
+        self.has_vit = all(has_data(f) for f in AUTOFORMER_FILES)
+        self.has_img = {ds: has_images(ds, p["batch_size"])
+                        for ds in ("cifar10", "cifar100", "imagenet16_120")}
+        self.has_img["vit"] = has_images("cifar100", p["vit_batch_size"])
+        self.has_tnb = has_data(TNB101_FILE)
+        self.scores: List[pd.DataFrame] = []
+        self.truths: Dict[str, Optional[pd.Series]] = {}
+        self.cells: Optional[pd.DataFrame] = None
+        self.vit_rows: Optional[pd.DataFrame] = None
+        self.scores_all: Optional[pd.DataFrame] = None
+        self.table: Optional[pd.DataFrame] = None
+        self.rep: Optional[pd.DataFrame] = None
+        self.meta: Optional[pd.DataFrame] = None
+        print("outputs ->", self.out.relative_to(repo_root()), "| data root:", data_root())
+        print(f"NB201 table: {self.has_nb201} | AutoFormer: {self.has_vit} | images: {self.has_img} "
+              f"| TNB101: {self.has_tnb}")
+
+    def _note(self, line: str) -> None:
+        print("NOTE:", line)
+        self.notes.append(line)
+
+    # --- scoring ----------------------------------------------------------------------------
+    def score_nb201(self) -> None:
+        """Scores the NB201 sample on every dataset with real images (or Gaussian inputs)."""
+        p = self.p
+        if not self.has_nb201:
+            print("NOTE: NB201 accuracy table missing under", data_root(), "-> NB201 part skipped "
+                  "(set NASCORE_DATA to the shared data folder).")
+            self.notes.append("NB201 skipped: ground-truth table not found")
+            return
+        self.cells = cells = sample_nb201(p["n_nb201"], seed=self.seed)
+        print(f"{len(cells)} cells, {int(cells['degenerate'].sum())} degenerate")
+        for ds, sub, prox in nb201_jobs(self.config, self.proxies, self.extra, cells):
+            if p["input_kind"] == "real" and not self.has_img[ds]:
+                print(f"NOTE: no {ds} images under {data_root()}/images -> NB201 {ds} skipped.")
+                if ds not in self.truths:
+                    self.notes.append(f"NB201 {ds} skipped: images not found")
+                self.truths.setdefault(ds, None)
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the surrogate warning: stated below and in notes
+                s = score_nb201(sub, prox, ds, batch_size=p["batch_size"], seed=self.seed,
+                                cache=self.cache, input_kind=p["input_kind"], device=self.dev)
+            self.scores.append(s)
+            self.truths[ds] = truth_nb201(cells, ds)
+            print(f"nb201/{ds}: {sub.shape[0]} cells x {len(prox)} proxies, {int(s['cached'].sum())} "
+                  f"from cache, {int((s['status'] != 'ok').sum())} failed")
+            if ds == "imagenet16_120" and p["input_kind"] == "real" and SURROGATE_NOTE not in self.notes:
+                self._note(SURROGATE_NOTE)
+        self.truths = {k: v for k, v in self.truths.items() if v is not None}
+
+    def score_autoformer(self) -> None:
+        """Scores the AutoFormer ViTs (``n_vit``, ``vit_source``) on a CIFAR-100 batch."""
+        p = self.p
+        if not (self.has_vit and (p["input_kind"] != "real" or self.has_img["vit"])) or p["n_vit"] == 0:
+            print("NOTE: AutoFormer ground truth or CIFAR-100 images missing (or n_vit=0) -> ViT "
+                  "part skipped.")
+            self.notes.append("AutoFormer skipped: data not found or n_vit=0")
+            return
+        self.vit_rows = autoformer_rows(self.config | {"seed": self.seed})
+        print(f"{len(self.vit_rows)} ViTs" + (f" from {p['vit_source']} only" if p["vit_source"] else ""))
+        s = score_autoformer(self.vit_rows, self.vit_proxies, batch_size=p["vit_batch_size"],
+                             seed=self.seed, cache=self.cache, input_kind=p["input_kind"],
+                             device=self.dev)
+        self.scores.append(s)
+        print(f"autoformer: {len(s)} scores, {int(s['cached'].sum())} from cache, "
+              f"{int((s['status'] != 'ok').sum())} failed")
+        failed = s[s["status"] != "ok"].groupby("proxy")["error"].first()
+        if len(failed):
+            print("failures (first error per proxy):")
+            print(failed.str.slice(0, 120).to_string())
+
+    # --- analysis ---------------------------------------------------------------------------
+    def _truth(self, bench: str, ds: str) -> pd.Series:
+        return truth_autoformer(self.vit_rows) if bench == "autoformer" else self.truths[ds]
+
+    def correlate(self) -> pd.DataFrame:
+        """Adds the rank aggregates, correlates per (benchmark, dataset) and writes
+        ``correlations.csv`` (and ``scores.csv``, ``timing.csv`` when anything was scored).
+
+        Returns:
+            The table's main columns, best Spearman first within each benchmark/dataset.
+        """
+        out, cfg, seed = self.out, self.config, self.seed
+        if self.scores:
+            self.scores_all = add_rank_aggregates(pd.concat(self.scores, ignore_index=True))
+        if self.scores_all is None:
+            self.table = pd.DataFrame(columns=TABLE_COLUMNS)
+        else:
+            parts = [A.correlation_table(sub, self._truth(bench, ds), n_boot=self.n_boot, seed=seed)
+                     for (bench, ds), sub in self.scores_all.groupby(["benchmark", "dataset"], sort=False)]
+            self.table = pd.concat(parts, ignore_index=True)
+            write_csv(out / "scores.csv", A.scores_for_csv(self.scores_all), cfg, seed)
+            write_csv(out / "timing.csv", A.timing_table(self.scores_all), cfg, seed)
+        write_csv(out / "correlations.csv", self.table, cfg, seed)
+        return self.table[SHOW_COLUMNS].sort_values(["benchmark", "dataset", "spearman"],
+                                                    ascending=[True, True, False]).round(3)
+
+    def reproduce(self) -> Optional[pd.DataFrame]:
+        """Measured vs published NB201 CIFAR-10 Spearman, explained line by line (into the notes)."""
+        if self.cells is None or "cifar10" not in self.truths:
+            print("NOTE: reproduction skipped (NB201 CIFAR-10 not scored).")
+            return None
+        self.rep = R.reproduction_table(self.table, arch_strs=self.cells["arch_str"])
+        for line in R.explain_reproduction(self.rep, self.p["batch_size"], self.p["input_kind"]):
+            print("-", line)
+            self.notes.append(line)
+        return self.rep.drop(columns=["reference"]).round(3)
+
+    def figures(self) -> Optional[pd.DataFrame]:
+        """Per (benchmark, dataset): proxy-vs-proxy heatmap and score-vs-accuracy scatter; per
+        benchmark: seconds per net. Shows the NB201 timing figure.
+
+        Returns:
+            Median seconds per net (proxy x benchmark/dataset), or None when nothing was scored.
+        """
+        import matplotlib.pyplot as plt
+
+        from ...plots.corr import heatmap, scatter_grid, timing_bars
+
+        if self.scores_all is None:
+            return None
+        out, s_all, table = self.out, self.scores_all, self.table
+        for (bench, ds), sub in s_all.groupby(["benchmark", "dataset"], sort=False):
+            tag = f"{bench}_{ds}"
+            key = "arch_key" if bench == "autoformer" else "arch_str"
+            fig = heatmap(A.proxy_matrix(s_all, bench, ds),
+                          f"{bench} {ds}: proxy-vs-proxy Spearman (n={sub[key].nunique()})")
+            save_figure(fig, out / f"heatmap_{tag}.png")
+            plt.close(fig)
+            rho = table[(table.benchmark == bench) & (table.dataset == ds)].set_index("proxy")["spearman"]
+            deg = sub.drop_duplicates(key).set_index(key)["degenerate"]
+            title = f"{bench} {ds}" + (" (SURROGATE batch)" if sub["surrogate"].any() else "")
+            fig = scatter_grid(A.wide_scores(sub), self._truth(bench, ds), stats=rho.to_dict(),
+                               highlight=deg, title=title)
+            save_figure(fig, out / f"scatter_{tag}.png")
+            plt.close(fig)
+        tt = A.timing_table(s_all)
+        tt = tt[~tt.proxy.isin(list(POPULATION_AGGREGATES))]
+        for bench, sub in tt.groupby("benchmark"):
+            fig = timing_bars(sub.groupby("proxy")["median_s"].median(),
+                              f"{bench}: median seconds per net ({self.dev})")
+            save_figure(fig, out / f"timing_{bench}.png")
+            if bench == "nb201":
+                plt.show()
+            plt.close(fig)
+        print("figures:", sorted(f.name for f in out.glob("*.png")))
+        return tt.pivot_table(index="proxy", columns=["benchmark", "dataset"], values="median_s").round(4)
+
+    def meta_analysis(self) -> Optional[pd.DataFrame]:
+        """The ``hybrid`` rule on published TransNAS-Bench-101 and NB201 scores
+        (:mod:`nascore.experiments.transnas_meta`): ``transnas_meta.csv`` and its heatmap."""
+        import matplotlib.pyplot as plt
+
+        from ...plots.corr import heatmap
+        from .. import transnas_meta as tm
+
+        if not (self.p["run_transnas_meta"] and self.has_tnb and self.has_nb201):
+            print("NOTE: published TNB101/NB201 tables missing (or run_transnas_meta=False) -> "
+                  "meta-analysis skipped.")
+            return None
+        meta = pd.concat([tm.transnas_meta(n_boot=self.n_boot, seed=self.seed),
+                          tm.nb201_published_meta(n_boot=self.n_boot, seed=self.seed)],
+                         ignore_index=True)
+        self.meta = meta
+        write_csv(self.out / "transnas_meta.csv", meta, self.config, self.seed)
+        mat = meta.set_index(meta["space"] + "/" + meta["task"]).filter(like="spearman_")
+        mat.columns = [c[len("spearman_"):] for c in mat.columns]
+        mat.insert(0, "HYBRID RULE", meta["rule_spearman"].to_numpy())
+        fig = heatmap(mat, "Spearman vs val accuracy: published proxies and the hybrid rule")
+        save_figure(fig, self.out / "heatmap_transnas_meta.png")
+        plt.close(fig)
+        self.notes.append("transnas_meta: hybrid rule = hybrid-weighted sum of log-ranks of "
+                          + meta["rule_columns"].iloc[0] + " (TNB101: snip stands in for dss; the "
+                          "AZ-NAS components have no published counterpart; rule_equal_spearman: "
+                          "unweighted)")
+        return meta[META_COLUMNS].round(3)
+
+    def write_metrics(self) -> Path:
+        """``metrics.json`` (:func:`~.analysis.metrics_json` plus provenance); returns its path."""
+        from ...provenance import write_metrics
+        from .. import transnas_meta as tm
+
+        self.notes.append("nan_policy=worst: failed scores and degenerate NB201 cells rank below "
+                          "every finite score")
+        self.notes.append(f"timing_s: median seconds per net over NB201 cells on {self.dev} (ViT "
+                          "times in timing.csv)")
+        self.metrics = A.metrics_json(self.table, self.scores_all,
+                                      tm.meta_to_json(self.meta) if self.meta is not None else {},
+                                      self.notes, self.rep)
+        path = write_metrics(self.out / "metrics.json", self.metrics, self.config, self.seed)
+        print(sorted(f.name for f in self.out.iterdir()))
+        return path
+
+    def headline(self) -> Dict[str, Any]:
+        """Number of proxies per NB201 dataset and the median seconds per net."""
+        m = self.metrics
+        return {"nb201": {d: len(x) for d, x in m["nb201"].items()}, "timing_s": m["timing_s"]}

@@ -1,0 +1,40 @@
+"""Provenance records, atomic writes and notebook parameter gathering."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from nascore import paths, provenance
+
+
+def test_notebook_params_takes_the_literals_of_the_parameters_cell():
+    ns = {"__name__": "__main__", "_i1": "x = 1", "In": ["", "x = 1"], "Out": {},
+          "math": math, "get_ipython": lambda: None, "pd": pd,
+          "profile": "smoke", "n": 20, "proxies": ["params", "synflow"], "vit_proxies": None,
+          "lr": 1e-3, "flag": True, "sizes": (1, 2), "opts": {"a": [1, 2]},
+          "frame": pd.DataFrame({"a": [1]}), "bad_dict": {1: "non-str key"}}
+    got = provenance.notebook_params(ns, exclude=["flag"])
+    assert got == {"profile": "smoke", "n": 20, "proxies": ["params", "synflow"],
+                   "vit_proxies": None, "lr": 1e-3, "sizes": (1, 2), "opts": {"a": [1, 2]}}
+    assert list(got) == ["profile", "n", "proxies", "vit_proxies", "lr", "sizes", "opts"]
+    got["proxies"].append("x")  # a copy: the notebook's list is not shared
+    assert ns["proxies"] == ["params", "synflow"]
+
+
+def test_write_metrics_and_csv_record_provenance(tmp_path):
+    p = provenance.write_metrics(tmp_path / "m.json", {"a": 1}, {"n": 2}, seed=3)
+    m = json.loads(p.read_text())
+    assert m["a"] == 1 and m["provenance"]["config"] == {"n": 2} and m["provenance"]["seed"] == 3
+    assert {"git_sha", "timestamp", "python"} <= set(m["provenance"])
+    c = provenance.write_csv(tmp_path / "t.csv", pd.DataFrame({"x": [1, 2]}), {"n": 2}, 0)
+    assert c.read_text().startswith("# provenance: {")
+    assert pd.read_csv(c, comment="#")["x"].tolist() == [1, 2]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.json", "t.csv"]  # no temporaries
+
+
+def test_reports_dir_names_a_bad_profile():
+    with pytest.raises(ValueError, match="fast"):
+        paths.reports_dir("fast", "00_search_space", create=False)
+    assert paths.reports_dir("smoke", "x", create=False) == paths.repo_root() / "reports" / "smoke" / "x"
