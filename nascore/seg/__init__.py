@@ -11,7 +11,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import make_loader, make_loaders, seg_transforms, split_records, to_dicts
 from .datasets import DATASETS, load_dataset, register_dataset
 from .evaluate import aggregate, evaluate, predict, write_results
-from .knobs import TransformerKnobs, attn_block_flops, pruned_model, search_knobs, transfer_weights
+from .knob_search import pruned_model, search_knobs, transfer_weights
+from .knobs import TransformerKnobs, attn_block_flops
 from .objective import LossWeights, SegObjective
 from .pipeline import PipelineResults, SegPipelineConfig, run_pipeline, summarise
 from .train import TrainConfig, Trainer, TrainResult, seeded, train_model

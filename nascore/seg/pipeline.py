@@ -32,7 +32,7 @@ from nascore.cost import count_flops, count_params, measure_latency
 from .baselines import build_baseline
 from .data import make_loaders
 from .evaluate import evaluate, predict
-from .knobs import pruned_model, search_knobs
+from .knob_search import pruned_model, search_knobs
 from .objective import LossWeights, SegObjective
 from .train import TrainConfig, seeded, train_model
 

@@ -9,7 +9,8 @@ from nascore.blocks import AttnBlock
 from nascore.build import build_model
 from nascore.cost import count_flops
 from nascore.seg.data import make_loader
-from nascore.seg.knobs import TransformerKnobs, attn_block_flops, search_knobs, transfer_weights
+from nascore.seg.knob_search import search_knobs, transfer_weights
+from nascore.seg.knobs import TransformerKnobs, attn_block_flops
 from nascore.seg.objective import LossWeights
 from nascore.seg.train import TrainConfig, seeded
 

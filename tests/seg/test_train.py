@@ -89,7 +89,8 @@ def test_config_trainer_and_keyword_entry_train_identically(arch, records):
     for a, b, c in zip(m_cfg.state_dict().values(), m_kw.state_dict().values(),
                        m_mix.state_dict().values()):
         assert torch.equal(a, b) and torch.equal(a, c)
-    assert [h["total"] for h in r_cfg.history] == [h["total"] for h in r_kw.history]
+    assert [h["total"] for h in r_cfg.history] == [h["total"] for h in r_kw.history] \
+        == [h["total"] for h in r_mix.history]
     assert TrainConfig.resolve(cfg, lr=0.1).lr == 0.1 and cfg.lr == 5e-3  # frozen: a copy
     assert TrainConfig(checkpoint_dir=Path("x")).to_dict()["checkpoint_dir"] == "x"
     with pytest.raises(TypeError, match="stpes"):

@@ -56,8 +56,9 @@ class NotebookRun:
             default), ``run_transnas_meta``, ``use_cache``.
 
     Attributes:
-        out: the output folder. config: the provenance config (the parameters with proxy lists
-        resolved, the device and :func:`code_version`). notes: lines for ``metrics.json``.
+        out: the output folder. config: the provenance config (the parameters, with the proxy
+        lists and the device resolved, plus :func:`code_version`). notes: lines for
+        ``metrics.json``.
 
     Raises:
         ValueError: for an unknown profile.
@@ -79,13 +80,9 @@ class NotebookRun:
         proxies = list(PROXIES.names()) if p["proxies"] == "all" else list(p["proxies"])
         vit = list(PROXIES.names()) if p["vit_proxies"] == "all" else p["vit_proxies"]
         self.extra = [x for x in p["extra_proxies"] if x in names and x not in proxies]
-        self.config = dict(profile=p["profile"], n_nb201=p["n_nb201"],
-                           n_nb201_other=p["n_nb201_other"], n_vit=p["n_vit"],
-                           vit_source=p["vit_source"], proxies=list(proxies),
-                           extra_proxies=self.extra, n_extra=p["n_extra"], vit_proxies=vit,
-                           datasets=list(p["datasets"]), batch_size=p["batch_size"],
-                           vit_batch_size=p["vit_batch_size"], input_kind=p["input_kind"],
-                           n_boot=p["n_boot"], device=self.dev, code_version=code_version())
+        self.config = {**p, "proxies": list(proxies), "extra_proxies": self.extra,
+                       "vit_proxies": vit, "datasets": list(p["datasets"]), "device": self.dev,
+                       "code_version": code_version()}
         self.p = p
         self.seed, self.n_boot = int(p["seed"]), int(p["n_boot"])
         unknown = [x for x in proxies if x not in names]
@@ -108,7 +105,8 @@ class NotebookRun:
         self.table: Optional[pd.DataFrame] = None
         self.rep: Optional[pd.DataFrame] = None
         self.meta: Optional[pd.DataFrame] = None
-        print("outputs ->", self.out.relative_to(repo_root()), "| data root:", data_root())
+        out_rel = self.out.relative_to(repo_root()) if self.out.is_relative_to(repo_root()) else self.out
+        print("outputs ->", out_rel, "| data root:", data_root())
         print(f"NB201 table: {self.has_nb201} | AutoFormer: {self.has_vit} | images: {self.has_img} "
               f"| TNB101: {self.has_tnb}")
 
@@ -154,7 +152,7 @@ class NotebookRun:
                   "part skipped.")
             self.notes.append("AutoFormer skipped: data not found or n_vit=0")
             return
-        self.vit_rows = autoformer_rows(self.config | {"seed": self.seed})
+        self.vit_rows = autoformer_rows(self.config)
         print(f"{len(self.vit_rows)} ViTs" + (f" from {p['vit_source']} only" if p["vit_source"] else ""))
         s = score_autoformer(self.vit_rows, self.vit_proxies, batch_size=p["vit_batch_size"],
                              seed=self.seed, cache=self.cache, input_kind=p["input_kind"],
