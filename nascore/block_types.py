@@ -12,7 +12,7 @@ A block type declares, in one :func:`register_block` call:
   :data:`KNOB_SPACE_FIELDS`), first knob slowest; ``choices`` overrides this;
 * its ``label`` (a format string over the spec's fields, e.g. ``"mb{kernel}e{expand}"``),
   ``role`` (``"conv"`` or ``"attn"``; attention blocks are allowed only at strides
-  ``>= attn_min_stride``) and ``colour`` (for :func:`nascore.viz.draw_arch`).
+  ``>= attn_min_stride``) and ``colour`` (for :func:`nascore.plots.arch.draw_arch`).
 
 The module that builds the block (PyTorch) is registered separately, by the same name, with
 :func:`nascore.blocks.register_builder`, so that encoding architectures needs no torch.

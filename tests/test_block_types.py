@@ -81,7 +81,7 @@ def test_sampled_archs_build_and_draw(name):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nascore.viz import draw_arch
+    from nascore.plots.arch import draw_arch
 
     space = _space_with(name)
     rng = np.random.default_rng(0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .arch import STAGE_STRIDES, HybridSegArch
-from .block_types import BLOCKS
+from ..arch import STAGE_STRIDES, HybridSegArch
+from ..block_types import BLOCKS
 
 
 def draw_arch(arch: HybridSegArch, ax=None, title: Optional[str] = None):
