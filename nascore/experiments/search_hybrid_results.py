@@ -1,0 +1,175 @@
+"""Results of notebook 03's hybrid-space search (:mod:`nascore.experiments.search_hybrid`):
+the candidates as a frame, a latency look-up table of their pieces, Pareto fronts, the best
+architecture and its ``best_arch.json`` (schema in :mod:`~nascore.experiments.search_hybrid`),
+and the headline numbers for ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: search_hybrid re-exports this module's functions
+    from .search_hybrid import HybridSearchConfig
+
+
+def search_frame(history) -> pd.DataFrame:
+    """One row per candidate (evaluated and rejected): ``arch_id, arch, status, score,
+    feasible, params, flops, baseline_flops, flops_ratio, n_attn, resolution, reason``."""
+    from ..arch import HybridSegArch
+
+    rows = []
+    for r in history.records:
+        rows.append({"arch_id": r.arch_id, "arch": r.arch_json, "status": r.status,
+                     "score": r.score if r.ok else np.nan, "feasible": True,
+                     "reason": r.message, **r.cost})
+    for r in history.rejected:
+        rows.append({"arch_id": r.arch_id, "arch": r.arch_json, "status": "rejected",
+                     "score": np.nan, "feasible": False, "reason": r.reason, **r.cost})
+    cols = ["arch_id", "arch", "status", "score", "feasible", "params", "flops",
+            "baseline_flops", "flops_ratio", "n_attn", "reason"]
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df.columns:
+            df[c] = np.nan
+    df["resolution"] = [HybridSegArch.from_json(a).resolution for a in df["arch"]] if len(df) else []
+    return df[cols + ["resolution"]]
+
+
+def latency_lut(archs: Sequence[Any], path=None, in_channels: int = 3, out_channels: int = 1,
+                repeats: int = 3, warmup: int = 1, progress: bool = False):
+    """A latency :class:`~nascore.latency.LatencyLUT` covering ``archs``' pieces, loaded from
+    ``path`` when it exists (same channels, repeats) and extended with the missing pieces."""
+    import torch
+
+    from ..latency import LatencyLUT, arch_pieces, measure_piece
+
+    meta = {"metric": "latency", "in_channels": in_channels, "out_channels": out_channels,
+            "spatial_dims": 2, "repeats": repeats, "warmup": warmup,
+            "torch_threads": torch.get_num_threads(), "batch": 1}
+    lut = None
+    if path is not None and Path(path).is_file():
+        lut = LatencyLUT.load(path)
+        if any(lut.meta.get(k) != v for k, v in meta.items()):
+            lut = None
+    lut = lut or LatencyLUT({}, meta)
+    todo = {}
+    for a in archs:
+        for k, spec in arch_pieces(a, in_channels, out_channels):
+            if k not in lut.entries:
+                todo[k] = spec
+    items = sorted(todo.items())
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="latency LUT pieces", mininterval=2.0)
+    for k, spec in items:
+        lut.entries[k] = measure_piece(spec, 2, "latency", repeats, warmup)
+    if path is not None and todo:
+        lut.save(path)
+    return lut
+
+
+def add_pareto(df: pd.DataFrame, lut=None) -> pd.DataFrame:
+    """Adds ``pred_latency_ms`` (from ``lut``, feasible scored rows) and the Pareto flags
+    ``front_flops`` / ``front_latency`` (non-dominated in (score up, cost down) among the
+    feasible scored candidates, :func:`nascore.search.pareto_front`)."""
+    from ..arch import HybridSegArch
+    from ..search import pareto_front
+
+    df = df.copy()
+    ok = (df["status"] == "ok") & df["feasible"] & np.isfinite(df["score"].astype(float))
+    df["pred_latency_ms"] = np.nan
+    if lut is not None:
+        df.loc[ok, "pred_latency_ms"] = [lut.predict(HybridSegArch.from_json(a))
+                                         for a in df.loc[ok, "arch"]]
+    for col, cost in (("front_flops", "flops"), ("front_latency", "pred_latency_ms")):
+        df[col] = False
+        sub = df.loc[ok, ["score", cost]].to_numpy(float)
+        if len(sub) and np.isfinite(sub).all():
+            idx = df.index[ok][pareto_front(sub, maximize=(True, False))]
+            df.loc[idx, col] = True
+    return df
+
+
+def select_best(history, min_attn_blocks: int = 1):
+    """``(record, note)``: the best feasible evaluation with >= ``min_attn_blocks`` attention
+    blocks (else the best feasible one, with a note); ``(None, note)`` when nothing was scored."""
+    ok = [r for r in history.records if r.ok and math.isfinite(r.score)]
+    if not ok:
+        return None, "no feasible candidate was scored"
+    with_attn = [r for r in ok if r.cost.get("n_attn", 0) >= min_attn_blocks]
+    if with_attn:
+        return max(with_attn, key=lambda r: r.score), ""
+    return (max(ok, key=lambda r: r.score),
+            f"no scored candidate has >= {min_attn_blocks} attention blocks: best feasible kept")
+
+
+def best_arch_payload(record, cfg: HybridSearchConfig, info: Dict[str, Any], history,
+                      note: str = "", pred_latency_ms: Optional[float] = None) -> Dict[str, Any]:
+    """The ``best_arch.json`` content (without provenance; see the module docstring)."""
+    from ..arch import HybridSegArch
+
+    arch = HybridSegArch.from_json(record.arch_json)
+    c = record.cost
+    return {"arch": arch.to_dict(), "arch_id": arch.arch_id, "describe": arch.describe(),
+            "score": record.score, "proxy": cfg.proxy, "proxy_resolution": cfg.proxy_resolution,
+            "proxy_batch_size": cfg.batch_size, "params": c.get("params"),
+            "flops": c.get("flops"), "flops_ratio": c.get("flops_ratio"),
+            "baseline": "hctnet_like", "baseline_flops": c.get("baseline_flops"),
+            "budget": cfg.budget_info(), "pred_latency_ms": pred_latency_ms,
+            "n_attn": arch.num_attn_blocks, "in_channels": cfg.in_channels,
+            "out_channels": cfg.out_channels, "data": info["source"],
+            "synthetic": bool(info["synthetic"]),
+            "search": {"strategy": cfg.strategy, "settings": dict(cfg.settings or {}),
+                       "budget": cfg.budget, "seed": cfg.seed, "n_evals": len(history.records),
+                       "n_rejected": history.n_rejected, "n_failed": history.n_failed,
+                       "min_attn_blocks": cfg.min_attn_blocks, "note": note}}
+
+
+def write_best_arch(path, payload: Dict[str, Any], config: Optional[Dict[str, Any]] = None,
+                    seed: Optional[int] = None) -> Path:
+    """Writes ``best_arch.json`` (payload + ``provenance``) atomically."""
+    from ..provenance import write_metrics
+
+    return write_metrics(path, payload, config, seed)
+
+
+def read_best_arch(path):
+    """``(HybridSegArch, payload)`` from a ``best_arch.json``.
+
+    Raises:
+        FileNotFoundError / ValueError: naming the path.
+    """
+    from ..arch import HybridSegArch
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"best arch file {p} does not exist")
+    try:
+        d = json.loads(p.read_text())
+        return HybridSegArch.from_dict(d["arch"]), d
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"malformed best arch file {p}: {e!r}") from None
+
+
+def summary(history, frame: pd.DataFrame, cfg: HybridSearchConfig, info: Dict[str, Any],
+            best: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Headline numbers for ``metrics.json``."""
+    ok = frame[frame["status"] == "ok"]
+    walls = [r.wall_s for r in history.records if math.isfinite(r.wall_s)]
+    return {"config": cfg.to_dict(), "data": info["source"], "synthetic": bool(info["synthetic"]),
+            "n_evals": len(history.records), "n_rejected": history.n_rejected,
+            "n_failed": history.n_failed, "stop_reason": history.stop_reason,
+            "median_eval_s": float(np.median(walls)) if walls else None,
+            "n_front_flops": int(frame.get("front_flops", pd.Series(dtype=bool)).sum()),
+            "n_front_latency": int(frame.get("front_latency", pd.Series(dtype=bool)).sum()),
+            "score_range": [float(ok["score"].min()), float(ok["score"].max())] if len(ok) else None,
+            "best": None if best is None else {k: best[k] for k in (
+                "arch_id", "describe", "score", "params", "flops", "flops_ratio",
+                "baseline_flops", "pred_latency_ms", "n_attn")}}
