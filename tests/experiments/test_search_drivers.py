@@ -290,3 +290,24 @@ def test_seg_cost_prefill_covers_the_space():
     cost.baseline_flops(32)  # the baseline (outside the space) adds exactly its missing pieces
     base = {k for k, _ in arch_pieces(SH.baseline_arch(32), 1, 1)}
     assert set(cost.lut().entries) == set(space_pieces(space, 1, 1)) | base
+
+
+def test_notebook_run_without_tables_skips_the_nb201_parts(tmp_path, monkeypatch):
+    from nascore.experiments import search_notebook as sn
+
+    monkeypatch.setenv("NASCORE_DATA", str(tmp_path / "no_data"))
+    monkeypatch.setattr(sn, "reports_dir", lambda profile, name: tmp_path / profile / name)
+    monkeypatch.setattr(sn, "repo_root", lambda: tmp_path)
+    params = {"profile": "smoke", "dataset": "cifar10", "strategies": ["random"],
+              "objectives": ["oracle"], "strategy_settings": {"evolution": {"population": 4}},
+              "seeds": [0], "budget": 3, "latency_devices": ["raspi4"],
+              "latency_objectives": ["oracle"], "latency_budget": 3, "live_budget": 2,
+              "live_seeds": [0], "live_batch_size": 4, "data": "synthetic", "num_threads": 0}
+    run = sn.NotebookRun(params)
+    assert run.config["strategy_settings"]["evolution"] == {"population": 4}
+    assert "blockwise" in run.config["strategy_settings"]  # merged over DEFAULT_SETTINGS
+    run.nb201()
+    run.nb201_live()
+    assert run.nb201_results() is None and run.latency() is None and run.targets() == {}
+    assert run.notes == ["NB201 part skipped: tables not found",
+                         "latency searches skipped: tables not found"]

@@ -1,0 +1,253 @@
+"""Notebook 04 step by step: each method of :class:`NotebookRun` is one notebook cell's work
+(input cost, the pipeline, results, knob search, Dice vs FLOPs, loss curves, overlays,
+targets and metrics), writing its files under ``reports/<profile>/04_segmentation_finetune/``.
+
+Notebook use::
+
+    run = NotebookRun(provenance.notebook_params(globals()))
+    run.input_cost(); run.run_pipeline(); run.results(); run.knob_search()
+    run.dice_vs_flops(); run.loss_curves(); run.overlays()
+    run.write_metrics()      # metrics.json; returns the targets
+
+The helpers it composes (data and architecture selection, tables, targets, metrics) are in
+:mod:`nascore.experiments.seg_finetune`; figures in :mod:`nascore.plots.seg`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping
+
+import pandas as pd
+
+from ..paths import repo_root, reports_dir
+from ..provenance import save_figure, write_csv
+from . import seg_finetune as sf
+
+#: The results table's columns shown in the notebook.
+SHOW_COLUMNS = ["model", "n_seeds", "dice", "dice_tumor_mean", "hd95", "params_M", "gflops",
+                "params_vs_hct", "flops_vs_hct", "cpu_latency_ms", "train_time_s",
+                "search_time_s", "total_time_s"]
+SEARCH_TERMS = ("dice", "transformer", "complexity", "entropy", "total", "expected_gflops")
+
+
+def _display(obj) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def _close(fig, show: bool = False) -> None:
+    import matplotlib.pyplot as plt
+
+    if show:
+        plt.show()
+    plt.close(fig)
+
+
+class NotebookRun:
+    """The state of one notebook-04 run (see the module docstring).
+
+    Args:
+        params: the notebook parameters (:func:`nascore.provenance.notebook_params`):
+            ``profile``, ``data``, ``resolution``, ``synthetic_patients``, ``synthetic_slices``,
+            ``input_arch`` (``"auto"``, ``"default"`` or a repo-relative path), ``n_overlay``,
+            ``device`` (``"auto"``: cuda when available), ``num_threads`` (0: torch default)
+            and the :data:`~nascore.experiments.seg_finetune.CONFIG_KEYS` of the pipeline.
+
+    Attributes:
+        out: the output folder. records, data_info: the data (:func:`nascore.seg.load_dataset`).
+        arch, arch_source: the input architecture. cfg: the pipeline config (checkpoints under
+        ``out/checkpoints/<run key>``). config: the provenance config. notes: metrics notes.
+
+    Raises:
+        ValueError, FileNotFoundError: bad profile, data or architecture file (named).
+    """
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        import torch
+
+        from ..seg import load_dataset
+
+        p = dict(params)
+        if p.get("num_threads"):
+            torch.set_num_threads(int(p["num_threads"]))
+        self.dev = (("cuda" if torch.cuda.is_available() else "cpu") if p["device"] == "auto"
+                    else p["device"])
+        p["device"] = self.dev
+        p["n_predictions"] = p.pop("n_overlay")
+        self.p = p
+        self.out = out = reports_dir(p["profile"], sf.NOTEBOOK)
+        self.records, self.data_info = load_dataset(
+            p["data"], resolution=p["resolution"],
+            synthetic=dict(n_patients=p["synthetic_patients"],
+                           slices_per_patient=p["synthetic_slices"], seed=0),
+            cache_dir=repo_root() / "reports" / "cache" / sf.NOTEBOOK)
+        info = self.data_info
+        self.channels = info["channels"]  # every model takes the data's input channels
+        ia = p["input_arch"]
+        arch_path = (sf.best_arch_path(p["profile"]) if ia == "auto" else
+                     None if ia == "default" else repo_root() / ia)
+        self.arch, self.arch_source = sf.load_input_arch(arch_path, resolution=p["resolution"])
+        self.cfg = sf.pipeline_config(p)
+        key = sf.run_key(self.arch, info, self.cfg.to_dict())
+        self.cfg.checkpoint_root = str(out / "checkpoints" / key)
+        self.config = dict(p, data_info=info, input_arch_source=self.arch_source,
+                           input_arch_id=self.arch.arch_id, run_key=key)
+        self.notes: List[str] = []
+        if info["synthetic"]:
+            self.notes.append(info["label"])
+            print("NOTE: using", info["label"], f"({info['why']})")
+        print("outputs ->", out.relative_to(repo_root()), "| device:", self.dev, "| threads:",
+              torch.get_num_threads())
+        print(f"data: {info['dataset']}, {info['n_records']} slices, {info['n_patients']} "
+              f"patients, {info['n_tumour']} with tumour, {self.channels} channel(s), "
+              f"{p['resolution']} px")
+        print("input arch:", self.arch_source)
+        print("  ", self.arch.describe())
+        print("checkpoints:", self.cfg.checkpoint_root)
+
+    def _csv(self, name: str, df: pd.DataFrame) -> None:
+        write_csv(self.out / name, df, self.config, self.p["search_seed"])
+
+    def _figure(self, fig, name: str, show: bool = False) -> Path:
+        path = save_figure(fig, self.out / name)
+        _close(fig, show)
+        return path
+
+    def input_cost(self) -> pd.DataFrame:
+        """Params and FLOPs (training resolution, batch 1) of the input architecture and of
+        ``hctnet_like``, with the FLOPs budget; draws ``arch_input.png``."""
+        import matplotlib.pyplot as plt
+
+        from ..build import build_model
+        from ..cost import count_flops, count_params
+        from ..seg import build_baseline
+        from ..plots.arch import draw_arch
+
+        res, in_ch = self.p["resolution"], int(self.records[0]["image"].shape[0])
+        shape = (1, in_ch, res, res)
+        m_in = build_model(self.arch, in_ch, 1)
+        hct = build_baseline(sf.HCT, in_ch, 1, res).model
+        pre = pd.DataFrame([
+            {"model": "input arch", "params_M": count_params(m_in) / 1e6,
+             "gflops": count_flops(m_in, shape) / 1e9},
+            {"model": sf.HCT, "params_M": count_params(hct) / 1e6,
+             "gflops": count_flops(hct, shape) / 1e9}])
+        pre["flops_budget_g"] = self.p["flops_budget_frac"] * pre["gflops"].iloc[1]
+        fig, ax = plt.subplots(figsize=(11, 5))
+        draw_arch(self.arch, ax=ax, title=f"input arch {self.arch.arch_id} (before the knob search)")
+        self._figure(fig, "arch_input.png")
+        return pre.round(4)
+
+    def run_pipeline(self) -> None:
+        """:func:`nascore.seg.run_pipeline` (knob search, fine-tuning, baselines; resumable)."""
+        from ..seg import run_pipeline
+
+        t0 = time.perf_counter()
+        self.res = run_pipeline(self.arch, self.records, self.cfg)
+        self.wall_s = time.perf_counter() - t0
+        print(f"pipeline wall time {self.wall_s:.0f} s")
+
+    def results(self) -> pd.DataFrame:
+        """``results.csv`` (per model, over seeds) and the per-seed, per-case and curve CSVs."""
+        res = self.res
+        self.table = sf.results_table(res.table)
+        for name, df in (("results.csv", self.table), ("results_per_seed.csv", res.table),
+                         ("per_case.csv", res.per_case), ("train_curves.csv", res.curves),
+                         ("val_curves.csv", res.val_curves)):
+            self._csv(name, df)
+        return self.table[SHOW_COLUMNS].round(4)
+
+    def knob_search(self) -> pd.DataFrame:
+        """Cost before/after and the decisions of the knob search (CSVs, arch JSONs, figures)."""
+        import matplotlib.pyplot as plt
+
+        from ..plots.seg import cost_bars
+        from ..plots.arch import draw_arch
+
+        res = self.res
+        cost = sf.cost_before_after(res.search, res.table)
+        decisions = sf.decisions_table(res.search)
+        self._csv("cost_before_after.csv", cost)
+        self._csv("search_decisions.csv", decisions)
+        sf.write_arch_json(self.out / "input_arch.json", res.input_arch, source=self.arch_source)
+        sf.write_arch_json(self.out / "searched_arch.json", res.searched_arch,
+                           source="knob search of input_arch.json")
+        a, b = res.input_arch, res.searched_arch
+        self._figure(cost_bars(cost, title=f"knob search: {a.arch_id} -> {b.arch_id}"),
+                     "cost_before_after.png", show=True)
+        fig, ax = plt.subplots(figsize=(11, 5))
+        draw_arch(b, ax=ax, title=f"searched arch {b.arch_id} (after discretisation)")
+        self._figure(fig, "arch_searched.png")
+        print("before:", a.describe())
+        print("after: ", b.describe())
+        _display(decisions.round(3))
+        return cost.round(4)
+
+    def dice_vs_flops(self) -> None:
+        """``dice_vs_flops.png`` (the target region shaded)."""
+        from ..plots.seg import dice_vs_flops
+
+        p, info = self.p, self.data_info
+        title = f"{info['dataset']} {p['resolution']}px, {len(p['seeds'])} seed(s), {p['epochs']} epoch(s)"
+        if info["synthetic"]:
+            title += "\n" + info["label"]
+        self._figure(dice_vs_flops(self.table, title=title), "dice_vs_flops.png", show=True)
+
+    def loss_curves(self):
+        """Loss terms of the knob search and of training, validation Dice; returns the training
+        figure's image for display."""
+        from IPython.display import Image
+
+        from ..plots.seg import loss_curves, val_curves
+
+        curves, p = self.res.curves, self.p
+        smooth = max(1, int(p["search_steps"]) // 25)
+        fig = loss_curves(curves, "search", terms=SEARCH_TERMS, smooth=smooth,
+                          title=f"knob search (seed {p['search_seed']}), moving average {smooth}")
+        self._figure(fig, "loss_terms_search.png", show=True)
+        n_steps = int(curves[curves.phase == "train"]["step"].max())
+        fig = loss_curves(curves, "train", smooth=max(1, n_steps // 25),
+                          title="fine-tuning / baseline training (mean over seeds)")
+        path = self._figure(fig, "loss_terms_train.png")
+        fig = val_curves(self.res.val_curves,
+                         title="validation Dice per epoch (mean, band = min..max over seeds)")
+        self._figure(fig, "val_dice.png")
+        return Image(filename=str(path), width=800)
+
+    def overlays(self) -> None:
+        """Image / ground truth / prediction overlays per model and for all models (first seed)."""
+        from ..plots.seg import overlay_grid
+
+        res, n, info = self.res, self.p["n_predictions"], self.data_info
+        first = res.per_case[res.per_case.seed == list(self.p["seeds"])[0]]
+        case_dice = {m: dict(zip(g["id"].astype(str), g["dice_conv"])) for m, g in first.groupby("model")}
+        for m, preds in res.predictions.items():
+            fig = overlay_grid({m: preds}, max_cases=n, dice=case_dice,
+                               title=f"{m}: image, ground truth (green), prediction (red)")
+            self._figure(fig, f"overlay_{m}.png")
+        title = "test cases, all models" + (f" — {info['label']}" if info["synthetic"] else "")
+        self._figure(overlay_grid(res.predictions, max_cases=n, dice=case_dice, title=title),
+                     "overlay_all.png", show=True)
+
+    def write_metrics(self) -> Dict[str, Any]:
+        """``metrics.json`` (targets, search, data, notes, wall time); returns the targets."""
+        import torch
+
+        from ..provenance import write_metrics
+
+        res, p = self.res, self.p
+        targets = sf.evaluate_targets(self.table)
+        self.notes.append(f"input arch: {self.arch_source}")
+        self.notes.append("searched model fine-tuned from the searched weights (inherit_weights="
+                          f"{p['inherit_weights']}); its search time is reported separately")
+        self.notes.append(f"pipeline wall time {self.wall_s:.0f} s on {self.dev} with "
+                          f"{torch.get_num_threads()} thread(s)")
+        metrics = sf.metrics_json(self.table, res.search, targets, self.data_info,
+                                  self.arch_source, res.input_arch, res.searched_arch, self.notes)
+        metrics["wall_time_s"] = self.wall_s
+        write_metrics(self.out / "metrics.json", metrics, self.config, p["search_seed"])
+        print(sorted(f.name for f in self.out.iterdir()))
+        return targets
