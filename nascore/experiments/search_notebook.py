@@ -23,9 +23,10 @@ from typing import Any, Dict, List, Mapping, Optional
 import pandas as pd
 
 from ..paths import data_root, has_data, repo_root, reports_dir
-from ..provenance import save_figure, write_csv
+from ..provenance import write_csv
 from . import search_hybrid as SH
 from . import search_nb201 as S
+from .notebook_utils import save_and_close, torch_setup
 
 NOTEBOOK = "03_search"
 NB201_TABLES = (("nas", "nb201", "nb201_all15625_test_acc_200ep.csv"),
@@ -34,15 +35,6 @@ HW_NAS_BENCH = ("nas", "hw_nas_bench")
 METRICS_NOTES = ["anytime value = true accuracy of the best-scored cell after n evaluations",
                  "hybrid_rule@published is a partial mirror of hybrid: AZ-NAS-style components "
                  "have no published counterpart"]
-
-
-def _save(fig, path, show: bool = True) -> None:
-    import matplotlib.pyplot as plt
-
-    save_figure(fig, path)
-    if show:
-        plt.show()
-    plt.close(fig)
 
 
 class NotebookRun:
@@ -62,11 +54,8 @@ class NotebookRun:
     """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
-        import torch
-
         p = dict(params)
-        if p.get("num_threads"):
-            torch.set_num_threads(int(p["num_threads"]))
+        torch_setup(p)
         self.out = out = reports_dir(p["profile"], NOTEBOOK)
         self.hist_dir, self.cache_dir = out / "histories", out / "cache"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +128,7 @@ class NotebookRun:
         fig = anytime_plot(self.anytime, optimum=S.NB201_C10_OPTIMUM, target=S.TARGET_ACC,
                            title=f"NB201 {self.p['dataset']}: true accuracy of the found cell "
                                  "(mean ± sd over seeds)")
-        _save(fig, self.out / "anytime_nb201.png")
+        save_and_close(fig, self.out / "anytime_nb201.png", show=True)
         cols = ["objective", "strategy", "n_seeds", "budget", "final_mean", "final_sd", "final_min",
                 "final_max"] + [c for c in summary.columns if c.startswith("at") and c.endswith("_mean")]
         return summary[cols].round(2)
@@ -160,7 +149,8 @@ class NotebookRun:
         self.regret = S.regret_summary(lat_runs)
         self._csv("latency_runs.csv", lat_runs)
         self._csv("latency_regret.csv", self.regret)
-        _save(regret_bars(lat_runs, target=S.TARGET_REGRET), self.out / "regret_latency.png")
+        save_and_close(regret_bars(lat_runs, target=S.TARGET_REGRET), self.out / "regret_latency.png",
+                       show=True)
         return self.regret.round(3)
 
     def targets(self) -> Dict[str, Any]:
@@ -239,7 +229,7 @@ class NotebookRun:
         fig = pareto_plot(frame, budget_flops=budget_flops, best_id=rec.arch_id if rec else None,
                           title=f"HybridSegSpace, {len(frame)} candidates, budget flops_ratio <= "
                                 f"{cfg.flops_budget_frac}{label}")
-        _save(fig, self.out / "pareto_hybrid.png")
+        save_and_close(fig, self.out / "pareto_hybrid.png", show=True)
         return frame[frame["front_flops"] | frame["front_latency"]].drop(columns=["arch"]).round(3)
 
     def write_metrics(self) -> float:

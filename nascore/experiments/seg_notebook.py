@@ -22,28 +22,15 @@ from typing import Any, Dict, List, Mapping
 import pandas as pd
 
 from ..paths import repo_root, reports_dir
-from ..provenance import save_figure, write_csv
+from ..provenance import write_csv
 from . import seg_finetune as sf
+from .notebook_utils import display, save_and_close, torch_setup
 
 #: The results table's columns shown in the notebook.
 SHOW_COLUMNS = ["model", "n_seeds", "dice", "dice_tumor_mean", "hd95", "params_M", "gflops",
                 "params_vs_hct", "flops_vs_hct", "cpu_latency_ms", "train_time_s",
                 "search_time_s", "total_time_s"]
 SEARCH_TERMS = ("dice", "transformer", "complexity", "entropy", "total", "expected_gflops")
-
-
-def _display(obj) -> None:
-    from IPython.display import display
-
-    display(obj)
-
-
-def _close(fig, show: bool = False) -> None:
-    import matplotlib.pyplot as plt
-
-    if show:
-        plt.show()
-    plt.close(fig)
 
 
 class NotebookRun:
@@ -71,11 +58,7 @@ class NotebookRun:
         from ..seg import load_dataset
 
         p = dict(params)
-        if p.get("num_threads"):
-            torch.set_num_threads(int(p["num_threads"]))
-        self.dev = (("cuda" if torch.cuda.is_available() else "cpu") if p["device"] == "auto"
-                    else p["device"])
-        p["device"] = self.dev
+        self.dev = p["device"] = torch_setup(p)
         p["n_predictions"] = p.pop("n_overlay")
         self.p = p
         self.out = out = reports_dir(p["profile"], sf.NOTEBOOK)
@@ -112,9 +95,7 @@ class NotebookRun:
         write_csv(self.out / name, df, self.config, self.p["search_seed"])
 
     def _figure(self, fig, name: str, show: bool = False) -> Path:
-        path = save_figure(fig, self.out / name)
-        _close(fig, show)
-        return path
+        return save_and_close(fig, self.out / name, show)
 
     def input_cost(self) -> pd.DataFrame:
         """Params and FLOPs (training resolution, batch 1) of the input architecture and of
@@ -183,7 +164,7 @@ class NotebookRun:
         self._figure(fig, "arch_searched.png")
         print("before:", a.describe())
         print("after: ", b.describe())
-        _display(decisions.round(3))
+        display(decisions.round(3))
         return cost.round(4)
 
     def dice_vs_flops(self) -> None:

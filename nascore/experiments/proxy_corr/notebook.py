@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional
 import pandas as pd
 
 from ...paths import data_root, has_data, repo_root, reports_dir
-from ...provenance import save_figure, write_csv
+from ...provenance import write_csv
+from ..notebook_utils import save_and_close, torch_setup
 from . import analysis as A
 from . import references as R
 from .cli import autoformer_rows, nb201_jobs
@@ -65,16 +66,11 @@ class NotebookRun:
     """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
-        import torch
-
         from ...cache import ScoreCache
         from ...proxies import PROXIES
 
         p = dict(params)
-        if p.get("num_threads"):
-            torch.set_num_threads(int(p["num_threads"]))
-        self.dev = (("cuda" if torch.cuda.is_available() else "cpu") if p["device"] == "auto"
-                    else p["device"])
+        self.dev = torch_setup(p)
         self.out = reports_dir(p["profile"], NOTEBOOK)
         names = set(PROXIES.names())
         proxies = list(PROXIES.names()) if p["proxies"] == "all" else list(p["proxies"])
@@ -209,8 +205,6 @@ class NotebookRun:
         Returns:
             Median seconds per net (proxy x benchmark/dataset), or None when nothing was scored.
         """
-        import matplotlib.pyplot as plt
-
         from ...plots.corr import heatmap, scatter_grid, timing_bars
 
         if self.scores_all is None:
@@ -221,32 +215,25 @@ class NotebookRun:
             key = "arch_key" if bench == "autoformer" else "arch_str"
             fig = heatmap(A.proxy_matrix(s_all, bench, ds),
                           f"{bench} {ds}: proxy-vs-proxy Spearman (n={sub[key].nunique()})")
-            save_figure(fig, out / f"heatmap_{tag}.png")
-            plt.close(fig)
+            save_and_close(fig, out / f"heatmap_{tag}.png")
             rho = table[(table.benchmark == bench) & (table.dataset == ds)].set_index("proxy")["spearman"]
             deg = sub.drop_duplicates(key).set_index(key)["degenerate"]
             title = f"{bench} {ds}" + (" (SURROGATE batch)" if sub["surrogate"].any() else "")
             fig = scatter_grid(A.wide_scores(sub), self._truth(bench, ds), stats=rho.to_dict(),
                                highlight=deg, title=title)
-            save_figure(fig, out / f"scatter_{tag}.png")
-            plt.close(fig)
+            save_and_close(fig, out / f"scatter_{tag}.png")
         tt = A.timing_table(s_all)
         tt = tt[~tt.proxy.isin(list(POPULATION_AGGREGATES))]
         for bench, sub in tt.groupby("benchmark"):
             fig = timing_bars(sub.groupby("proxy")["median_s"].median(),
                               f"{bench}: median seconds per net ({self.dev})")
-            save_figure(fig, out / f"timing_{bench}.png")
-            if bench == "nb201":
-                plt.show()
-            plt.close(fig)
+            save_and_close(fig, out / f"timing_{bench}.png", show=bench == "nb201")
         print("figures:", sorted(f.name for f in out.glob("*.png")))
         return tt.pivot_table(index="proxy", columns=["benchmark", "dataset"], values="median_s").round(4)
 
     def meta_analysis(self) -> Optional[pd.DataFrame]:
         """The ``hybrid`` rule on published TransNAS-Bench-101 and NB201 scores
         (:mod:`nascore.experiments.transnas_meta`): ``transnas_meta.csv`` and its heatmap."""
-        import matplotlib.pyplot as plt
-
         from ...plots.corr import heatmap
         from .. import transnas_meta as tm
 
@@ -263,8 +250,7 @@ class NotebookRun:
         mat.columns = [c[len("spearman_"):] for c in mat.columns]
         mat.insert(0, "HYBRID RULE", meta["rule_spearman"].to_numpy())
         fig = heatmap(mat, "Spearman vs val accuracy: published proxies and the hybrid rule")
-        save_figure(fig, self.out / "heatmap_transnas_meta.png")
-        plt.close(fig)
+        save_and_close(fig, self.out / "heatmap_transnas_meta.png")
         self.notes.append("transnas_meta: hybrid rule = hybrid-weighted sum of log-ranks of "
                           + meta["rule_columns"].iloc[0] + " (TNB101: snip stands in for dss; the "
                           "AZ-NAS components have no published counterpart; rule_equal_spearman: "
