@@ -1,6 +1,6 @@
 """Experiment drivers behind the notebooks (library code: tested, resumable, no notebook logic).
 
-Submodules: :mod:`.survey` (notebook 00: sample and cost the hybrid space), :mod:`.proxy_corr`
+Submodules: :mod:`.space_survey` (notebook 00: sample and cost the hybrid space), :mod:`.proxy_corr`
 (notebook 02: score NB201 cells and AutoFormer ViTs with every proxy, correlate with ground
 truth, metrics; ``proxy_corr.NotebookRun``), :mod:`.transnas_meta` (meta-analysis of the
 ``hybrid`` aggregation rule on published TransNAS-Bench-101 / NB201 proxy scores),

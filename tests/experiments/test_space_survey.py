@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from nascore.arch import HybridSegArch
-from nascore.experiments import survey
+from nascore.experiments import space_survey as survey
 from nascore.space import HybridSegSpace
 
 

@@ -3,6 +3,8 @@ and CPU latency), pick an example architecture, write ``samples.csv`` and ``metr
 
 Notebook use::
 
+    from nascore.experiments import space_survey as survey
+
     config = provenance.notebook_params(globals())
     out, space = survey.setup(config)
     df = survey.run(space, config, out)                 # samples.csv
@@ -10,7 +12,7 @@ Notebook use::
     example = survey.example_arch(df)
     survey.write_metrics(out, space, summary, example, config)
 
-Figures are in :mod:`nascore.plots.survey`.
+Figures are in :mod:`nascore.plots.space`.
 """
 
 from __future__ import annotations
