@@ -70,3 +70,30 @@ def test_score_proxies_resumes_from_cache(tmp_path):
 
     n0 = sum(p.numel() for p in HybridSegBuilder(3, 1)(archs[0]).parameters())
     assert a[(a["proxy"] == "params")]["raw_value"].iloc[0] == pytest.approx(n0)
+
+
+def test_run_section_on_a_tiny_synthetic_benchmark(tmp_path, monkeypatch):
+    """The notebook-02 section end to end: a tiny job on synthetic data, then every output."""
+    import json
+
+    from nascore.bench.hybrid_seg import job as jobmod
+    from nascore.bench.hybrid_seg.job import JobConfig, run_main
+    from nascore.bench.hybrid_seg.recipe import Recipe
+    from nascore.experiments.hybrid_lgg import run_section
+
+    def cheap_flops(arch):  # torch-free stand-in for FLOPs, monotone in widths and depths
+        return float(sum(s.width ** 2 * s.depth / 4 ** i for i, s in enumerate(arch.stages)))
+
+    monkeypatch.setattr(jobmod, "_flops_fn", lambda recipe: cheap_flops)
+    cfg = JobConfig(n_archs=6, n_flops_bins=2, pool_size=24, n_second_seed=3, workers=1,
+                    executor="serial", progress=False, best_arch_path="/nonexistent")
+    run_main(cfg, Recipe(data="synthetic", resolution=32, batch_size=4), tmp_path, budget=2)
+    assert run_section(tmp_path, table_path=tmp_path / "missing.csv")["skipped"]
+    res = run_section(tmp_path, table_path=tmp_path / "hybrid_lgg.csv",
+                      proxies=["params", "synflow", "hybrid"], batch_size=2, n_boot=50,
+                      progress=False)
+    assert res["n_archs"] == 7 and res["noise_ceiling"]["n"] == 3 and not res["partial"]
+    assert set(res["proxies"]) == {"params", "synflow", "hybrid"}
+    for f in ("hybrid_lgg_scores.csv", "hybrid_lgg_correlations.csv", "scatter_hybrid_lgg.png"):
+        assert (tmp_path / f).is_file(), f
+    json.dumps(res, default=str)  # goes into metrics.json

@@ -79,6 +79,13 @@ class BenchTable:
     def has(self, row: Mapping[str, Any]) -> bool:
         return row_key(row) in self.keys()
 
+    def header_config(self) -> Dict[str, Any]:
+        """The ``config`` of the provenance line (the job and recipe the table was started
+        with), or ``{}`` for a table not yet written."""
+        if not self._first_line:
+            return {}
+        return json.loads(self._first_line.split(":", 1)[1]).get("config", {})
+
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self._rows, columns=list(ROW_COLUMNS))
 

@@ -257,6 +257,40 @@ class NotebookRun:
                           "unweighted)")
         return meta[META_COLUMNS].round(3)
 
+    def hybrid_lgg(self):
+        """The hybrid LGG mini-benchmark section (:func:`nascore.experiments.hybrid_lgg.run_section`):
+        every proxy in ``hybrid_lgg_proxies`` against the trained validation tumour Dice, with the
+        noise ceiling; ``hybrid_lgg_correlations.csv``, ``hybrid_lgg_scores.csv`` and
+        ``scatter_hybrid_lgg.png``. Skipped, with a note, without the table or the data.
+
+        Returns:
+            The ranking table (best Kendall τ first), or None when skipped.
+        """
+        from ..hybrid_lgg import run_section
+
+        p = self.p
+        names = p.get("hybrid_lgg_proxies", "all")
+        try:
+            res = run_section(self.out, proxies=None if names == "all" else list(names),
+                              seed=self.seed, n_boot=self.n_boot,
+                              max_archs=p.get("hybrid_lgg_max_archs"),
+                              cache_path=self.out / "cache" / "hybrid_lgg_scores.sqlite")
+        except FileNotFoundError as e:
+            res = {"skipped": f"data not found: {e}"}
+        self.hybrid_lgg_metrics = res
+        if "skipped" in res:
+            self._note(f"hybrid_lgg skipped: {res['skipped']}")
+            return None
+        if res["partial"]:
+            self._note(f"hybrid_lgg: only the first {res['n_archs']} benchmark architectures "
+                       "were scored (hybrid_lgg_max_archs); not a result")
+        c = res["noise_ceiling"]
+        print(f"{res['n_archs']} architectures, budget {res['budget']} steps; noise ceiling "
+              f"(seed-to-seed Kendall, n={c['n']}): {c['kendall']:.3f} {c['ci95_kendall']}")
+        import pandas as pd
+
+        return pd.read_csv(self.out / "hybrid_lgg_correlations.csv", comment="#").round(3)
+
     def write_metrics(self) -> Path:
         """``metrics.json`` (:func:`~.analysis.metrics_json` plus provenance); returns its path."""
         from ...provenance import write_metrics
@@ -269,6 +303,8 @@ class NotebookRun:
         self.metrics = A.metrics_json(self.table, self.scores_all,
                                       tm.meta_to_json(self.meta) if self.meta is not None else {},
                                       self.notes, self.rep)
+        if getattr(self, "hybrid_lgg_metrics", None) is not None:
+            self.metrics["hybrid_lgg"] = self.hybrid_lgg_metrics
         path = write_metrics(self.out / "metrics.json", self.metrics, self.config, self.seed)
         print(sorted(f.name for f in self.out.iterdir()))
         return path
