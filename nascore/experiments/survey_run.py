@@ -1,0 +1,227 @@
+"""Notebook 01 (``01_survey_baselines``): one method per notebook cell, outputs to
+``reports/<profile>/01_survey_baselines/`` with provenance (see
+:mod:`nascore.experiments.survey_baselines` and :mod:`nascore.experiments.survey_hybrid`).
+
+Example (the notebook's body)::
+
+    run = SurveyRun(params)          # params: the notebook's parameters cell, as a dict
+    run.darts(); run.blackbox(); run.zeroshot(); run.second_ground()
+    run.cost(); run.finish()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+
+NOTEBOOK = "01_survey_baselines"
+#: What the CIFAR-10 sample limits (written into metrics.json and printed).
+DATA_NOTE = ("The one-shot part trains on the real CIFAR-10 SAMPLE of shared/data: 1,000 training "
+             "images (100 per class), halved between supernet weights and architecture weights, "
+             "and scores inherited accuracies on at most 1,000 test images. NB201's DARTS runs "
+             "use 25,000 + 25,000 images. With so few images the supernet overfits early, inherited "
+             "accuracies are low and noisy (one test image = 0.1 point), and the skip-connection "
+             "trend and rank disorder measured here are a small-data version of the published "
+             "ones; the supernet's width and cells per stage are also reduced to fit the CPU.")
+
+
+class SurveyRun:
+    """State of one notebook-01 run.
+
+    Args:
+        params: the notebook parameters (see ``notebooks/01_survey_baselines.ipynb``); must
+            hold ``profile`` and ``seed``.
+    """
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.p = dict(params)
+        self.out = io.reports_dir(self.p["profile"], NOTEBOOK)
+        self.seed = int(self.p.get("seed", 0))
+        self.metrics: Dict[str, Any] = {"data_note": DATA_NOTE, "notes": []}
+        self.costs = []
+        print("outputs ->", self.out)
+
+    # ------------------------------------------------------------------ helpers
+    def _csv(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
+        io.write_csv(self.out / name, df, self.p, self.seed)
+        return df
+
+    def _fig(self, name: str, fig) -> None:
+        import matplotlib.pyplot as plt
+
+        io.save_figure(fig, self.out / name)
+        plt.close(fig)
+
+    def note(self, text: str) -> None:
+        """Prints ``text`` and records it in ``metrics.json``'s ``notes``."""
+        print(text)
+        self.metrics["notes"].append(text)
+
+    # ------------------------------------------------------------------ parts
+    def darts(self) -> pd.DataFrame:
+        """One-shot: DARTS supernet runs, skip share per epoch, rank disorder, derived cells."""
+        from ..bench.nb201_supernet import DartsConfig
+        from ..plots_survey import rank_disorder_plot, skip_share_plot
+        from .survey_baselines import darts_cost_row, run_darts
+
+        p = self.p
+        print(DATA_NOTE)
+        cfg = DartsConfig(C=p["darts_C"], N=p["darts_N"], epochs=p["darts_epochs"],
+                          batch_size=p["darts_batch_size"])
+        r = run_darts(p["darts_seeds"], cfg, p["darts_n_train"], p["darts_n_eval"],
+                      p["darts_n_cells"], p["n_boot"])
+        self._csv("darts_epochs.csv", r["epochs"])
+        self._csv("darts_derived.csv", r["derived"])
+        self._csv("darts_cells.csv", r["cells"])
+        self._fig("skip_share.png", skip_share_plot(
+            r["epochs"], f"DARTS (1st order) on the CIFAR-10 sample, C={cfg.C}, N={cfg.N}"))
+        self._fig("rank_disorder.png", rank_disorder_plot(
+            r["cells"], r["rank"], f"supernet (seed {p['darts_seeds'][0]}) vs stand-alone"))
+        d = r["derived"]
+        self.metrics.update({
+            "rank_disorder_kendall": r["rank"]["kendall"], "rank_disorder": r["rank"],
+            "skip_share_final": float(d["skip_share"].mean()),
+            "skip_share_final_per_seed": d["skip_share"].tolist(),
+            "darts_true_acc": float(d["true_acc"].mean()),
+            "darts_true_acc_sd": float(d["true_acc"].std(ddof=1)) if len(d) > 1 else None,
+            "darts_true_acc_per_seed": d["true_acc"].tolist(),
+            "darts_derived": d["arch_str"].tolist(),
+            "darts_cpu_s_mean": float(d["cpu_s"].mean()),
+            "darts_config": {**cfg.__dict__, "n_train": p["darts_n_train"], "n_eval": p["darts_n_eval"],
+                             "n_cells": p["darts_n_cells"]},
+        })
+        self.costs.append(darts_cost_row(r, cfg.epochs, p["darts_n_train"]))
+        return d
+
+    def blackbox(self) -> pd.DataFrame:
+        """Black-box strategies against the 200-epoch and the 12-epoch accuracy; the ranking of
+        the 12-epoch accuracy against the published zero-shot proxies."""
+        from .survey_baselines import ORACLE, SHORT, ranking_comparison, run_searches
+
+        p = self.p
+        df = run_searches(p["bb_strategies"], [ORACLE, SHORT], p["bb_seeds"], p["bb_budget"],
+                          settings=self._settings())
+        self.nb201 = df
+        rank = ranking_comparison(p["rank_n_cells"], p["n_boot"], self.seed)
+        self._csv("ranking_12ep_vs_proxies.csv", rank)
+        short = rank[rank["predictor"] == "12-epoch accuracy"].iloc[0]
+        zs = rank[rank["kind"] == "zero-shot"]
+        self.metrics["ranking"] = {
+            "kendall_12ep": float(short["kendall"]),
+            "ci95_kendall_12ep": [float(short["ci_lo"]), float(short["ci_hi"])],
+            "best_zero_shot": str(zs.iloc[0]["predictor"]),
+            "kendall_best_zero_shot": float(zs.iloc[0]["kendall"]),
+            "n_zero_shot_above_12ep": int((zs["kendall"] > short["kendall"]).sum()),
+            "n_cells": int(short["n"])}
+        return rank
+
+    def zeroshot(self) -> Dict[str, Any]:
+        """Zero-shot: the ``hybrid`` rule on published columns with evolution and block-wise
+        search, and the measured CPU cost of one live ``hybrid`` evaluation on NB201."""
+        from .survey_baselines import RULE, live_cost, run_searches
+
+        p = self.p
+        df = run_searches(p["zs_strategies"], [RULE], p["bb_seeds"], p["bb_budget"],
+                          settings=self._settings())
+        self.nb201 = pd.concat([self.nb201, df], ignore_index=True)
+        self._csv("searches_nb201.csv", self.nb201)
+        live = live_cost(p["live_cells"], self.seed, p["live_batch_size"])
+        self.metrics["live_cost"] = live
+        print(f"live hybrid proxy on NB201: {live['cpu_s_per_eval']:.2f} CPU s per evaluation "
+              f"({live['n_cells']} cells, batch {live['batch_size']}, {live['input']} images)")
+        return live
+
+    def second_ground(self):
+        """The strategies inside the hybrid mini-benchmark table; skipped (with a note) when the
+        table is missing or empty."""
+        from .survey_hybrid import TRAINING, ground_summary, load_ground, run_ground
+
+        p = self.p
+        path = io.repo_root() / p["hybrid_table"]
+        ground = load_ground(path)
+        if ground is None or len(ground) < 3:
+            self.note(f"second ground skipped: {p['hybrid_table']} is missing or has fewer than 3 "
+                      "finished rows")
+            self.hybrid = None
+            return None
+        objectives = list(p["hybrid_objectives"])
+        scores = None
+        sp = io.repo_root() / p["hybrid_scores"] if p.get("hybrid_scores") else None
+        if sp is not None and sp.is_file():
+            scores = pd.read_csv(sp, comment="#")
+            objectives += [f"{c}@scores" for c in p["hybrid_score_proxies"] if c in scores.columns]
+        else:
+            self.note(f"no proxy scores file {p.get('hybrid_scores')}: the second ground uses the "
+                      "table's own zero-cost columns only")
+        df = run_ground(ground, p["bb_strategies"], objectives, p["bb_seeds"], p["hybrid_budget"],
+                        scores, settings=self._settings(small=len(ground)))
+        self.hybrid = self._csv("searches_hybrid.csv", df)
+        summ = ground_summary(ground)
+        summ["table"] = p["hybrid_table"]
+        self.metrics["hybrid_ground"] = summ
+        self._hybrid_train = (summ["train_cpu_s_mean"], f"{summ['budget_steps']} steps of "
+                              f"{TRAINING}")
+        print(f"second ground: {summ['n_archs']} architectures, best val Dice {summ['best_dice']:.3f}")
+        return df
+
+    def cost(self) -> pd.DataFrame:
+        """The cost-versus-quality table (``cost_quality.csv``) and figure."""
+        from ..plots_survey import cost_quality_plot
+        from .survey_baselines import FAMILY, RULE, TRAINING_PER_EVAL, cost_table
+
+        acc = "true 200-epoch test accuracy (%)"
+        parts = [cost_table(self.nb201, "NB201 CIFAR-10", acc,
+                            {RULE: self.metrics["live_cost"]["cpu_s_per_eval"]},
+                            TRAINING_PER_EVAL, FAMILY)]
+        if getattr(self, "hybrid", None) is not None:
+            cpu, what = self._hybrid_train
+            fam = {"oracle": "black-box", "random": "no signal"}
+            per = {"oracle": cpu}
+            per.update({o: 0.0 for o in self.hybrid["objective"].unique() if o.endswith("@table")})
+            parts.append(cost_table(self.hybrid, "hybrid mini-benchmark (LGG)", "validation tumour Dice",
+                                    per, {"oracle": what}, {**fam, **{o: "zero-shot" for o in
+                                                                    self.hybrid["objective"].unique()
+                                                                    if "@" in o}}))
+        table = pd.concat([pd.DataFrame(self.costs)] + parts, ignore_index=True)
+        self._csv("cost_quality.csv", table)
+        self._fig("cost_quality.png", cost_quality_plot(table))
+        self.cost_table = table
+        return table
+
+    def finish(self) -> Path:
+        """Writes ``metrics.json`` (with ``key_numbers`` for the reports summary)."""
+        from .survey_baselines import ORACLE, RULE, SHORT
+
+        g = self.nb201.groupby(["objective", "strategy"])["quality"].mean()
+        self.metrics["nb201_found_acc"] = {f"{s}@{o}": float(v) for (o, s), v in g.items()}
+        kn = [("DARTS rank disorder (Kendall tau, inherited vs true)", "rank_disorder_kendall", "rank_disorder.png"),
+              ("DARTS skip_connect share of the final derived cell", "skip_share_final", "skip_share.png"),
+              ("DARTS derived cell, true CIFAR-10 accuracy (%)", "darts_true_acc", "darts_derived.csv"),
+              ("Kendall tau of the 12-epoch accuracy", "ranking.kendall_12ep", "ranking_12ep_vs_proxies.csv"),
+              ("Kendall tau of the best published zero-shot predictor", "ranking.kendall_best_zero_shot",
+               "ranking_12ep_vs_proxies.csv"),
+              ("Live hybrid proxy, CPU s per NB201 evaluation", "live_cost.cpu_s_per_eval", "cost_quality.csv")]
+        for o in (ORACLE, SHORT, RULE):
+            for s in ("evolution",):
+                if f"{s}@{o}" in self.metrics["nb201_found_acc"]:
+                    kn.append((f"{s} @ {o}: true accuracy found (%)", f"nb201_found_acc.{s}@{o}",
+                               "cost_quality.csv"))
+        if "hybrid_ground" in self.metrics:
+            kn.append(("second ground: best validation Dice in the table", "hybrid_ground.best_dice",
+                       "searches_hybrid.csv"))
+        self.metrics["key_numbers"] = [{"label": a, "path": b, "source": c} for a, b, c in kn]
+        return io.write_metrics(self.out / "metrics.json", self.metrics, self.p, self.seed)
+
+    def _settings(self, small: int = 0) -> Dict[str, Dict[str, Any]]:
+        p = self.p
+        pop, samp = int(p["evolution_population"]), int(p["evolution_sample"])
+        if small:
+            pop = max(2, min(pop, small // 3))
+            samp = max(1, min(samp, pop // 2))
+        return {"evolution": {"population": pop, "sample": samp},
+                "blockwise": {"completion": "random"}}
