@@ -13,7 +13,7 @@ STAMP := $(VENV)/.stamp-install
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 PROFILES := smoke default full
 
-.PHONY: install reproduce test lab clean-reports check-profile
+.PHONY: install reproduce summary test lab clean-reports check-profile
 
 install: $(STAMP)
 
@@ -40,6 +40,12 @@ reproduce: install check-profile
 	  echo "== $$stem ($(PROFILE))"; \
 	  $(BIN)/papermill $$nb $$out/$$stem.ipynb -k nascore --cwd notebooks $$args; \
 	done
+	$(MAKE) --no-print-directory summary PROFILE=$(PROFILE)
+
+# The key numbers of every notebook on one page, from the metrics.json files: reports/README.md
+# for the full profile, reports/<profile>/README.md for the others.
+summary: check-profile
+	$(BIN)/python -m nascore.experiments.report_summary reports/$(PROFILE)
 
 test: install
 	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider

@@ -2,7 +2,7 @@
 
 Searching "inside a table" (e.g. the trained hybrid mini-benchmark) means every candidate must
 be a row the table has an answer for. :class:`TableSpace` has one decision, ``row``, choosing
-among the table's architecture keys; :meth:`TableSpace.mutate` moves to one of the ``k``
+among the table's architecture keys (its architectures are :class:`TableRow` strings); :meth:`TableSpace.mutate` moves to one of the ``k``
 nearest rows by the Hamming distance of their feature vectors (e.g. the architectures'
 encodings in their own space), so regularized evolution makes small changes as in the full
 space; random search and REINFORCE use the single categorical decision as they would any other.
@@ -16,12 +16,25 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
 from ..decisions import Decision, SearchSpace
+
+
+class TableRow(str):
+    """An architecture of a :class:`TableSpace`: its key (a ``str``), with ``arch_id`` (the key)
+    and ``to_json`` for search histories."""
+
+    @property
+    def arch_id(self) -> str:
+        return str(self)
+
+    def to_json(self) -> str:
+        return json.dumps({"row": str(self)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,16 +80,16 @@ class TableSpace(SearchSpace):
         except ValueError:
             raise ValueError(f"encode: {arch!r} is not a row of the table") from None
 
-    def decode(self, indices: Sequence[int]) -> str:
+    def decode(self, indices: Sequence[int]) -> TableRow:
         idx = [int(i) for i in indices]
         if len(idx) != 1 or not 0 <= idx[0] < len(self.keys):
             raise ValueError(f"decode: need one index in 0..{len(self.keys) - 1}, got {idx}")
-        return self.keys[idx[0]]
+        return TableRow(self.keys[idx[0]])
 
     def active(self, arch: Any) -> Tuple[bool, ...]:
         return (True,)
 
-    def mutate(self, arch: Any, rng) -> str:
+    def mutate(self, arch: Any, rng) -> TableRow:
         """One of the ``k`` nearest other rows (Hamming distance of features; ties by row order).
 
         Raises:
@@ -92,7 +105,7 @@ class TableSpace(SearchSpace):
         else:
             d = (self._feat[others] != self._feat[i]).sum(axis=1)
             near = others[np.argsort(d, kind="stable")[: self.k]]
-        return self.keys[int(near[int(rng.integers(len(near)))])]
+        return TableRow(self.keys[int(near[int(rng.integers(len(near)))])])
 
     def to_config(self) -> Dict[str, Any]:
         return {"n_rows": len(self.keys), "k": self.k, "first_keys": list(self.keys[:3]),
