@@ -151,6 +151,8 @@ def inherited_accuracy(net: NB201Supernet, arch: Any, x: torch.Tensor, y: torch.
 
     Args:
         x: (B, 3, H, W) float images. y: (B,) int64 labels.
+        batch_size: images per forward; BatchNorms use the statistics of each such batch (the
+            supernet keeps no running statistics), as in NB201's one-shot evaluations.
     """
     w = one_hot(arch).to(x.device)
     net.eval()
