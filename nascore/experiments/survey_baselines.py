@@ -20,7 +20,9 @@
   every evaluation records the true accuracy (:class:`~nascore.experiments.search_nb201.WithTruth`).
 * :func:`ranking_comparison`: Kendall tau of the 12-epoch accuracy and of each published
   zero-shot proxy against the 200-epoch accuracy on the same cells.
-* :func:`live_cost`: the measured CPU seconds of one live ``hybrid`` evaluation on NB201 cells.
+* :func:`live_cost`: the measured CPU seconds of one live ``hybrid`` evaluation on NB201 cells;
+  :func:`train_step_cost`: the measured CPU cost of NB201 training steps, scaled to the training
+  one black-box evaluation needs.
 * :func:`cost_table`: search cost against the quality found, one row per method.
 """
 
@@ -38,7 +40,8 @@ from ..bench.nb201 import parse_arch_str
 #: Objective names of :func:`nb201_objective`.
 ORACLE, SHORT, RULE = "oracle", "12ep", "hybrid_rule@published"
 #: What one evaluation needs, per objective (NB201 protocol: Dong & Yang, ICLR 2020).
-TRAINING_PER_EVAL = {ORACLE: "200 epochs of CIFAR-10 training", SHORT: "12 epochs of CIFAR-10 training",
+TRAINING_PER_EVAL = {ORACLE: "200 epochs x 50,000 CIFAR-10 images (CPU s estimated from a measured step)",
+                     SHORT: "12 epochs x 50,000 CIFAR-10 images (CPU s estimated from a measured step)",
                      RULE: "none (one minibatch, live)"}
 FAMILY = {ORACLE: "black-box", SHORT: "black-box (12-epoch proxy)", RULE: "zero-shot"}
 
@@ -232,6 +235,43 @@ def live_cost(n_cells: int = 3, seed: int = 0, batch_size: int = 16, proxy: str 
         times.append(time.process_time() - c0)
     return {"proxy": proxy, "n_cells": n_cells, "cpu_s_per_eval": float(np.mean(times)),
             "cpu_s": times, "batch_size": batch_size, "input": kind}
+
+
+def train_step_cost(n_cells: int = 2, batch_size: int = 64, steps: int = 2, seed: int = 0,
+                    epochs: Mapping[str, int] = None, n_images: int = 50_000) -> Dict[str, Any]:
+    """Measured CPU seconds per training image of NB201 networks (C=16, N=5; SGD step with
+    forward and backward on random 32x32 inputs), and from it the estimated CPU seconds of
+    the training one evaluation needs: ``n_images`` x ``epochs[objective]`` images (NB201's
+    CIFAR-10 protocol: 50,000 training images, 200 epochs; the 12-epoch table: 12 epochs).
+
+    Returns:
+        ``{"cpu_s_per_image", "cpu_s_per_eval": {objective: seconds}, "n_cells", "batch_size",
+        "steps"}`` (the first step of each cell is a warm-up and not counted).
+    """
+    import torch
+
+    from ..bench.nb201 import build_nb201_net
+
+    epochs = dict(epochs or {ORACLE: 200, SHORT: 12})
+    per = []
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, 3, 32, 32, generator=g)
+    y = torch.randint(0, 10, (batch_size,), generator=g)
+    for s in sample_cells(n_cells, seed=seed + 2):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = build_nb201_net(s)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        for k in range(steps + 1):
+            c0 = time.process_time()
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+            if k:
+                per.append((time.process_time() - c0) / batch_size)
+    pi = float(np.mean(per))
+    return {"cpu_s_per_image": pi, "cpu_s_per_eval": {o: pi * n_images * e for o, e in epochs.items()},
+            "n_cells": n_cells, "batch_size": batch_size, "steps": steps}
 
 
 # ----------------------------------------------------------------------------- cost table

@@ -101,9 +101,13 @@ class SurveyRun:
     def blackbox(self) -> pd.DataFrame:
         """Black-box strategies against the 200-epoch and the 12-epoch accuracy; the ranking of
         the 12-epoch accuracy against the published zero-shot proxies."""
-        from .survey_baselines import ORACLE, SHORT, ranking_comparison, run_searches
+        from .survey_baselines import ORACLE, SHORT, ranking_comparison, run_searches, train_step_cost
 
         p = self.p
+        tc = train_step_cost(p["train_cost_cells"], p["train_cost_batch_size"], seed=self.seed)
+        self.metrics["train_cost"] = tc
+        print(f"NB201 training on this CPU: {tc['cpu_s_per_image'] * 1e3:.1f} CPU ms per image, so "
+              f"{tc['cpu_s_per_eval'][ORACLE] / 3600:.0f} CPU hours per 200-epoch evaluation")
         df = run_searches(p["bb_strategies"], [ORACLE, SHORT], p["bb_seeds"], p["bb_budget"],
                           settings=self._settings())
         self.nb201 = df
@@ -176,7 +180,8 @@ class SurveyRun:
 
         acc = "true 200-epoch test accuracy (%)"
         parts = [cost_table(self.nb201, "NB201 CIFAR-10", acc,
-                            {RULE: self.metrics["live_cost"]["cpu_s_per_eval"]},
+                            {RULE: self.metrics["live_cost"]["cpu_s_per_eval"],
+                             **self.metrics["train_cost"]["cpu_s_per_eval"]},
                             TRAINING_PER_EVAL, FAMILY)]
         if getattr(self, "hybrid", None) is not None:
             cpu, what = self._hybrid_train

@@ -85,3 +85,11 @@ def test_cost_table_means_over_seeds():
     row = t.iloc[0]
     assert row["quality_mean"] == 91.0 and row["search_cpu_s"] == 2.0 and row["est_cpu_s"] == 20.0
     assert row["quality_sd"] == pytest.approx(np.sqrt(2.0)) and row["family"] == "fam"
+
+
+def test_train_step_cost_scales_the_measured_step_to_the_protocols():
+    c = SB.train_step_cost(n_cells=1, batch_size=2, steps=1)
+    assert c["cpu_s_per_image"] > 0
+    e = c["cpu_s_per_eval"]
+    assert e[SB.ORACLE] == pytest.approx(c["cpu_s_per_image"] * 50_000 * 200)
+    assert e[SB.ORACLE] / e[SB.SHORT] == pytest.approx(200 / 12)
