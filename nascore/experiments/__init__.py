@@ -1,11 +1,15 @@
 """Experiment drivers behind the notebooks (library code: tested, resumable, no notebook logic).
 
-Submodules: :mod:`.space_survey` (notebook 00: sample and cost the hybrid space), :mod:`.proxy_corr`
+Submodules: :mod:`.space_survey` (notebook 00: sample and cost the hybrid space);
+:mod:`.survey_baselines` (NB201: DARTS supernet measurements, black-box and zero-shot searches,
+cost table) and :mod:`.survey_hybrid` (the same strategies inside the hybrid mini-benchmark
+table) for notebook 01, run cell by cell by :mod:`.survey_notebook`; :mod:`.proxy_corr`
 (notebook 02: score NB201 cells and AutoFormer ViTs with every proxy, correlate with ground
 truth, metrics; ``proxy_corr.NotebookRun``), :mod:`.transnas_meta` (meta-analysis of the
 ``hybrid`` aggregation rule on published TransNAS-Bench-101 / NB201 proxy scores),
 :mod:`.search_nb201` (+ :mod:`.search_nb201_objectives`) and :mod:`.search_hybrid`
 (+ :mod:`.search_hybrid_results`) for notebook 03, run cell by cell by
 :mod:`.search_notebook`; :mod:`.seg_finetune` for notebook 04, run by :mod:`.seg_notebook`.
+:mod:`.report_summary` writes ``reports/README.md`` from the ``metrics.json`` files.
 Import the submodules directly; this package imports nothing heavy.
 """

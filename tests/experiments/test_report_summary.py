@@ -66,10 +66,10 @@ def test_other_profiles_write_beside_their_folder_and_bad_input_is_named(tmp_pat
 
 def test_the_committed_full_summary_is_current():
     """reports/README.md holds exactly the numbers of reports/full/*/metrics.json."""
-    from nascore import io
+    from nascore.paths import repo_root
 
-    full = io.repo_root() / "reports" / "full"
-    readme = io.repo_root() / "reports" / "README.md"
+    full = repo_root() / "reports" / "full"
+    readme = repo_root() / "reports" / "README.md"
     if not list(full.glob("*/metrics.json")) or not readme.is_file():
         pytest.skip("no reports/full results in this checkout")
     body = lambda t: [l for l in t.splitlines() if l.startswith("|") or l.startswith("## ")]

@@ -1,5 +1,6 @@
-"""Figures of notebook 01 (return figures; the caller saves them with
-:func:`nascore.io.save_figure`)."""
+"""Figures of notebook 01 (survey of baselines): DARTS skip share over epochs, rank disorder,
+cost against quality. Each returns a matplotlib ``Figure``; save it with
+:func:`nascore.provenance.save_figure`."""
 
 from __future__ import annotations
 

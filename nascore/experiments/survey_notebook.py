@@ -1,12 +1,14 @@
-"""Notebook 01 (``01_survey_baselines``): one method per notebook cell, outputs to
-``reports/<profile>/01_survey_baselines/`` with provenance (see
-:mod:`nascore.experiments.survey_baselines` and :mod:`nascore.experiments.survey_hybrid`).
+"""Notebook 01 (``01_survey_baselines``) step by step: each method of :class:`NotebookRun` is
+one notebook cell's work, writing its files under ``reports/<profile>/01_survey_baselines/`` with
+provenance. The measurements are :mod:`nascore.experiments.survey_baselines` (NB201) and
+:mod:`nascore.experiments.survey_hybrid` (the hybrid mini-benchmark); figures are in
+:mod:`nascore.plots.baselines`.
 
-Example (the notebook's body)::
+Notebook use::
 
-    run = SurveyRun(params)          # params: the notebook's parameters cell, as a dict
+    run = NotebookRun(provenance.notebook_params(globals()))
     run.darts(); run.blackbox(); run.zeroshot(); run.second_ground()
-    run.cost(); run.finish()
+    run.cost(); run.write_metrics()
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any, Dict, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import io
+from ..paths import repo_root, reports_dir
+from ..provenance import write_csv, write_metrics
+from .notebook_utils import save_and_close, torch_setup
 
 NOTEBOOK = "01_survey_baselines"
 #: What the CIFAR-10 sample limits (written into metrics.json and printed).
@@ -30,32 +34,33 @@ DATA_NOTE = ("The one-shot part trains on the real CIFAR-10 SAMPLE of shared/dat
              "ones; the supernet's width and cells per stage are also reduced to fit the CPU.")
 
 
-class SurveyRun:
+class NotebookRun:
     """State of one notebook-01 run.
 
     Args:
-        params: the notebook parameters (see ``notebooks/01_survey_baselines.ipynb``); must
-            hold ``profile`` and ``seed``.
+        params: the notebook parameters (:func:`nascore.provenance.notebook_params` of
+            ``notebooks/01_survey_baselines.ipynb``'s parameters cell): ``profile``, ``seed``,
+            ``n_boot``, the ``darts_*``, ``bb_*``, ``zs_strategies``, ``evolution_*``,
+            ``rank_n_cells``, ``live_*``, ``train_cost_*`` and ``hybrid_*`` settings, and
+            optionally ``num_threads``.
     """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.p = dict(params)
-        self.out = io.reports_dir(self.p["profile"], NOTEBOOK)
+        torch_setup(self.p)
+        self.out = reports_dir(self.p["profile"], NOTEBOOK)
         self.seed = int(self.p.get("seed", 0))
         self.metrics: Dict[str, Any] = {"data_note": DATA_NOTE, "notes": []}
         self.costs = []
-        print("outputs ->", self.out)
+        print("outputs ->", self.out.relative_to(repo_root()))
 
     # ------------------------------------------------------------------ helpers
     def _csv(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
-        io.write_csv(self.out / name, df, self.p, self.seed)
+        write_csv(self.out / name, df, self.p, self.seed)
         return df
 
     def _fig(self, name: str, fig) -> None:
-        import matplotlib.pyplot as plt
-
-        io.save_figure(fig, self.out / name)
-        plt.close(fig)
+        save_and_close(fig, self.out / name, show=True)
 
     def note(self, text: str) -> None:
         """Prints ``text`` and records it in ``metrics.json``'s ``notes``."""
@@ -66,7 +71,7 @@ class SurveyRun:
     def darts(self) -> pd.DataFrame:
         """One-shot: DARTS supernet runs, skip share per epoch, rank disorder, derived cells."""
         from ..bench.nb201_supernet import DartsConfig
-        from ..plots_survey import rank_disorder_plot, skip_share_plot
+        from ..plots.baselines import rank_disorder_plot, skip_share_plot
         from .survey_baselines import darts_cost_row, run_darts
 
         p = self.p
@@ -146,7 +151,7 @@ class SurveyRun:
         from .survey_hybrid import TRAINING, ground_summary, load_ground, run_ground
 
         p = self.p
-        path = io.repo_root() / p["hybrid_table"]
+        path = repo_root() / p["hybrid_table"]
         ground = load_ground(path)
         if ground is None or len(ground) < 3:
             self.note(f"second ground skipped: {p['hybrid_table']} is missing or has fewer than 3 "
@@ -155,7 +160,7 @@ class SurveyRun:
             return None
         objectives = list(p["hybrid_objectives"])
         scores = None
-        sp = io.repo_root() / p["hybrid_scores"] if p.get("hybrid_scores") else None
+        sp = repo_root() / p["hybrid_scores"] if p.get("hybrid_scores") else None
         if sp is not None and sp.is_file():
             scores = pd.read_csv(sp, comment="#")
             objectives += [f"{c}@scores" for c in p["hybrid_score_proxies"] if c in scores.columns]
@@ -175,7 +180,7 @@ class SurveyRun:
 
     def cost(self) -> pd.DataFrame:
         """The cost-versus-quality table (``cost_quality.csv``) and figure."""
-        from ..plots_survey import cost_quality_plot
+        from ..plots.baselines import cost_quality_plot
         from .survey_baselines import FAMILY, RULE, TRAINING_PER_EVAL, cost_table
 
         acc = "true 200-epoch test accuracy (%)"
@@ -198,7 +203,7 @@ class SurveyRun:
         self.cost_table = table
         return table
 
-    def finish(self) -> Path:
+    def write_metrics(self) -> Path:
         """Writes ``metrics.json`` (with ``key_numbers`` for the reports summary)."""
         from .survey_baselines import ORACLE, RULE, SHORT
 
@@ -220,7 +225,7 @@ class SurveyRun:
             kn.append(("second ground: best validation Dice in the table", "hybrid_ground.best_dice",
                        "searches_hybrid.csv"))
         self.metrics["key_numbers"] = [{"label": a, "path": b, "source": c} for a, b, c in kn]
-        return io.write_metrics(self.out / "metrics.json", self.metrics, self.p, self.seed)
+        return write_metrics(self.out / "metrics.json", self.metrics, self.p, self.seed)
 
     def _settings(self, small: int = 0) -> Dict[str, Dict[str, Any]]:
         p = self.p
