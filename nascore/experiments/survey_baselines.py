@@ -146,7 +146,8 @@ def nb201_objective(name: str, root=None) -> Callable:
 
 def run_searches(strategies: Sequence[str], objectives: Sequence[str], seeds: Iterable[int],
                  budget: int, space=None, make: Optional[Callable[[str], Callable]] = None,
-                 settings: Optional[Mapping[str, Mapping]] = None, truth: str = "true_acc") -> pd.DataFrame:
+                 settings: Optional[Mapping[str, Mapping]] = None, truth: str = "true_acc",
+                 per_seed: Sequence[str] = ()) -> pd.DataFrame:
     """Every (objective, strategy, seed) search at ``budget`` evaluations, timed in CPU seconds.
 
     Args:
@@ -155,6 +156,8 @@ def run_searches(strategies: Sequence[str], objectives: Sequence[str], seeds: It
         space: default NB201Space.
         settings: per strategy constructor settings (default
             :data:`nascore.experiments.search_nb201.DEFAULT_SETTINGS`).
+        per_seed: objectives rebuilt for each seed as ``make(name, seed=seed)`` (e.g. a random
+            score, which must differ between runs); the others are built once.
 
     Returns:
         One row per run: ``objective, strategy, seed, n_evals, arch, best_score, quality``
@@ -166,9 +169,11 @@ def run_searches(strategies: Sequence[str], objectives: Sequence[str], seeds: It
     settings = DEFAULT_SETTINGS if settings is None else settings
     rows = []
     for o in objectives:
-        obj = make(o)
+        obj = make(o) if o not in per_seed else None
         for s in strategies:
             for sd in seeds:
+                if o in per_seed:
+                    obj = make(o, seed=int(sd))
                 c0 = time.process_time()
                 h = run_search(s, obj, int(sd), budget, space, settings.get(s, {}))
                 cpu = time.process_time() - c0

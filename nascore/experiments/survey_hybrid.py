@@ -9,7 +9,8 @@ mutation moves to one of the nearest rows by Hamming distance of their
 * ``params@table`` (and any other numeric column ``<col>@table``): a zero-cost baseline proxy;
 * ``<proxy>@scores``: a proxy's scores from a scores CSV (``arch_id`` plus one column per
   proxy), when one exists;
-* ``random``: a seeded random score per row (what a search without signal finds).
+* ``random``: a random score per row, drawn anew for each search seed (what a search without
+  signal finds).
 
 Every evaluation records ``quality``, the row's validation Dice, never seen by the search.
 """
@@ -123,8 +124,8 @@ def run_ground(ground: pd.DataFrame, strategies, objectives, seeds, budget: int,
     space = table_space(ground, k)
     budget = min(int(budget), len(ground))
     return run_searches(strategies, objectives, seeds, budget, space=space,
-                        make=lambda o: table_objective(o, ground, scores), settings=settings or {},
-                        truth="quality")
+                        make=lambda o, seed=0: table_objective(o, ground, scores, seed),
+                        settings=settings or {}, truth="quality", per_seed=("random",))
 
 
 def ground_summary(ground: pd.DataFrame) -> Dict[str, Any]:

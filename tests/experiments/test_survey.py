@@ -71,6 +71,8 @@ def test_second_ground_on_a_fake_table(tmp_path):
     assert np.allclose(df.loc[df.objective == "params@table", "quality"], 0.0)
     assert np.allclose(df["best_quality_seen"], 0.8)
     assert set(df["arch"]) <= set(g["arch_id"])
+    rnd = SHy.run_ground(g, ["random"], ["random"], range(6), 3, settings={})
+    assert rnd["arch"].nunique() > 1  # the random score is redrawn per seed
     with pytest.raises(ValueError, match="no scores column 'hybrid'"):
         SHy.table_objective("hybrid@scores", g)
     s = pd.DataFrame({"arch_id": g["arch_id"], "hybrid": g["val_dice_tumor"][::-1].to_numpy()})
