@@ -25,6 +25,10 @@ def skip_share_plot(epochs: pd.DataFrame, title: str = ""):
         a2.plot(g["epoch"], g["true_acc"], marker="o", ms=3, label=f"seed {sd}")
     a1.set(xlabel="supernet epoch", ylabel="skip_connect share of derived cell", ylim=(-0.05, 1.05))
     a2.set(xlabel="supernet epoch", ylabel="true NB201 accuracy of derived cell (%)")
+    from matplotlib.ticker import MaxNLocator
+
+    for a in (a1, a2):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     a1.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
