@@ -166,6 +166,7 @@ def summary(history, frame: pd.DataFrame, cfg: HybridSearchConfig, info: Dict[st
     return {"config": cfg.to_dict(), "data": info["source"], "synthetic": bool(info["synthetic"]),
             "n_evals": len(history.records), "n_rejected": history.n_rejected,
             "n_failed": history.n_failed, "stop_reason": history.stop_reason,
+            "n_proposed": history.n_proposed, "n_cached": history.n_cached,
             "median_eval_s": float(np.median(walls)) if walls else None,
             "n_front_flops": int(frame.get("front_flops", pd.Series(dtype=bool)).sum()),
             "n_front_latency": int(frame.get("front_latency", pd.Series(dtype=bool)).sum()),

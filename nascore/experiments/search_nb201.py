@@ -165,6 +165,7 @@ def final_frame(histories: Mapping[tuple, Any]) -> pd.DataFrame:
         best = h.best()
         rows.append({"objective": o, "strategy": s, "seed": sd, "n_evals": len(h.records),
                      "n_failed": h.n_failed, "n_rejected": h.n_rejected,
+                     "n_proposed": h.n_proposed, "n_cached": h.n_cached,
                      "stop_reason": h.stop_reason,
                      "arch_str": best.arch_id if best else "",
                      "best_score": best.score if best else np.nan,

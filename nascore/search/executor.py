@@ -66,6 +66,19 @@ def arch_key(space: Any, arch: Any) -> str:
     return str(aid) if aid is not None else arch_json(space, arch)
 
 
+def space_size(space: Any, limit: float = 1e12) -> Optional[int]:
+    """The number of distinct architectures of ``space`` (``10 ** space.log10_size()``,
+    rounded), or None when the space does not say or has more than ``limit``."""
+    fn = getattr(space, "log10_size", None)
+    if fn is None:
+        return None
+    try:
+        lg = float(fn())
+    except (TypeError, ValueError, NotImplementedError):
+        return None
+    return int(round(10 ** lg)) if math.isfinite(lg) and 10 ** lg <= limit else None
+
+
 def space_config(space: Any) -> Any:
     """A JSON-able description of the space (for the log's meta line)."""
     cfg = space.to_config() if hasattr(space, "to_config") else repr(space)
@@ -148,8 +161,14 @@ class Evaluator:
         cost_fn: ``arch -> dict`` of costs, recorded with every evaluation.
         history_path: JSONL log to append to / resume from.
         meta: run description written to (and checked against) the log's meta line.
-        max_proposals: stop after this many proposals (guards against strategies that keep
-            proposing seen or infeasible architectures); default ``max(1000, 50 * budget)``.
+        max_proposals: stop after this many proposals (a last guard against a strategy that
+            keeps proposing seen or infeasible architectures; strategies widen their proposals
+            long before, see :class:`~nascore.search.evolution.RegularizedEvolution`); default
+            ``max(1000, 50 * budget)``.
+
+    The search is also done (``stop_reason = "space exhausted"``) once every distinct
+    architecture of a space of known size (:func:`space_size`) has been evaluated or
+    rejected.
         progress: show a tqdm bar over the budget.
     """
 
@@ -181,6 +200,7 @@ class Evaluator:
                     raise ValueError(f"cannot resume {history_path}: its {k!r} differs from this "
                                      f"run's ({self.log.meta.get(k)!r} vs {meta[k]!r})")
             self._replay = {ev.arch_id: ev for ev in self.log.events}
+        self.space_size = space_size(space)
         self._bar = None
         if progress:
             from tqdm import tqdm
@@ -197,10 +217,23 @@ class Evaluator:
         return max(0, self.budget - self.used)
 
     @property
+    def n_seen(self) -> int:
+        """Distinct architectures evaluated or rejected in this run."""
+        return len(self._seen)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every architecture of the (finite, known-size) space has been seen."""
+        return self.space_size is not None and self.n_seen >= self.space_size
+
+    @property
     def done(self) -> bool:
-        """Budget spent or proposal cap reached."""
+        """Budget spent, space exhausted or proposal cap reached."""
         if self.remaining == 0:
             self.history.stop_reason = self.history.stop_reason or "budget"
+            return True
+        if self.exhausted:
+            self.history.stop_reason = self.history.stop_reason or "space exhausted"
             return True
         if self.history.n_proposed >= self.max_proposals:
             self.history.stop_reason = self.history.stop_reason or "proposal cap"

@@ -132,7 +132,14 @@ class SearchHistory:
         n_proposed: every candidate the strategy proposed.
         n_objective_calls: objective calls made by this process (replayed evaluations of a
             resumed run are not calls).
-        stop_reason: why the search stopped (``"budget"``, ``"proposal cap"``, ``"strategy"``).
+        stop_reason: why the search stopped: ``"budget"`` (every evaluation spent),
+            ``"space exhausted"`` (every distinct architecture of a finite space evaluated or
+            rejected), ``"strategy"`` (the strategy finished, e.g. blockwise's last stage) or
+            ``"proposal cap"`` (the evaluator's last guard).
+        info: strategy-specific counters, e.g. evolution's children per mutation width
+            (``{"children": {"1": 812, "2": 95, "random": 12}, "widenings": 30}``).
+
+    :meth:`summary` gathers the counts (evaluations actually spent against the budget).
     """
 
     def __init__(self, meta: Optional[Dict[str, Any]] = None) -> None:
@@ -143,6 +150,7 @@ class SearchHistory:
         self.n_proposed = 0
         self.n_objective_calls = 0
         self.stop_reason = ""
+        self.info: Dict[str, Any] = {}
 
     # --- basic access -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -162,6 +170,18 @@ class SearchHistory:
     @property
     def n_failed(self) -> int:
         return sum(not r.ok for r in self.records)
+
+    def summary(self) -> Dict[str, Any]:
+        """What the search spent (JSON-able): ``budget`` (from the meta line), ``n_evals``
+        (evaluations actually spent: ok + failed), ``n_ok``, ``n_failed``, ``n_proposed``
+        (every candidate proposed), ``n_cached`` (proposals of an architecture already seen),
+        ``n_rejected`` (distinct candidates over a constraint), ``n_objective_calls`` (made by
+        this process), ``stop_reason`` and the strategy's ``info``."""
+        return _clean({"budget": self.meta.get("budget"), "n_evals": len(self.records),
+                       "n_ok": len(self.records) - self.n_failed, "n_failed": self.n_failed,
+                       "n_proposed": self.n_proposed, "n_cached": self.n_cached,
+                       "n_rejected": self.n_rejected, "n_objective_calls": self.n_objective_calls,
+                       "stop_reason": self.stop_reason, "info": dict(self.info)})
 
     def best(self, metric: str = "score") -> Optional[EvalRecord]:
         """The ok record with the highest finite ``metric`` (first one on ties), or None."""

@@ -38,32 +38,66 @@ class Reinforce(Strategy):
     worst reward seen so far (none before the first reward). Repeats of seen architectures
     use their earlier score without using the budget.
 
+    **Spending the budget.** A converged policy keeps sampling architectures already seen, so
+    after ``patience`` consecutive samples that bring no new evaluation (cached or rejected)
+    the samples are drawn from the mixture ``(1 - eps) * policy + eps * uniform`` per
+    decision, ``eps`` growing by ``1 / explore_steps`` per widening up to 1 (uniform random
+    samples); each new evaluation lowers it again by one step. The policy update is the
+    same (the exploration samples are treated as on-policy, as in epsilon-greedy
+    exploration). Until the first ``patience`` stalled samples in a row the search is plain
+    REINFORCE. ``history.info`` records the samples drawn at each ``eps`` and the widenings.
+
     Attributes:
         lr: learning rate on the logits.
         batch_size: architectures per policy update.
         baseline_decay: moving-average factor of the baseline and scale.
         entropy: weight of an entropy bonus (0: plain REINFORCE).
+        patience: stalled samples in a row before the exploration widens one step.
+        explore_steps: widenings until the samples are uniform.
     """
 
     lr: float = 0.5
     batch_size: int = 8
     baseline_decay: float = 0.9
     entropy: float = 0.0
+    patience: int = 20
+    explore_steps: int = 4
     name = "reinforce"
 
     def search(self, space, ev, rng) -> None:
         if self.batch_size < 1:
             raise ValueError(f"reinforce.batch_size must be >= 1, got {self.batch_size}")
+        if self.patience < 1 or self.explore_steps < 1:
+            raise ValueError(f"reinforce: need patience >= 1 and explore_steps >= 1, got "
+                             f"{self.patience}, {self.explore_steps}")
         decisions = space.decisions()
         logits = [np.zeros(len(d)) for d in decisions]
         baseline = None
         scale = None
         worst = math.inf
+        level, stall, widenings, first = 0, 0, 0, None
+        counts: dict = {}
         while not ev.done:
             probs = [_softmax(z) for z in logits]
-            idxs = [[int(rng.choice(len(p), p=p)) for p in probs] for _ in range(self.batch_size)]
+            eps = min(1.0, level / self.explore_steps)
+            draw = probs if level == 0 else [(1 - eps) * p + eps / len(p) for p in probs]
+            idxs = [[int(rng.choice(len(p), p=p)) for p in draw] for _ in range(self.batch_size)]
             archs = [space.decode(ix) for ix in idxs]
             outs = ev.evaluate(archs)
+            key = f"{eps:g}"
+            counts[key] = counts.get(key, 0) + len(archs)
+            for o in outs:
+                if o.status in ("ok", "failed"):
+                    stall, level = 0, max(0, level - 1)
+                elif o.status in ("cached", "rejected"):
+                    stall += 1
+                    if stall >= self.patience and level < self.explore_steps:
+                        stall, level = 0, level + 1
+                        widenings += 1
+                        if first is None:
+                            first = len(ev.history.records)
+            ev.history.info = {"samples_by_eps": dict(sorted(counts.items())),
+                               "widenings": widenings, "first_widening_at": first}
             rewards = []
             for o in outs:
                 r = o.score if o.score is not None and math.isfinite(o.score) else None

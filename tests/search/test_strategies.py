@@ -99,8 +99,21 @@ def test_zero_and_tiny_budgets(name):
     assert len(h) == 3 and h.stop_reason == "budget"
 
 
-def test_proposal_cap_stops_a_search_of_an_exhausted_space():
+def test_a_search_of_an_exhausted_space_stops_and_says_so():
     tiny = ToySpace(2, 2)  # 4 archs
+    h = make("random").run(tiny, toy_objective, 10, np.random.default_rng(0), max_proposals=200)
+    assert len(h) == 4 and h.stop_reason == "space exhausted" and h.n_proposed < 200
+
+
+class UnsizedToySpace(ToySpace):
+    """A toy space that does not say its size (so only the proposal cap can stop a search)."""
+
+    def log10_size(self):
+        return float("inf")
+
+
+def test_proposal_cap_stops_a_search_of_a_space_of_unknown_size():
+    tiny = UnsizedToySpace(2, 2)
     h = make("random").run(tiny, toy_objective, 10, np.random.default_rng(0), max_proposals=200)
     assert len(h) == 4 and h.stop_reason == "proposal cap" and h.n_proposed == 200
 
