@@ -13,7 +13,11 @@ with the current torch thread count, batch 1 by default); :meth:`LatencyLUT.pred
 architecture's pieces. :func:`validate` compares predictions with measured whole-model
 latency (Spearman and mean absolute percentage error). With ``metric="flops"`` the table holds
 FLOPs instead, which sum exactly to the whole model's (a check that the decomposition is
-complete). The auxiliary head is not part of the inference forward and is left out.
+complete). The auxiliary head is not part of the inference forward and is left out, except
+with ``metric="params"``: that table holds each piece's parameter count, plus the auxiliary
+head (``aux|R|cin|out``) when the arch has one, and sums exactly to
+:func:`nascore.cost.count_params` of :func:`nascore.build.build_model` (so a search can check a
+parameter budget without building the network).
 
 Example:
     >>> lut = LatencyLUT.build(small_space, repeats=5)                 # doctest: +SKIP
@@ -36,7 +40,7 @@ from torch import nn
 from .arch import NUM_STAGES, STAGE_STRIDES, HybridSegArch
 from .blocks import UnetOutBlock, UpBlock, conv_norm_act
 from .build import build_block, build_model
-from .cost import count_flops, measure_latency
+from .cost import count_flops, count_params, measure_latency
 from .provenance import atomic_write_text
 
 Piece = Tuple[str, Tuple]  # (key, spec)
@@ -63,6 +67,10 @@ def _head(R, cin, out):
     return f"head|{R}|{cin}|{out}", ("head", R, cin, out)
 
 
+def _aux(R, cin, out):
+    return f"aux|{R}|{cin}|{out}", ("head", R, cin, out)
+
+
 def arch_pieces(arch: HybridSegArch, in_channels: int = 1, out_channels: int = 2) -> List[Piece]:
     """The pieces of ``arch``'s inference forward, in execution order."""
     R = arch.resolution
@@ -81,8 +89,19 @@ def arch_pieces(arch: HybridSegArch, in_channels: int = 1, out_channels: int = 2
     return out
 
 
-def space_pieces(space: Any, in_channels: int = 1, out_channels: int = 2) -> Dict[str, Tuple]:
-    """Every piece any architecture of ``space`` (a HybridSegSpace) can contain."""
+def param_pieces(arch: HybridSegArch, in_channels: int = 1, out_channels: int = 2) -> List[Piece]:
+    """:func:`arch_pieces` plus the auxiliary head (when ``arch.aux_head``): every module with
+    parameters of :func:`nascore.build.build_model`."""
+    out = arch_pieces(arch, in_channels, out_channels)
+    if arch.aux_head:
+        out.append(_aux(arch.resolution // STAGE_STRIDES[-1], arch.stages[-1].width, out_channels))
+    return out
+
+
+def space_pieces(space: Any, in_channels: int = 1, out_channels: int = 2,
+                 aux: bool = False) -> Dict[str, Tuple]:
+    """Every piece any architecture of ``space`` (a HybridSegSpace) can contain; with ``aux``
+    also the auxiliary heads (the pieces of :func:`param_pieces`)."""
     out: Dict[str, Tuple] = {}
 
     def add(p):
@@ -112,6 +131,9 @@ def space_pieces(space: Any, in_channels: int = 1, out_channels: int = 2) -> Dic
                         add(_up(rr, cin, skip, w))
                 rr *= 2
             add(_head(R, dw[-1], out_channels))
+        if aux and space.aux_head:
+            for w in space.widths[-1]:
+                add(_aux(R // STAGE_STRIDES[-1], w, out_channels))
     return out
 
 
@@ -163,13 +185,16 @@ def _time_ms(m: nn.Module, inputs: Sequence[torch.Tensor], repeats: int, warmup:
 
 def measure_piece(spec: Tuple, spatial_dims: int = 2, metric: str = "latency", repeats: int = 10,
                   warmup: int = 2) -> float:
-    """Median latency (ms) or FLOPs of one piece."""
+    """Median latency (ms), FLOPs or parameter count of one piece (``metric`` ``"latency"``,
+    ``"flops"``, ``"params"``). FLOPs and params can be counted on the ``meta`` device."""
     m, inputs = _module(spec, spatial_dims)
+    if metric == "params":
+        return float(count_params(m))
     if metric == "flops":
         mm = _Multi(m, tuple(inputs[1:])) if len(inputs) > 1 else m
         return float(count_flops(mm, tuple(inputs[0].shape)))
     if metric != "latency":
-        raise ValueError(f"metric must be 'latency' or 'flops', got {metric!r}")
+        raise ValueError(f"metric must be 'latency', 'flops' or 'params', got {metric!r}")
     return _time_ms(m, inputs, repeats, warmup)
 
 
@@ -194,15 +219,17 @@ class LatencyLUT:
 
         Args:
             space: a HybridSegSpace.
-            metric: ``"latency"`` (ms, median of ``repeats`` after ``warmup``) or ``"flops"``.
+            metric: ``"latency"`` (ms, median of ``repeats`` after ``warmup``), ``"flops"`` or
+                ``"params"``.
             archs: restrict the table to these architectures' pieces (for large spaces).
         """
         if archs is None:
-            specs = space_pieces(space, in_channels, out_channels)
+            specs = space_pieces(space, in_channels, out_channels, aux=metric == "params")
         else:
             specs = {}
+            fn = param_pieces if metric == "params" else arch_pieces
             for a in archs:
-                specs.update(dict(arch_pieces(a, in_channels, out_channels)))
+                specs.update(dict(fn(a, in_channels, out_channels)))
         meta = {"metric": metric, "in_channels": in_channels, "out_channels": out_channels,
                 "spatial_dims": spatial_dims, "repeats": repeats, "warmup": warmup,
                 "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -217,6 +244,12 @@ class LatencyLUT:
             lut.entries[key] = measure_piece(spec, spatial_dims, metric, repeats, warmup)
         return lut
 
+    def pieces(self, arch: HybridSegArch) -> List[Piece]:
+        """``arch``'s pieces this table sums (:func:`param_pieces` for ``metric="params"``,
+        else :func:`arch_pieces`)."""
+        fn = param_pieces if self.meta.get("metric") == "params" else arch_pieces
+        return fn(arch, self.meta["in_channels"], self.meta["out_channels"])
+
     def predict(self, arch: HybridSegArch) -> float:
         """Sum of ``arch``'s pieces.
 
@@ -224,7 +257,7 @@ class LatencyLUT:
             KeyError: naming the first piece missing from the table.
         """
         total = 0.0
-        for key, _ in arch_pieces(arch, self.meta["in_channels"], self.meta["out_channels"]):
+        for key, _ in self.pieces(arch):
             if key not in self.entries:
                 raise KeyError(f"latency LUT has no entry {key!r}; build it for this space")
             total += self.entries[key]
@@ -269,10 +302,13 @@ class _LUTCost:
 
 
 def measure_model(arch: HybridSegArch, lut: LatencyLUT, repeats: Optional[int] = None) -> float:
-    """The whole model's latency (ms, median) or FLOPs, measured as the LUT was built."""
+    """The whole model's latency (ms, median), FLOPs or parameters, measured as the LUT was
+    built."""
     m = lut.meta
     net = build_model(arch, m["in_channels"], m["out_channels"], m["spatial_dims"])
     shape = (1, m["in_channels"]) + (arch.resolution,) * m["spatial_dims"]
+    if m["metric"] == "params":
+        return float(count_params(net))
     if m["metric"] == "flops":
         return float(count_flops(net, shape))
     return float(measure_latency(net, shape, repeats=repeats or m["repeats"],

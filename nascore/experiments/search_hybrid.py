@@ -14,7 +14,7 @@ Choices (all recorded in the outputs):
   not change scores; its FLOPs prior is taken at the proxy resolution, so the proxy cannot judge
   the input resolution: fix it with ``resolutions`` (default ``(128,)`` in the notebook).
 * **Costs** (:class:`SegCostFn`) at the architecture's OWN resolution, batch 1: ``params``
-  (model built on the ``meta`` device), ``flops`` (:class:`~nascore.latency.LatencyLUT` in
+  (per-piece table, no network is built), ``flops`` (:class:`~nascore.latency.LatencyLUT` in
   ``flops`` mode, filled lazily piece by piece; sums exactly to
   :func:`nascore.cost.count_flops` of the whole model), ``baseline_flops`` (the HCT-Net-like
   baseline :func:`nascore.seg.baselines.hctnet_like_arch` at the same resolution, same
@@ -136,70 +136,105 @@ def baseline_arch(resolution: int):
 class SegCostFn:
     """``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn"}`` (picklable).
 
-    FLOPs come from a lazily filled :class:`~nascore.latency.LatencyLUT` in ``flops`` mode
-    (pieces counted on the ``meta`` device, memoised), params from a ``meta``-device build.
+    Both counts are sums over per-piece tables (:class:`~nascore.latency.LatencyLUT`), filled
+    lazily piece by piece (each piece built once on the ``meta`` device, memoised), so a
+    candidate is costed without building its network: FLOPs in ``flops`` mode (sums exactly to
+    :func:`nascore.cost.count_flops` of the whole model) and parameters in ``params`` mode
+    (sums exactly to :func:`nascore.cost.count_params` of :func:`nascore.build.build_model`,
+    auxiliary head included).
 
     Args:
         in_channels, out_channels: model channels.
-        lut_path: optional JSON file to load the piece table from and :meth:`save` it to.
+        lut_path: optional JSON file to load the FLOPs table from and :meth:`save` it to; the
+            params table goes beside it (``<stem>_params.json``).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, lut_path=None) -> None:
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.lut_path = Path(lut_path) if lut_path is not None else None
         self._lut = None
+        self._plut = None
         self._base: Dict[int, float] = {}
 
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_lut"] = None
+        d["_lut"] = d["_plut"] = None
         return d
 
-    def lut(self):
+    @property
+    def params_path(self) -> Optional[Path]:
+        """Where the params table is kept (beside ``lut_path``), or None."""
+        p = self.lut_path
+        return None if p is None else p.with_name(f"{p.stem}_params{p.suffix or '.json'}")
+
+    def _table(self, metric: str, path: Optional[Path]):
         from ..latency import LatencyLUT
 
+        meta = {"metric": metric, "in_channels": self.in_channels,
+                "out_channels": self.out_channels, "spatial_dims": 2, "batch": 1}
+        lut = None
+        if path is not None and path.is_file():
+            lut = LatencyLUT.load(path)
+            if any(lut.meta.get(k) != v for k, v in meta.items()):
+                lut = None  # built for other channels: start afresh
+        return lut or LatencyLUT({}, meta)
+
+    def lut(self):
+        """The FLOPs table."""
         if self._lut is None:
-            meta = {"metric": "flops", "in_channels": self.in_channels,
-                    "out_channels": self.out_channels, "spatial_dims": 2, "batch": 1}
-            lut = None
-            if self.lut_path is not None and self.lut_path.is_file():
-                lut = LatencyLUT.load(self.lut_path)
-                if any(lut.meta.get(k) != v for k, v in meta.items()):
-                    lut = None  # built for other channels: start afresh
-            self._lut = lut or LatencyLUT({}, meta)
+            self._lut = self._table("flops", self.lut_path)
         return self._lut
+
+    def params_lut(self):
+        """The params table."""
+        if self._plut is None:
+            self._plut = self._table("params", self.params_path)
+        return self._plut
+
+    @staticmethod
+    def _fill(lut, pieces, progress: bool = False, desc: str = "") -> int:
+        import torch
+
+        from ..latency import measure_piece
+
+        todo = sorted((k, v) for k, v in dict(pieces).items() if k not in lut.entries)
+        if progress:
+            from tqdm import tqdm
+
+            todo = tqdm(todo, desc=desc, mininterval=2.0)
+        for key, spec in todo:
+            with torch.device("meta"):
+                lut.entries[key] = measure_piece(spec, 2, lut.meta["metric"])
+        return len(todo)
 
     def flops(self, arch) -> float:
         """FLOPs (2 per multiply-add) of ``arch``'s inference forward at its resolution, batch 1."""
-        import torch
-
-        from ..latency import arch_pieces, measure_piece
+        from ..latency import arch_pieces
 
         lut = self.lut()
-        for key, spec in arch_pieces(arch, self.in_channels, self.out_channels):
-            if key not in lut.entries:
-                with torch.device("meta"):
-                    lut.entries[key] = measure_piece(spec, 2, "flops")
+        self._fill(lut, arch_pieces(arch, self.in_channels, self.out_channels))
+        return float(lut.predict(arch))
+
+    def params(self, arch) -> float:
+        """Trainable parameters of ``build_model(arch, in_channels, out_channels)``."""
+        from ..latency import param_pieces
+
+        lut = self.params_lut()
+        self._fill(lut, param_pieces(arch, self.in_channels, self.out_channels))
         return float(lut.predict(arch))
 
     def prefill(self, space, progress: bool = False) -> int:
         """Counts every piece ``space`` can produce (:func:`nascore.latency.space_pieces`),
-        so later calls only sum table entries. Returns the number of pieces counted now."""
-        import torch
+        so later calls only sum table entries. Returns the number of FLOPs pieces counted now
+        (the params table is filled too)."""
+        from ..latency import space_pieces
 
-        from ..latency import measure_piece, space_pieces
-
-        lut = self.lut()
-        todo = sorted((k, v) for k, v in space_pieces(space, self.in_channels, self.out_channels).items()
-                      if k not in lut.entries)
-        if progress:
-            from tqdm import tqdm
-
-            todo = tqdm(todo, desc="FLOPs pieces", mininterval=2.0)
-        for key, spec in todo:
-            with torch.device("meta"):
-                lut.entries[key] = measure_piece(spec, 2, "flops")
-        return len(todo)
+        n = self._fill(self.lut(), space_pieces(space, self.in_channels, self.out_channels),
+                       progress, "FLOPs pieces")
+        self._fill(self.params_lut(),
+                   space_pieces(space, self.in_channels, self.out_channels, aux=True),
+                   progress, "params pieces")
+        return n
 
     def baseline_flops(self, resolution: int) -> float:
         r = int(resolution)
@@ -208,23 +243,19 @@ class SegCostFn:
         return self._base[r]
 
     def __call__(self, arch) -> Dict[str, float]:
-        import torch
-
-        from ..build import build_model
-        from ..cost import count_params
-
-        with torch.device("meta"):
-            params = count_params(build_model(arch, self.in_channels, self.out_channels))
         f = self.flops(arch)
         b = self.baseline_flops(arch.resolution)
-        return {"params": float(params), "flops": f, "baseline_flops": b, "flops_ratio": f / b,
-                "n_attn": float(arch.num_attn_blocks)}
+        return {"params": self.params(arch), "flops": f, "baseline_flops": b,
+                "flops_ratio": f / b, "n_attn": float(arch.num_attn_blocks)}
 
     def save(self) -> Optional[Path]:
-        """Writes the piece table to ``lut_path`` (if set)."""
-        if self.lut_path is None or self._lut is None:
+        """Writes the FLOPs table to ``lut_path`` and the params table beside it (if set);
+        returns the FLOPs table's path."""
+        if self.lut_path is None:
             return None
-        return self._lut.save(self.lut_path)
+        if self._plut is not None:
+            self._plut.save(self.params_path)
+        return self._lut.save(self.lut_path) if self._lut is not None else None
 
 
 # ----------------------------------------------------------------------------- data, objective

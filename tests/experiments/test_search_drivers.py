@@ -193,13 +193,14 @@ def test_seg_cost_matches_whole_model_count():
 
     from nascore.arch import example_arch
     from nascore.build import build_model
-    from nascore.cost import count_flops
+    from nascore.cost import count_flops, count_params
 
     a = example_arch("hybrid", 64)
     cost = SH.SegCostFn(1, 1)(a)
     with torch.device("meta"):
         m = build_model(a, 1, 1)
     assert cost["flops"] == count_flops(m, (1, 1, 64, 64))
+    assert cost["params"] == count_params(m)
     assert cost["flops_ratio"] == pytest.approx(cost["flops"] / cost["baseline_flops"])
     assert cost["n_attn"] == a.num_attn_blocks
 
@@ -270,6 +271,38 @@ def test_to_records_is_json_safe():
     json.dumps(recs, allow_nan=False)
 
 
+def test_seg_cost_params_match_the_built_model_and_build_no_network(monkeypatch, tmp_path):
+    """Params (and FLOPs) come from the per-piece tables: equal to count_params of the built
+    model on a sample of archs, and costing a candidate never builds a whole network."""
+    import torch
+
+    from nascore import build
+    from nascore.cost import count_params
+    from nascore.space import HybridSegSpace
+
+    space = HybridSegSpace(resolutions=(32, 64))
+    rng = np.random.default_rng(3)
+    sample = [space.sample(rng) for _ in range(12)]
+    cost = SH.SegCostFn(3, 1, tmp_path / "flops_lut.json")
+    with torch.device("meta"):
+        want = [count_params(build.build_model(a, 3, 1)) for a in sample]
+    calls = []
+    real = build.HybridSegNet.__init__
+
+    def spy(self, *a, **k):
+        calls.append(1)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(build.HybridSegNet, "__init__", spy)
+    got = [cost(a) for a in sample]
+    assert calls == []  # no network built to cost a candidate
+    assert [c["params"] for c in got] == want
+    cost.save()
+    again = SH.SegCostFn(3, 1, tmp_path / "flops_lut.json")  # tables reloaded from disk
+    assert again.params_path.is_file() and again(sample[0]) == got[0]
+    assert len(again.params_lut().entries) == len(cost.params_lut().entries)
+
+
 def test_seg_cost_prefill_covers_the_space():
     from nascore.latency import space_pieces
     from nascore.space import HybridSegSpace
@@ -281,6 +314,7 @@ def test_seg_cost_prefill_covers_the_space():
     n = cost.prefill(space)
     assert n == len(space_pieces(space, 1, 1)) == len(cost.lut().entries)
     assert cost.prefill(space) == 0
+    assert set(cost.params_lut().entries) == set(space_pieces(space, 1, 1, aux=True))
     rng = np.random.default_rng(0)
     for _ in range(5):
         cost.flops(space.sample(rng))

@@ -33,6 +33,24 @@ def test_flops_table_sums_exactly_to_the_whole_model():
         assert lut.predict(a) == pytest.approx(measure_model(a, lut), rel=1e-9)
 
 
+def test_params_table_sums_exactly_to_count_params_of_the_built_model():
+    import dataclasses
+
+    from nascore.build import build_model
+    from nascore.cost import count_params
+    from nascore.latency import param_pieces
+
+    no_aux = dataclasses.replace(SPACE, aux_head=False)
+    lut = LatencyLUT.build(SPACE, 3, 2, metric="params", repeats=1, warmup=0)
+    assert set(lut.entries) == set(space_pieces(SPACE, 3, 2, aux=True))
+    assert any(k.startswith("aux|") for k in lut.entries)
+    rng = np.random.default_rng(4)
+    for a in archs(8, seed=2) + [no_aux.sample(rng) for _ in range(4)]:
+        want = count_params(build_model(a, 3, 2))
+        assert lut.predict(a) == want
+        assert len(param_pieces(a, 3, 2)) == len(arch_pieces(a, 3, 2)) + a.aux_head
+
+
 def test_latency_table_predicts_save_load_and_validates(tmp_path):
     sample = archs(5, seed=1)
     lut = LatencyLUT.build(SPACE, repeats=3, warmup=1, archs=sample)
