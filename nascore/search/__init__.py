@@ -9,7 +9,9 @@
 * Zero-shot proxy objectives: :mod:`nascore.search.objectives`; benchmark (table) objectives
   live with their benchmark (NB201: :mod:`nascore.bench.nb201_objectives`). This package
   imports no benchmark code.
-* Resuming and executors (process pools, Dask): :mod:`nascore.search.executor`.
+* Resuming and executors (process pools, Dask): :mod:`nascore.search.executor`; warm
+  worker pools and Dask clusters by address: :func:`search_executor`
+  (:mod:`nascore.search.workers`).
 """
 
 from . import blockwise, evolution, random_search, reinforce  # noqa: F401  (registration)
@@ -22,7 +24,9 @@ from .history import EvalRecord, RejectRecord, SearchHistory
 from .pareto import nondominated_sort, pareto_front
 from .random_search import RandomSearch
 from .reinforce import Reinforce
+from .workers import ResidentObjective, search_executor
 
 __all__ = ["STRATEGIES", "Strategy", "RandomSearch", "RegularizedEvolution", "Reinforce",
            "Blockwise", "Constraints", "Evaluator", "Outcome", "arch_json", "arch_key",
-           "EvalRecord", "RejectRecord", "SearchHistory", "nondominated_sort", "pareto_front"]
+           "EvalRecord", "RejectRecord", "SearchHistory", "nondominated_sort", "pareto_front",
+           "ResidentObjective", "search_executor"]

@@ -17,7 +17,11 @@ executor gives exactly the history of a serial run.
 
 **Scale-out.** ``executor`` is any :class:`concurrent.futures.Executor`. The objective and the
 architectures must be picklable for process-based executors (module-level functions or classes
-such as :class:`nascore.bench.nb201_objectives.NB201AccuracyOracle`). With Dask ``distributed``::
+such as :class:`nascore.bench.nb201_objectives.NB201AccuracyOracle`); the objective is sent as a
+:class:`~nascore.search.workers.ResidentObjective`, unpickled once per worker process and kept
+there for the whole search. :func:`nascore.search.workers.search_executor` opens a warm
+process pool (one torch thread per worker) or a Dask client from a worker count or a
+scheduler address. With Dask ``distributed`` directly::
 
     from dask.distributed import Client, LocalCluster
     client = Client(LocalCluster(n_workers=2, threads_per_worker=1))   # on this machine
@@ -50,6 +54,7 @@ import numpy as np
 
 from .constraints import Constraints
 from .history import EvalRecord, HistoryLog, RejectRecord, SearchHistory, _clean
+from .workers import ResidentObjective
 
 
 # ----------------------------------------------------------------------------- arch identity
@@ -184,6 +189,8 @@ class Evaluator:
         if constraints is not None and constraints.active and cost_fn is None:
             raise ValueError("constraints need a cost_fn (arch -> dict of costs)")
         self.space, self.objective, self.budget = space, objective, int(budget)
+        # sent to the executor's workers: each worker unpickles the objective once and keeps it
+        self._remote = ResidentObjective(objective) if executor is not None else objective
         self.executor, self.constraints, self.cost_fn = executor, constraints, cost_fn
         self.max_proposals = int(max_proposals) if max_proposals else max(1000, 50 * self.budget)
         meta = json.loads(json.dumps(_clean(dict(meta or {})), default=str))
@@ -313,7 +320,7 @@ class Evaluator:
             if isinstance(old, EvalRecord):
                 replayed[i] = old
             elif self.executor is not None:
-                futures[i] = self.executor.submit(call_objective, self.objective, arch)
+                futures[i] = self.executor.submit(call_objective, self._remote, arch)
         try:
             for i, arch, aid, aj, cost in todo:
                 if i in replayed:

@@ -46,3 +46,35 @@ def test_dask_failures_are_recorded(client):
 
 def _fails_on_zero(arch):
     return toy_objective(arch) / arch.idx[0]
+
+
+def test_search_executor_on_a_local_cluster_of_two_processes():
+    """``search_executor(2, dask="local")``: two worker processes, one torch thread each, the
+    serial history."""
+    import torch
+
+    from nascore.search import search_executor
+
+    strat = STRATEGIES.get("evolution")(population=6, sample=3, batch_size=2)
+    kw = dict(constraints=Constraints(max_flops=20), cost_fn=toy_cost)
+    serial = strat.run(SPACE, toy_objective, 20, np.random.default_rng(2), **kw)
+    with search_executor(2, dask="local") as ex:
+        assert type(ex).__name__ == "ClientExecutor"
+        assert ex.submit(torch.get_num_threads).result() == 1
+        h = strat.run(SPACE, toy_objective, 20, np.random.default_rng(2), executor=ex, **kw)
+    assert h.signature() == serial.signature() and len(h) == 20
+
+
+def test_scheduler_address_from_the_environment(client, monkeypatch):
+    """A running cluster is used by address (``$NASCORE_DASK_SCHEDULER``), no code change."""
+    from nascore.search import search_executor
+    from nascore.search.workers import DASK_ENV
+
+    monkeypatch.setenv(DASK_ENV, client.scheduler.address)
+    serial = STRATEGIES.get("random")().run(SPACE, toy_objective, 25, np.random.default_rng(4))
+    with search_executor() as ex:
+        assert ex is not None and type(ex).__name__ == "ClientExecutor"
+        h = STRATEGIES.get("random")().run(SPACE, toy_objective, 25, np.random.default_rng(4),
+                                           executor=ex)
+    assert h.signature() == serial.signature()
+    assert client.status == "running"  # the cluster outlives the search's client
