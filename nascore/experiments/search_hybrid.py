@@ -198,9 +198,10 @@ def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, hi
     scored on ``executor`` when given, else on
     :func:`nascore.search.workers.search_executor` ``(workers, dask)``: serial for one worker,
     a warm process pool (one torch thread per worker) for more, or Dask (``"local"`` or a
-    scheduler address; ``$NASCORE_DASK_SCHEDULER`` when set). The history is the same on any
-    executor; workers run in parallel only within a batch, so give the strategy a batch
-    (``settings={"batch_size": workers}`` for evolution; this is part of the algorithm).
+    scheduler address; ``$NASCORE_DASK_SCHEDULER`` when ``dask`` is None; ``""``: no Dask).
+    The history is the same on any executor; workers run in parallel only within a batch, so
+    give the strategy one (``settings={"batch_size": workers}`` for evolution; the batch size
+    is part of the algorithm).
     """
     from ..search import STRATEGIES
     from ..search.workers import search_executor

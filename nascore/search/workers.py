@@ -91,8 +91,27 @@ def _init_worker(threads: Optional[int]) -> None:
     set_torch_threads(threads)
 
 
-def _pid(_: Any = None) -> int:
+def _warm(threads: Optional[int], seconds: float) -> int:
+    import time
+
+    set_torch_threads(threads)
+    try:
+        import nascore.proxies  # noqa: F401  (the objective's heavy imports)
+    except ImportError:  # pragma: no cover
+        pass
+    time.sleep(seconds)  # keeps this worker busy so that the next task starts another one
     return os.getpid()
+
+
+def warm_up(executor: Any, workers: int, threads: Optional[int] = None,
+            seconds: float = 0.5) -> int:
+    """Starts the executor's workers and runs the objective's imports in them, so that a
+    search (or a timing) does not pay for it; returns the number of distinct worker
+    processes that answered (``workers`` when each got one task)."""
+    if executor is None:
+        return 0
+    futs = [executor.submit(_warm, threads, seconds) for _ in range(int(workers))]
+    return len({f.result() for f in futs})
 
 
 @contextlib.contextmanager
@@ -102,8 +121,9 @@ def search_executor(workers: int = 1, dask: Optional[str] = None,
 
     Args:
         workers: processes. ``<= 1`` without Dask: None (serial, in this process).
-        dask: None (use ``$NASCORE_DASK_SCHEDULER`` when set), ``"local"`` (a LocalCluster of
-            ``workers`` processes) or a scheduler address such as ``"tcp://host:8786"``.
+        dask: None (use ``$NASCORE_DASK_SCHEDULER`` when set), ``""`` (no Dask, whatever the
+            environment says), ``"local"`` (a LocalCluster of ``workers`` processes) or a
+            scheduler address such as ``"tcp://host:8786"``.
         threads_per_worker: torch threads per worker process (process pool and LocalCluster).
 
     Yields:
@@ -117,8 +137,8 @@ def search_executor(workers: int = 1, dask: Optional[str] = None,
     if int(workers) < 1 or int(threads_per_worker) < 1:
         raise ValueError(f"workers and threads_per_worker must be >= 1, got {workers}, "
                          f"{threads_per_worker}")
-    dask = dask if dask is not None else (os.environ.get(DASK_ENV) or None)
-    if dask is None:
+    dask = os.environ.get(DASK_ENV) if dask is None else dask
+    if not dask:
         if int(workers) <= 1:
             yield None
             return
