@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "search_throughput.py"
 
 
+@pytest.mark.slow
 def test_search_throughput_script_tiny(tmp_path):
+    pytest.importorskip("psutil", reason="the script samples memory with psutil (dask extra)")
     out = tmp_path / "tp" / "search_throughput.json"
     # one mode only (each mode is a fresh process; the pools and Dask are tested in
     # tests/search/test_workers.py and test_executor_dask.py)
