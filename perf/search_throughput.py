@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
 import json
 import os
@@ -187,6 +188,8 @@ def run_search(spec: Dict[str, Any]) -> Dict[str, Any]:
            "cost_table_pieces": {"at_start": pieces0, "counted_during_search": len(
                cost.lut().entries) + len(cost.params_lut().entries) - pieces0},
            "data": info["source"], "synthetic": bool(info["synthetic"]), **s}
+    out["history_sha1"] = hashlib.sha1("\n".join(
+        f"{r.arch_id} {r.status}" for r in h.records).encode()).hexdigest()
     out["archs"] = [r.arch_json for r in h.records if r.ok][: spec.get("keep_archs", 0)]
     if prof:
         buf = io.StringIO()
@@ -383,7 +386,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
               f"{r['peak_rss_tree_mb']:.0f} MB, {r['n_evals']} evals / {r['n_proposed']} "
               f"proposals ({r['n_rejected']} rejected, {r['n_cached']} cached, "
               f"{r['n_failed']} failed), stop: {r['stop_reason']}", flush=True)
-    if len({tuple(r["archs"]) for r in result["modes"]}) > 1:
+    result["same_history_in_every_mode"] = len({r["history_sha1"] for r in result["modes"]}) <= 1
+    if not result["same_history_in_every_mode"]:
         print("  WARNING: modes evaluated different architectures", flush=True)
     if args.profile_n > 0:
         print(f"[search_throughput] profile: serial, {args.profile_n} candidates", flush=True)

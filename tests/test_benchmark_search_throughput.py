@@ -33,6 +33,7 @@ def test_search_throughput_script_tiny(tmp_path):
     assert m["n_proposed"] == 3 + m["n_cached"] + m["n_rejected"]
     assert m["wall_s"] > 0 and m["cpu_s"] > 0 and m["peak_rss_tree_mb"] > 0
     assert m["ratio_epoch_over_wall_per_eval"] > 0
+    assert len(m["history_sha1"]) == 40 and d["same_history_in_every_mode"] is True
     e = d["proxy_vs_epoch"]
     assert e["resolution"] == e["proxy_resolution"] == 32 and len(e["nets"]) == 1
     assert math.isfinite(e["ratio_median"]) and e["ratio_median"] > 0

@@ -57,11 +57,14 @@ class Strategy:
             cost_fn: ``arch -> dict`` of costs (recorded with each evaluation).
             history_path: JSONL log; an existing log with the same strategy, settings, seed
                 state, space and constraints is resumed.
-            max_proposals: cap on proposed candidates (default ``max(1000, 50 * budget)``).
+            max_proposals: cap on proposed candidates (default ``max(1000, 50 * budget)``), a
+                last guard: evolution and REINFORCE widen their proposals when they stall,
+                and a finite space that runs out stops the search (``"space exhausted"``).
             progress: tqdm bar.
 
         Returns:
-            The :class:`SearchHistory`.
+            The :class:`SearchHistory`; ``history.summary()`` says what was spent
+            (evaluations against the budget, proposals, cache hits, rejections, stop reason).
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
