@@ -41,8 +41,8 @@ Writes ``reports/benchmarks/search_throughput.json`` (``--out``; with provenance
 seed, git SHA, time, machine, load average), ``search_throughput.png`` beside it (wall time
 against candidates and per mode) and the profile text. Usage::
 
-    python benchmarks/search_throughput.py                      # the full measurement
-    python benchmarks/search_throughput.py --n 10 --scaling 10,20 --epoch-steps 2 \\
+    python perf/search_throughput.py                      # the full measurement
+    python perf/search_throughput.py --n 10 --scaling 10,20 --epoch-steps 2 \\
         --no-prefill --data synthetic --out /tmp/tp/search_throughput.json   # a quick check
 
 Run it on an idle machine: wall times on a loaded machine measure the load.
@@ -288,7 +288,7 @@ def figure(result: Dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nascore.io import save_figure
+    from nascore.provenance import save_figure
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     by_mode: Dict[str, List] = {}
@@ -355,7 +355,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         Path(out).write_text(json.dumps(fn(json.loads(spec))))
         return {}
 
-    from nascore.io import repo_root, write_metrics
+    from nascore.paths import repo_root
+    from nascore.provenance import write_metrics
 
     out = args.out or repo_root() / DEFAULT_OUT
     modes = [m for m in args.modes.split(",") if m]
@@ -395,7 +396,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                                  profile=True))
         text = p.pop("profile_text")
         prof_path = out.with_name(f"{out.stem}_profile.txt")
-        from nascore.io import atomic_write_text
+        from nascore.provenance import atomic_write_text
 
         atomic_write_text(prof_path, f"# cProfile of a serial {args.profile_n}-candidate search "
                           f"(proxy {args.proxy}); wall {p['wall_s']:.1f} s\n" + text)
@@ -427,7 +428,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         r.pop("archs", None)
     result["total_wall_s"] = time.perf_counter() - t_all
     result["machine"] = {"cpu_count": os.cpu_count(), "loadavg_1m_5m_15m": list(os.getloadavg())}
-    result["command"] = "python benchmarks/search_throughput.py " + " ".join(
+    result["command"] = "python perf/search_throughput.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
            if k != "child"}

@@ -16,7 +16,7 @@ variable ``NASCORE_DASK_SCHEDULER`` is used when set, e.g.::
 
     dask-scheduler                                          # on one machine: tcp://host:8786
     dask-worker tcp://host:8786 --nworkers 16 --nthreads 1  # on each of the others
-    NASCORE_DASK_SCHEDULER=tcp://host:8786 python benchmarks/search_throughput.py ...
+    NASCORE_DASK_SCHEDULER=tcp://host:8786 python perf/search_throughput.py ...
 
 The workers need the same ``nascore`` install and the data the objective reads (the proxy
 batch travels with the objective; a :class:`nascore.cache.ScoreCache` path must be on a

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "search_throughput.py"
+SCRIPT = ROOT / "perf" / "search_throughput.py"
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_search_throughput_script_tiny(tmp_path):
            "--sample", "2", "--out", str(out)]
     subprocess.run(cmd, check=True, cwd=tmp_path, timeout=900)
     d = json.loads(out.read_text())
-    assert d["provenance"]["git_sha"] and d["command"].startswith("python benchmarks/")
+    assert d["provenance"]["git_sha"] and d["command"].startswith("python perf/")
     (m,) = d["modes"]
     assert (m["mode"], m["workers"]) == ("serial", 1)
     assert m["n_evals"] == m["budget"] == 3 and m["stop_reason"] == "budget"
