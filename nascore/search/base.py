@@ -15,7 +15,7 @@ without an executor, and a killed run can be resumed from its log (see
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -72,9 +72,11 @@ class Strategy:
                 "rng_state": rng.bit_generator.state, "space": space_config(space),
                 "constraints": constraints.to_config() if constraints is not None else None,
                 "budget": int(budget)}
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         ev = Evaluator(space, objective, budget, executor=executor, constraints=constraints,
                        cost_fn=cost_fn, history_path=history_path, meta=meta,
-                       max_proposals=max_proposals, progress=progress)
+                       max_proposals=max_proposals, progress=progress,
+                       config_defaults=defaults)
         try:
             if not ev.done:
                 self.search(space, ev, rng)

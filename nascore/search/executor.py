@@ -153,6 +153,17 @@ def _primary(rec: EvalRecord) -> float:
     return rec.score if rec.ok and math.isfinite(rec.score) else -math.inf
 
 
+def _same_setting(key: str, old: Any, new: Any, defaults: Mapping[str, Any]) -> bool:
+    """Whether a log's meta value ``old`` matches this run's ``new`` (a ``config`` may lack
+    settings added since, when this run uses their defaults)."""
+    if old == new:
+        return True
+    if key != "config" or not isinstance(old, dict) or not isinstance(new, dict):
+        return False
+    return set(old) <= set(new) and all(old[k] == new[k] for k in old) and all(
+        k in defaults and new[k] == defaults[k] for k in set(new) - set(old))
+
+
 # ----------------------------------------------------------------------------- evaluator
 class Evaluator:
     """Budgeted, deduplicating, constraint-checking, resumable candidate evaluation.
@@ -175,6 +186,8 @@ class Evaluator:
     architecture of a space of known size (:func:`space_size`) has been evaluated or
     rejected.
         progress: show a tqdm bar over the budget.
+        config_defaults: the strategy's default settings: a log written before a setting
+            existed (its meta ``config`` lacks the key) resumes when this run uses the default.
     """
 
     #: meta keys that must match when resuming.
@@ -183,7 +196,8 @@ class Evaluator:
     def __init__(self, space: Any, objective: Callable, budget: int, *, executor=None,
                  constraints: Optional[Constraints] = None, cost_fn: Optional[Callable] = None,
                  history_path=None, meta: Optional[Dict[str, Any]] = None,
-                 max_proposals: Optional[int] = None, progress: bool = False) -> None:
+                 max_proposals: Optional[int] = None, progress: bool = False,
+                 config_defaults: Optional[Dict[str, Any]] = None) -> None:
         if int(budget) < 0:
             raise ValueError(f"budget must be >= 0, got {budget}")
         if constraints is not None and constraints.active and cost_fn is None:
@@ -201,8 +215,9 @@ class Evaluator:
         self.log: Optional[HistoryLog] = None
         if history_path is not None:
             self.log = HistoryLog(history_path, meta)
+            defaults = json.loads(json.dumps(_clean(dict(config_defaults or {})), default=str))
             for k in self.RESUME_KEYS:
-                if k in meta and self.log.meta.get(k) != meta[k]:
+                if k in meta and not _same_setting(k, self.log.meta.get(k), meta[k], defaults):
                     self.log.close()
                     raise ValueError(f"cannot resume {history_path}: its {k!r} differs from this "
                                      f"run's ({self.log.meta.get(k)!r} vs {meta[k]!r})")

@@ -98,6 +98,29 @@ def test_resume_with_other_settings_raises(tmp_path):
             cost_fn=toy_cost, history_path=path)
 
 
+@pytest.mark.parametrize("name", ["evolution", "reinforce"])
+def test_a_log_from_before_the_widening_settings_resumes(tmp_path, name):
+    """Logs written before ``patience``/``max_steps``/``explore_steps`` existed (their meta
+    config lacks them) resume when this run uses the defaults, and only then."""
+    path = tmp_path / "h.jsonl"
+    full = run(name, toy_objective)
+    with pytest.raises(SimulatedKill):
+        run(name, KillAfter(toy_objective, 15), path)
+    lines = path.read_text().splitlines(keepends=True)
+    meta = json.loads(lines[0])
+    for k in ("patience", "max_steps", "explore_steps"):
+        meta["config"].pop(k, None)
+    lines[0] = json.dumps(meta, sort_keys=True) + "\n"
+    path.write_text("".join(lines))
+    counter = KillAfter(toy_objective, 10 ** 9)
+    assert run(name, counter, path).signature() == full.signature()
+    assert counter.calls == len(full) - 15
+    with pytest.raises(ValueError, match="config"):
+        STRATEGIES.get(name)(**SETTINGS[name], patience=7).run(
+            SPACE, toy_objective, BUDGET, np.random.default_rng(3), constraints=CONS,
+            cost_fn=toy_cost, history_path=path)
+
+
 def test_failures_survive_the_round_trip(tmp_path):
     path = tmp_path / "h.jsonl"
 
