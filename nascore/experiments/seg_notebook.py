@@ -27,8 +27,9 @@ from . import seg_finetune as sf
 from .notebook_utils import display, save_and_close, torch_setup
 
 #: The results table's columns shown in the notebook.
-SHOW_COLUMNS = ["model", "n_seeds", "dice", "dice_tumor_mean", "hd95", "params_M", "gflops",
-                "params_vs_hct", "flops_vs_hct", "cpu_latency_ms", "train_time_s",
+SHOW_COLUMNS = ["model", "n_seeds", "dice", "dice_patient", "dice_patient_ci95_lo",
+                "dice_patient_ci95_hi", "fp_rate_empty", "hd95", "dice_all", "params_M", "gflops",
+                "params_vs_hct", "flops_vs_hct", "steps", "cpu_latency_ms", "train_time_s",
                 "search_time_s", "total_time_s"]
 SEARCH_TERMS = ("dice", "transformer", "complexity", "entropy", "total", "expected_gflops")
 
@@ -134,12 +135,12 @@ class NotebookRun:
     def results(self) -> pd.DataFrame:
         """``results.csv`` (per model, over seeds) and the per-seed, per-case and curve CSVs."""
         res = self.res
-        self.table = sf.results_table(res.table)
+        self.table = sf.results_table(res.table, res.per_case)
         for name, df in (("results.csv", self.table), ("results_per_seed.csv", res.table),
                          ("per_case.csv", res.per_case), ("train_curves.csv", res.curves),
                          ("val_curves.csv", res.val_curves)):
             self._csv(name, df)
-        return self.table[SHOW_COLUMNS].round(4)
+        return self.table[[c for c in SHOW_COLUMNS if c in self.table]].round(4)
 
     def knob_search(self) -> pd.DataFrame:
         """Cost before/after and the decisions of the knob search (CSVs, arch JSONs, figures)."""
@@ -220,7 +221,7 @@ class NotebookRun:
         from ..provenance import write_metrics
 
         res, p = self.res, self.p
-        targets = sf.evaluate_targets(self.table)
+        targets = sf.evaluate_targets(self.table, per_case=res.per_case)
         self.notes.append(f"input arch: {self.arch_source}")
         self.notes.append("searched model fine-tuned from the searched weights (inherit_weights="
                           f"{p['inherit_weights']}); its search time is reported separately")

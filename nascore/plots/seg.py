@@ -27,11 +27,13 @@ def _colours(models: Sequence[str]) -> Dict[str, str]:
 
 def dice_vs_flops(summary: pd.DataFrame, baseline: str = "hctnet_like", cost_frac: float = 0.5,
                   dice_margin: float = 0.01, title: str = ""):
-    """Test Dice (mean ± sd over seeds) against FLOPs, one point per model.
+    """Tumour Dice (mean over tumour slices and seeds; error bar = the patient-bootstrap 95% CI
+    when the table has it, else ± sd over seeds) against FLOPs, one point per model.
 
     Args:
-        summary: per-model table with ``model``, ``flops``, ``params``, ``dice_mean`` and
-            ``dice_sd`` (:func:`nascore.experiments.seg_finetune.results_table`).
+        summary: per-model table with ``model``, ``flops``, ``params``, ``dice_tumor`` and
+            ``dice_tumor_ci95_lo``/``_hi`` or ``dice_tumor_sd``
+            (:func:`nascore.experiments.seg_finetune.results_table`).
         baseline: the reference model; when present, the target region (FLOPs <=
             ``cost_frac`` x its FLOPs and Dice >= its Dice + ``dice_margin``) is shaded.
         title: figure title.
@@ -41,18 +43,24 @@ def dice_vs_flops(summary: pd.DataFrame, baseline: str = "hctnet_like", cost_fra
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     col = _colours(list(summary["model"]))
     g = summary["flops"].to_numpy(float) / 1e9
-    d = summary["dice_mean"].to_numpy(float)
-    sd = np.nan_to_num(summary["dice_sd"].to_numpy(float)) if "dice_sd" in summary else np.zeros(len(d))
+    d = summary["dice_tumor"].to_numpy(float)
+    if "dice_tumor_ci95_lo" in summary:
+        lo = np.nan_to_num(d - summary["dice_tumor_ci95_lo"].to_numpy(float))
+        hi = np.nan_to_num(summary["dice_tumor_ci95_hi"].to_numpy(float) - d)
+        err, what = np.stack([lo, hi]), "95% CI over patients"
+    else:
+        sd = summary["dice_tumor_sd"].to_numpy(float) if "dice_tumor_sd" in summary else np.zeros(len(d))
+        err, what = np.stack([np.nan_to_num(sd)] * 2), "± sd over seeds"
     pm = summary["params"].to_numpy(float) / 1e6
     size = 40 + 160 * pm / max(pm.max(), 1e-9)
     for i, m in enumerate(summary["model"]):
-        ax.errorbar(g[i], d[i], yerr=sd[i], fmt="none", ecolor=col[m], capsize=3, lw=1)
+        ax.errorbar(g[i], d[i], yerr=err[:, i:i + 1], fmt="none", ecolor=col[m], capsize=3, lw=1)
         ax.scatter(g[i], d[i], s=size[i], color=col[m], edgecolor="k",
                    marker="*" if m in HIGHLIGHT else "o", zorder=3,
                    label=f"{m} ({pm[i]:.2f} M params)")
     b = summary[summary["model"] == baseline]
     if len(b):
-        bf, bd = float(b["flops"].iloc[0]) / 1e9, float(b["dice_mean"].iloc[0])
+        bf, bd = float(b["flops"].iloc[0]) / 1e9, float(b["dice_tumor"].iloc[0])
         ax.axvline(cost_frac * bf, color="grey", ls="--", lw=0.8)
         ax.axhline(bd + dice_margin, color="grey", ls=":", lw=0.8)
         ylim = ax.get_ylim()
@@ -66,7 +74,7 @@ def dice_vs_flops(summary: pd.DataFrame, baseline: str = "hctnet_like", cost_fra
     ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("GFLOPs per image (log)")
-    ax.set_ylabel("test Dice (mean ± sd over seeds)")
+    ax.set_ylabel(f"test tumour Dice ({what})")
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     ax.set_title(title or "Dice vs FLOPs (marker area ~ params)", fontsize=10)

@@ -14,6 +14,11 @@ Empty masks (Dice and HD95 are undefined when the ground truth is empty):
   and the prediction are non-empty; ``hd95_mean``/``hd95_median`` average the defined values,
   and ``n_hd95_missed`` counts tumour cases whose prediction is empty (HD95 undefined).
 * ``empty_specificity``: the share of tumour-free cases predicted empty.
+
+The field's names (:mod:`nascore.seg.stats`, with bootstrap CIs over patients there):
+``dice_tumor`` (= ``dice_tumor_mean``), ``dice_patient`` (pixels pooled per patient, from the
+``group``/``tp``/``n_pred``/``n_gt`` columns), ``fp_rate_empty`` (= 1 - ``empty_specificity``),
+``hd95`` (= ``hd95_mean``) and ``dice_all`` (= ``dice_mean``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,11 @@ def _batches(model, loader, device, threshold):
         model.train(was)
 
 
+#: Columns of the per-case table (``group`` = patient; ``tp``/``n_pred``/``n_gt`` in pixels).
+CASE_COLUMNS = ["id", "group", "has_tumor", "pred_empty", "dice", "dice_conv", "hd95", "tp",
+                "n_pred", "n_gt"]
+
+
 def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5,
              hd95: bool = True) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-case and aggregate Dice / HD95 of ``model`` on ``loader``.
@@ -71,8 +81,8 @@ def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5
         hd95: also compute HD95 (slower; off for per-epoch validation).
 
     Returns:
-        ``(per_case, aggregate)``: a DataFrame with columns ``id, has_tumor, pred_empty, dice,
-        dice_conv, hd95`` and a dict of aggregates (see the module docstring).
+        ``(per_case, aggregate)``: a DataFrame with :data:`CASE_COLUMNS` and a dict of
+        aggregates (see the module docstring).
     """
     if device is None:
         p = next(model.parameters(), None)
@@ -92,15 +102,18 @@ def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5
         gt_any = y.flatten(1).any(1).cpu().numpy()
         pr_any = pred.flatten(1).any(1).cpu().numpy()
         ids = batch.get("id", [None] * len(d))
+        groups = batch.get("group", ids)
+        tp = (pred * y).flatten(1).sum(1).cpu().numpy()
+        npred, ngt = pred.flatten(1).sum(1).cpu().numpy(), y.flatten(1).sum(1).cpu().numpy()
         for k in range(len(d)):
             dc = float(d[k]) if gt_any[k] else float(not pr_any[k])
             hk = float(h[k]) if gt_any[k] and pr_any[k] and np.isfinite(h[k]) else float("nan")
-            rows.append({"id": ids[k], "has_tumor": bool(gt_any[k]), "pred_empty": bool(not pr_any[k]),
+            rows.append({"id": ids[k], "group": groups[k], "has_tumor": bool(gt_any[k]), "pred_empty": bool(not pr_any[k]),
                          "dice": float(d[k]) if gt_any[k] else float("nan"), "dice_conv": dc,
-                         "hd95": hk})
+                         "hd95": hk, "tp": int(tp[k]), "n_pred": int(npred[k]), "n_gt": int(ngt[k])})
     dice_m.reset()
     hd_m.reset()
-    df = pd.DataFrame(rows, columns=["id", "has_tumor", "pred_empty", "dice", "dice_conv", "hd95"])
+    df = pd.DataFrame(rows, columns=CASE_COLUMNS)
     return df, aggregate(df)
 
 
@@ -113,7 +126,10 @@ def aggregate(df: pd.DataFrame) -> Dict[str, Any]:
     """Aggregates of a per-case table (see the module docstring)."""
     tum = df[df["has_tumor"]]
     empty = df[~df["has_tumor"]]
+    spec = _stat(empty["pred_empty"].astype(float), np.mean)
     return {
+        "dice_tumor": _stat(tum["dice"], np.mean), "dice_all": _stat(df["dice_conv"], np.mean),
+        "fp_rate_empty": 1.0 - spec, "hd95": _stat(df["hd95"], np.mean),
         "n_cases": int(len(df)), "n_tumor": int(len(tum)),
         "dice_mean": _stat(df["dice_conv"], np.mean), "dice_sd": _stat(df["dice_conv"], np.std),
         "dice_tumor_mean": _stat(tum["dice"], np.mean), "dice_tumor_sd": _stat(tum["dice"], np.std),

@@ -34,6 +34,7 @@ from .data import make_loaders
 from .evaluate import evaluate, predict
 from .knob_search import pruned_model, search_knobs
 from .objective import LossWeights, SegObjective
+from .stats import METRICS, patient_metrics
 from .train import TrainConfig, seeded, train_model
 
 SEARCHED = "searched"
@@ -99,8 +100,10 @@ class PipelineResults:
     """What :func:`run_pipeline` returns.
 
     Attributes:
-        table: one row per (model, seed): ``model, seed, dice_mean, dice_tumor_mean, hd95,
-            params, flops, cpu_latency_ms, train_time_s, search_time_s, best_val_dice, epochs``.
+        table: one row per (model, seed): ``model, seed``, the test metrics of
+            :data:`nascore.seg.stats.METRICS` (``dice_tumor, dice_patient, fp_rate_empty, hd95,
+            dice_all``), ``n_hd95_missed, params, flops, cpu_latency_ms, train_time_s,
+            search_time_s, best_val_dice, epochs``.
         curves: per-step training logs (every loss term) with ``model, seed, phase``
             (``search`` or ``train``).
         val_curves: per-epoch validation Dice with ``model, seed``.
@@ -122,19 +125,41 @@ class PipelineResults:
     config: Dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Mean ± sd over seeds per model (Dice, HD95, cost, training time)."""
-        return summarise(self.table)
+        """Per model over seeds: the metrics with patient-bootstrap CIs, cost, training time."""
+        return summarise(self.table, self.per_case)
 
 
-def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """Per model: Dice mean/sd over seeds and means of the other columns."""
+def summarise(table: pd.DataFrame, per_case: Optional[pd.DataFrame] = None,
+              n_boot: int = 2000) -> pd.DataFrame:
+    """Per model: the :data:`~nascore.seg.stats.METRICS` (mean over seeds, ``<m>_sd`` over seeds)
+    and means of the cost and time columns.
+
+    With ``per_case`` (rows with ``model, seed, group, ...``), the metrics are recomputed from
+    all seeds' slices with :func:`~nascore.seg.stats.patient_metrics` and get
+    ``<m>_ci95_lo``/``<m>_ci95_hi`` (95% bootstrap over test patients, seed 0).
+    """
     g = table.groupby("model", sort=False)
-    out = g.agg(n_seeds=("seed", "count"), dice_mean=("dice_mean", "mean"),
-                dice_sd=("dice_mean", "std"), dice_tumor_mean=("dice_tumor_mean", "mean"),
-                hd95=("hd95", "mean"), params=("params", "first"), flops=("flops", "first"),
-                cpu_latency_ms=("cpu_latency_ms", "mean"), train_time_s=("train_time_s", "mean"),
-                search_time_s=("search_time_s", "first"))
-    return out.reset_index()
+    agg = dict(n_seeds=("seed", "count"))
+    for m in METRICS:
+        if m in table.columns:
+            agg[m] = (m, "mean")
+            agg[m + "_sd"] = (m, "std")
+    for c, how in (("params", "first"), ("flops", "first"), ("cpu_latency_ms", "mean"),
+                   ("train_time_s", "mean"), ("search_time_s", "first"), ("steps", "first"),
+                   ("epochs", "first")):
+        if c in table.columns:
+            agg[c] = (c, how)
+    out = g.agg(**agg).reset_index()
+    if per_case is not None and len(per_case):
+        for i, name in enumerate(out["model"]):
+            pm = patient_metrics(per_case[per_case["model"] == name], n_boot=n_boot)
+            for m in METRICS:
+                out.loc[i, m] = pm[m]
+                lo, hi = pm[m + "_ci95"]
+                out.loc[i, m + "_ci95_lo"] = float("nan") if lo is None else lo
+                out.loc[i, m + "_ci95_hi"] = float("nan") if hi is None else hi
+            out.loc[i, "n_patients"] = pm["n_patients"]
+    return out
 
 
 def _ckpt(cfg: SegPipelineConfig, name: str, seed: int) -> Optional[str]:
@@ -194,8 +219,8 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         per_case, agg = evaluate(model, L["test"])
         cpu = copy.deepcopy(model).cpu()
         lat = measure_latency(cpu, shape, repeats=cfg.latency_repeats)
-        rows.append({"model": name, "seed": seed, "dice_mean": agg["dice_mean"],
-                     "dice_tumor_mean": agg["dice_tumor_mean"], "hd95": agg["hd95_mean"],
+        pm = patient_metrics(per_case, n_boot=200)
+        rows.append({"model": name, "seed": seed, **{m: pm[m] for m in METRICS},
                      "n_hd95_missed": agg["n_hd95_missed"], "params": count_params(cpu),
                      "flops": count_flops(cpu, shape), "cpu_latency_ms": lat["median_ms"],
                      "train_time_s": r.train_time_s, "search_time_s": search_time,

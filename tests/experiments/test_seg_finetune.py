@@ -78,7 +78,7 @@ def _table(dice_s, dice_h, seeds=(0, 1, 2), params_s=40, flops_s=40):
     rows = []
     for i, s in enumerate(seeds):
         for m, d, p, f in (("searched", dice_s[i], params_s, flops_s), ("hctnet_like", dice_h[i], 100, 100)):
-            rows.append({"model": m, "seed": s, "dice_mean": d, "dice_tumor_mean": d - 0.1,
+            rows.append({"model": m, "seed": s, "dice_tumor": d, "dice_all": d - 0.1,
                          "hd95": 5.0, "params": p, "flops": f, "cpu_latency_ms": 1.0,
                          "train_time_s": 2.0, "search_time_s": 3.0 if m == "searched" else 0.0})
     return pd.DataFrame(rows)
@@ -88,6 +88,7 @@ def test_results_table_and_targets():
     t = sf.results_table(_table([0.80, 0.82, 0.84], [0.79, 0.80, 0.81]))
     s = t.set_index("model")
     assert s.loc["searched", "dice"] == "0.8200 ± 0.0200"
+    assert s.loc["searched", "dice_tumor_sd"] == pytest.approx(0.02)
     assert s.loc["searched", "params_vs_hct"] == pytest.approx(0.4)
     assert s.loc["searched", "total_time_s"] == pytest.approx(5.0)
     tg = sf.evaluate_targets(t)
@@ -166,9 +167,10 @@ def test_tiny_end_to_end(tmp_path):
     assert cfg.device is None and cfg.baselines == ("hctnet_like",)
     res = run_pipeline(arch, recs, cfg)
     assert (tmp_path / "ck" / "knob_search_s0" / "last.pt").is_file()  # the search checkpoints
-    table = sf.results_table(res.table)
+    table = sf.results_table(res.table, res.per_case)
     assert list(table.model) == ["searched", "hctnet_like"]
-    tg = sf.evaluate_targets(table)
+    tg = sf.evaluate_targets(table, per_case=res.per_case)
+    assert tg["metric"] == "dice_tumor" and len(tg["dice_tumor_diff_ci95"]) == 2
     assert tg["evaluated"] and tg["params_ratio"] == pytest.approx(
         res.search["params_after"] / table.set_index("model").loc["hctnet_like", "params"])
     cost = sf.cost_before_after(res.search, res.table)
@@ -179,4 +181,5 @@ def test_tiny_end_to_end(tmp_path):
     json.dumps(m)  # serialisable as is
     p = sf.write_arch_json(tmp_path / "a.json", res.searched_arch)
     assert sf.parse_arch_json(p) == res.searched_arch
-    assert math.isfinite(m["models"]["searched"]["dice_mean"])
+    assert math.isfinite(m["models"]["searched"]["dice_all"])
+    assert len(m["models"]["searched"]["dice_patient_ci95"]) == 2

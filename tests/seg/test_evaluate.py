@@ -39,7 +39,11 @@ def test_perfect_and_trivial_models():
     loader = make_loader(_records(), 16, batch_size=3)
     df, agg = evaluate(Copy(), loader)
     assert list(df["id"]) == ["c0", "c1", "c2", "c3"]
-    assert list(df.columns) == ["id", "has_tumor", "pred_empty", "dice", "dice_conv", "hd95"]
+    assert list(df.columns) == ["id", "group", "has_tumor", "pred_empty", "dice", "dice_conv",
+                                "hd95", "tp", "n_pred", "n_gt"]
+    assert df["group"].tolist() == ["p0", "p1", "p2", "p3"]
+    assert df["tp"].tolist() == df["n_gt"].tolist() == df["n_pred"].tolist() == [36, 36, 0, 0]
+    assert agg["dice_tumor"] == agg["dice_all"] == 1.0 and agg["fp_rate_empty"] == 0.0
     assert df["has_tumor"].tolist() == [True, True, False, False]
     assert df.loc[:1, "dice"].tolist() == pytest.approx([1.0, 1.0])
     assert df.loc[2:, "dice"].isna().all() and df.loc[2:, "dice_conv"].tolist() == [1.0, 1.0]
