@@ -23,6 +23,10 @@ Choices (all recorded in the outputs):
   at the same resolution, exactly the comparison notebook 04 makes
   (:class:`nascore.seg.pipeline.SegPipelineConfig` ``flops_budget_frac``). ``max_flops`` gives an
   absolute bound instead. Over-budget candidates are rejected before scoring (and counted).
+* **Attention.** With ``min_attn_blocks > 0`` (default 1) candidates with fewer attention
+  blocks are infeasible: rejected before scoring like an over-budget one (cost key
+  ``minus_n_attn`` = -``n_attn`` bounded by -``min_attn_blocks``, since
+  :class:`~nascore.search.Constraints` holds upper bounds). 0 lifts the constraint.
 * **Best arch.** The feasible evaluation with the highest score among those with at least
   ``min_attn_blocks`` attention blocks (notebook 04's knob search needs attention; default 1);
   if none has, the best feasible one, with a note.
@@ -113,17 +117,21 @@ class HybridSearchConfig:
         return HybridSegSpace(resolutions=tuple(self.resolutions)) if self.resolutions else HybridSegSpace()
 
     def constraints(self):
-        """The FLOPs bound as :class:`~nascore.search.Constraints`."""
+        """The FLOPs bound and the attention-block minimum as :class:`~nascore.search.Constraints`."""
         from ..search import Constraints
 
+        attn = {}
+        if self.min_attn_blocks > 0:  # n_attn >= m  <=>  -n_attn <= -m
+            attn = dict(params_key="minus_n_attn", max_params=-float(self.min_attn_blocks))
         if self.max_flops is not None:
-            return Constraints(max_flops=float(self.max_flops), flops_key="flops")
-        return Constraints(max_flops=float(self.flops_budget_frac), flops_key="flops_ratio")
+            return Constraints(max_flops=float(self.max_flops), flops_key="flops", **attn)
+        return Constraints(max_flops=float(self.flops_budget_frac), flops_key="flops_ratio", **attn)
 
     def budget_info(self) -> Dict[str, Any]:
         c = self.constraints()
         return {"key": c.flops_key, "max": c.max_flops,
-                "mode": "absolute" if self.max_flops is not None else "relative"}
+                "mode": "absolute" if self.max_flops is not None else "relative",
+                "min_attn_blocks": self.min_attn_blocks}
 
 
 # ----------------------------------------------------------------------------- data, objective

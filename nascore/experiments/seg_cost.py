@@ -1,6 +1,6 @@
 """Search costs of a HybridSegSpace candidate without building its network.
 
-:class:`SegCostFn` (``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn"}``)
+:class:`SegCostFn` (``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn", "minus_n_attn"}``)
 sums per-piece tables (:class:`nascore.latency.LatencyLUT` in ``flops`` and ``params`` modes);
 :func:`baseline_arch` is the HCT-Net-like baseline the FLOPs budget is relative to. Used by
 :mod:`nascore.experiments.search_hybrid` (notebook 03), which re-exports both.
@@ -20,7 +20,7 @@ def baseline_arch(resolution: int):
 
 
 class SegCostFn:
-    """``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn"}`` (picklable).
+    """``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn", "minus_n_attn"}`` (picklable).
 
     Both counts are sums over per-piece tables (:class:`~nascore.latency.LatencyLUT`), filled
     lazily piece by piece (each piece built once on the ``meta`` device, memoised), so a
@@ -132,7 +132,8 @@ class SegCostFn:
         f = self.flops(arch)
         b = self.baseline_flops(arch.resolution)
         return {"params": self.params(arch), "flops": f, "baseline_flops": b,
-                "flops_ratio": f / b, "n_attn": float(arch.num_attn_blocks)}
+                "flops_ratio": f / b, "n_attn": float(arch.num_attn_blocks),
+                "minus_n_attn": -float(arch.num_attn_blocks)}  # the min_attn_blocks bound
 
     def save(self) -> Optional[Path]:
         """Writes the FLOPs table to ``lut_path`` and the params table beside it (if set);

@@ -145,7 +145,7 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
-               "complexity_mode", "flops_budget_frac", "init_keep", "inherit_weights",
+               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "inherit_weights",
                "include_input_arch", "baselines", "split_seed", "latency_repeats",
                "n_predictions", "device", "progress")
 
@@ -230,6 +230,7 @@ def decisions_table(search: Mapping[str, Any]) -> pd.DataFrame:
     for d in search.get("decisions", []):
         rows.append({"stage": d["stage"], "block": d["index"], "p_keep": d["p_keep"],
                      "kept": bool(d["keep"] or d["forced"]), "forced": d["forced"],
+                     "reason": d.get("reason", ""),
                      "heads": f"{d['old_heads']} -> {d['heads']}",
                      "heads_kept": d["heads_kept"],
                      "mlp_ratio": f"{d['old_mlp_ratio']} -> {d['mlp_ratio']}"})
@@ -310,6 +311,7 @@ def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapp
             if m + "_ci95_lo" in r:
                 d[m + "_ci95"] = [_finite(float(r[m + "_ci95_lo"])), _finite(float(r[m + "_ci95_hi"]))]
         models[r["model"]] = d
+    notes = list(notes) + search_notes(search)
     out = {
         "synthetic": bool(data_info.get("synthetic")),
         "data": {k: v for k, v in data_info.items()},
@@ -323,12 +325,33 @@ def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapp
             "flops_before": search["flops_before"], "flops_after": search["flops_after"],
             "expected_flops_final": search.get("expected_flops"),
             "flops_budget": search.get("flops_budget"),
+            "budget_met": search.get("budget_met"),
+            "flops_discrete_before_repair": search.get("flops_discrete"),
+            "budget_repair_steps": search.get("budget_steps", []),
+            "min_attn_blocks": search.get("min_attn_blocks"),
+            "n_attn_before": search.get("n_attn_before"),
+            "n_attn_after": search.get("n_attn_after"),
+            "attention_removed": search.get("attention_removed"),
+            "note": search.get("note", ""),
             "search_time_s": search.get("train_time_s"),
         },
         "notes": list(notes),
     }
     if data_info.get("synthetic"):
         out["label"] = data_info.get("label")
+    return out
+
+
+def search_notes(search: Mapping[str, Any]) -> list:
+    """Sentences for the report when the knob search broke a promise: over its FLOPs budget,
+    or no attention block left."""
+    out = []
+    if search.get("budget_met") is False:
+        out.append(f"knob search over its FLOPs budget: {search['flops_after'] / 1e6:.1f} M > "
+                   f"{search['flops_budget'] / 1e6:.1f} M (budget_met: false)")
+    if search.get("attention_removed"):
+        out.append(f"the searched arch has no attention block left (min_attn_blocks="
+                   f"{search.get('min_attn_blocks')}): it is a pure CNN, not a hybrid")
     return out
 
 

@@ -165,6 +165,14 @@ class NotebookRun:
         self._figure(fig, "arch_searched.png")
         print("before:", a.describe())
         print("after: ", b.describe())
+        print(f"FLOPs budget {res.search.get('flops_budget') or 0:.4g}, after "
+              f"{res.search['flops_after']:.4g}: budget_met={res.search.get('budget_met')}; "
+              f"attention blocks {res.search.get('n_attn_before')} -> {res.search.get('n_attn_after')}"
+              f" (min_attn_blocks={res.search.get('min_attn_blocks')})")
+        for n in sf.search_notes(res.search):
+            print("WARNING:", n)
+        if res.search.get("budget_steps"):
+            display(pd.DataFrame(res.search["budget_steps"]))
         display(decisions.round(3))
         return cost.round(4)
 

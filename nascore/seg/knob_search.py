@@ -57,7 +57,7 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *,
                  complexity_mode: str = "ratio", config: Optional[TrainConfig] = None,
                  init_keep: float = 2.0, mode: str = "soft", space: Optional[HybridSegSpace] = None,
                  in_channels: int = 1, out_channels: int = 1, model: Optional[HybridSegNet] = None,
-                 **overrides: Any) -> Tuple[HybridSegArch, Dict[str, Any]]:
+                 min_attn_blocks: int = 1, **overrides: Any) -> Tuple[HybridSegArch, Dict[str, Any]]:
     """Trains weights and knobs jointly with the four-term loss, then discretises.
 
     Args:
@@ -76,6 +76,7 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *,
         init_keep, mode, space: :class:`TransformerKnobs` settings.
         in_channels, out_channels: model channels (1 output: sigmoid).
         model: an already built (e.g. pre-trained) model of ``arch`` to start from.
+        min_attn_blocks: attention blocks the discretised arch keeps at least (0: none).
         **overrides: ``w_<term>=...`` (replacing single loss weights) and
             :class:`~nascore.seg.train.TrainConfig` fields (``steps=..., seed=...``).
 
@@ -84,7 +85,12 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *,
         ``params_before``/``params_after`` (``count_flops``/``count_params`` at the arch
         resolution), ``expected_flops`` (final), ``decisions``, ``block_map``, ``history``
         (per-step log), ``model`` (the searched model, gates detached, on the CPU),
-        ``train_time_s`` and ``objective`` (the loss settings).
+        ``train_time_s``, ``objective`` (the loss settings), and the promises kept or not:
+        ``flops_budget``, ``budget_met`` (None without a budget; False when the discretised
+        arch is over budget even after the greedy repair of
+        :meth:`~nascore.seg.knobs.TransformerKnobs.discretise`), ``budget_steps`` (the repair),
+        ``flops_discrete`` (the FLOPs before the repair), ``min_attn_blocks``, ``n_attn_before``,
+        ``n_attn_after``, ``attention_removed`` (True when no attention is left) and ``note``.
 
     Raises:
         TypeError: on an unknown keyword. ValueError: as :class:`TransformerKnobs` and
@@ -105,7 +111,11 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *,
         knobs.detach()
     model.cpu()
     knobs.cpu()
-    new_arch, block_map, dec = knobs.discretise()
+    unrepaired = knobs.discretise(min_attn_blocks)
+    flops_discrete = knobs.last_discretisation["flops"]
+    del unrepaired
+    new_arch, block_map, dec = knobs.discretise(min_attn_blocks, flops_budget)
+    disc = knobs.last_discretisation
     shape = (1, in_channels) + (arch.resolution,) * model.spatial_dims
     new_model = build_model(new_arch, in_channels, out_channels, model.spatial_dims)
     report = {
@@ -115,7 +125,14 @@ def search_knobs(arch: HybridSegArch, train_loader, val_loader=None, *,
         "expected_flops": float(knobs.expected_flops().detach()), "decisions": dec,
         "block_map": block_map, "history": res.history, "model": model,
         "train_time_s": res.train_time_s, "objective": obj.config(),
+        "flops_budget": flops_budget, "budget_met": disc["budget_met"],
+        "budget_steps": disc["budget_steps"], "flops_discrete": flops_discrete,
+        "min_attn_blocks": min_attn_blocks, "n_attn_before": arch.num_attn_blocks,
+        "n_attn_after": new_arch.num_attn_blocks,
+        "attention_removed": new_arch.num_attn_blocks == 0, "note": disc["note"],
     }
+    if flops_budget is not None:
+        report["budget_met"] = bool(report["flops_after"] <= flops_budget)  # the counted FLOPs
     return new_arch, report
 
 

@@ -29,7 +29,15 @@ Discretisation rules (:meth:`TransformerKnobs.discretise`):
   since an architecture needs depth >= 1 per stage;
 * heads: the number of heads with keep probability > 0.5 (at least 1), rounded to the nearest
   allowed count (``space.heads`` that divide the width; ties go to the larger count);
-* MLP ratio: the argmax of its categorical.
+* MLP ratio: the argmax of its categorical;
+* ``min_attn_blocks`` (default 1): if fewer attention blocks survive, the dropped ones with the
+  highest ``p_keep`` are kept again (``forced``, ``reason="min_attn_blocks"``); 0 lets every
+  attention block go (the report then says the arch has no attention left);
+* ``flops_budget`` (optional): if the discrete arch's FLOPs exceed it, reductions are applied
+  greedily, each time the one that loses the least probability mass per FLOP saved: lowering
+  a kept block's MLP ratio one step (loss = probability of its current ratio) or dropping a
+  kept block (loss = ``p_keep``; never below ``min_attn_blocks`` nor an empty stage). The steps
+  are recorded; if the budget is still not met, ``budget_met`` is False (never silent).
 
 The search itself (joint training, discretisation, weight transfer) is
 :mod:`nascore.seg.knob_search`.
@@ -245,24 +253,92 @@ class TransformerKnobs(nn.Module):
                         "old_heads": b.heads, "old_mlp_ratio": b.mlp_ratio})
         return out
 
+    def discrete_flops(self, dec: List[Dict[str, Any]]) -> int:
+        """Analytic FLOPs of the network for ``decisions``-style choices (kept blocks only)."""
+        return int(self.fixed_flops + sum(b.flops(d["mlp_ratio"]) for b, d in zip(self.infos, dec)
+                                          if d["keep"] or d["forced"]))
+
+    def _min_attn(self, dec: List[Dict[str, Any]], min_attn_blocks: int) -> None:
+        kept = [d for d in dec if d["keep"] or d["forced"]]
+        dropped = sorted((d for d in dec if not (d["keep"] or d["forced"])),
+                         key=lambda d: -d["p_keep"])
+        for d in dropped[:max(0, min_attn_blocks - len(kept))]:
+            d["forced"], d["reason"] = True, "min_attn_blocks"
+
+    def _fit_budget(self, dec: List[Dict[str, Any]], budget: float, min_attn_blocks: int,
+                    stage_sizes: Dict[int, int]) -> List[Dict[str, Any]]:
+        steps = []
+        while self.discrete_flops(dec) > budget:
+            kept = [k for k, d in enumerate(dec) if d["keep"] or d["forced"]]
+            options = []
+            for k in kept:
+                b, d = self.infos[k], dec[k]
+                r = b.ratios.index(d["mlp_ratio"])
+                if r > 0:
+                    saved = b.mlp_flops(d["mlp_ratio"]) - b.mlp_flops(b.ratios[r - 1])
+                    options.append((d["mlp_probs"][r] / max(saved, 1), k, "mlp", saved))
+                if len(kept) > min_attn_blocks and stage_sizes[b.stage] > 1:
+                    saved = b.flops(d["mlp_ratio"])
+                    options.append((d["p_keep"] / max(saved, 1), k, "drop", saved))
+            if not options:
+                break
+            _, k, what, saved = min(options)
+            b, d = self.infos[k], dec[k]
+            if what == "mlp":
+                old = d["mlp_ratio"]
+                d["mlp_ratio"] = b.ratios[b.ratios.index(old) - 1]
+                steps.append({"stage": b.stage, "index": b.index, "change": f"mlp_ratio {old} -> "
+                              f"{d['mlp_ratio']}", "flops_saved": int(saved)})
+            else:
+                d["keep"] = d["forced"] = False
+                d["reason"] = "flops_budget"
+                stage_sizes[b.stage] -= 1
+                steps.append({"stage": b.stage, "index": b.index, "change": "dropped",
+                              "flops_saved": int(saved)})
+        return steps
+
     @torch.no_grad()
-    def discretise(self) -> Tuple[HybridSegArch, List[List[int]], List[Dict[str, Any]]]:
-        """The discrete architecture.
+    def discretise(self, min_attn_blocks: int = 1, flops_budget: Optional[float] = None
+                   ) -> Tuple[HybridSegArch, List[List[int]], List[Dict[str, Any]]]:
+        """The discrete architecture (rules in the module docstring).
+
+        Args:
+            min_attn_blocks: attention blocks the result keeps at least (capped at the
+                number the input has).
+            flops_budget: FLOPs (2 per multiply-add, at the arch resolution) the result should
+                fit; ``None``: no repair.
 
         Returns:
             ``(arch, block_map, decisions)``: ``block_map[i]`` lists, for each block of stage
             ``i`` of the new arch, its index in the old stage (for :func:`transfer_weights`).
+            ``decisions`` are per attention block (:meth:`decisions`, ``keep``/``forced`` and
+            ``mlp_ratio`` final); :attr:`last_discretisation` holds the budget summary
+            (``flops``, ``flops_budget``, ``budget_met``, ``budget_steps``, ``n_attn``,
+            ``min_attn_blocks``, ``min_attn_met``, ``note``).
+
+        Raises:
+            ValueError: on a negative ``min_attn_blocks``.
         """
+        if min_attn_blocks < 0:
+            raise ValueError(f"min_attn_blocks must be >= 0, got {min_attn_blocks}")
         dec = self.decisions()
         by_pos = {(d["stage"], d["index"]): d for d in dec}
+        self._min_attn(dec, min_attn_blocks)
+        for i, st in enumerate(self.arch.stages):
+            if not any(not s.is_attn or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"]
+                       for j, s in enumerate(st.blocks)):  # every block a dropped attention block
+                j = max(range(st.depth), key=lambda j: by_pos[(i, j)]["p_keep"])
+                by_pos[(i, j)]["forced"] = True
+                by_pos[(i, j)].setdefault("reason", "empty stage")
+        stage_sizes = {i: sum(1 for j, s in enumerate(st.blocks) if not s.is_attn
+                              or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"])
+                       for i, st in enumerate(self.arch.stages)}
+        steps = ([] if flops_budget is None else
+                 self._fit_budget(dec, float(flops_budget), min_attn_blocks, stage_sizes))
         stages, block_map = [], []
         for i, st in enumerate(self.arch.stages):
             kept = [j for j, s in enumerate(st.blocks)
-                    if not s.is_attn or by_pos[(i, j)]["keep"]]
-            if not kept:  # every block of the stage is a dropped attention block
-                j = max(range(st.depth), key=lambda j: by_pos[(i, j)]["p_keep"])
-                by_pos[(i, j)]["forced"] = True
-                kept = [j]
+                    if not s.is_attn or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"]]
             blocks = []
             for j in kept:
                 s = st.blocks[j]
@@ -276,6 +352,22 @@ class TransformerKnobs(nn.Module):
         new = HybridSegArch(resolution=a.resolution, stem_width=a.stem_width, stages=tuple(stages),
                             decoder_widths=a.decoder_widths, aux_head=a.aux_head,
                             attn_min_stride=a.attn_min_stride)
+        flops = self.discrete_flops(dec)
+        met = None if flops_budget is None else bool(flops <= flops_budget)
+        n_attn = new.num_attn_blocks
+        notes = []
+        if met is False:
+            notes.append(f"FLOPs budget NOT met: {flops / 1e6:.1f} M > {flops_budget / 1e6:.1f} M "
+                         f"after {len(steps)} greedy reduction(s); no further reduction is allowed "
+                         f"(min_attn_blocks={min_attn_blocks}, >= 1 block per stage, smallest "
+                         "MLP ratios)")
+        if n_attn == 0:
+            notes.append("the discretised arch has NO attention block left (min_attn_blocks="
+                         f"{min_attn_blocks}): it is a pure CNN")
+        self.last_discretisation = {
+            "flops": flops, "flops_budget": flops_budget, "budget_met": met,
+            "budget_steps": steps, "n_attn": n_attn, "min_attn_blocks": min_attn_blocks,
+            "min_attn_met": n_attn >= min(min_attn_blocks, len(self.infos)), "note": "; ".join(notes)}
         return new, block_map, dec
 
 

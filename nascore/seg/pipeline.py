@@ -5,7 +5,9 @@ then every baseline on the same data, split, epochs and resolution.
   initialisation and the data order only.
 * The knob search runs **once** (``search_seed``) with the four-term loss; the complexity
   budget is ``flops_budget_frac`` × the FLOPs of the HCT-Net-like baseline at the same
-  resolution (``complexity_mode="hinge"``: no pressure once under budget). The discretised
+  resolution (``complexity_mode="hinge"``: no pressure once under budget). Discretisation keeps
+  at least ``min_attn_blocks`` attention blocks and repairs a FLOPs overrun greedily; whether
+  the budget was met is recorded (``search["budget_met"]``), never silently dropped. The discretised
   arch is then fine-tuned for each seed, starting from the searched weights
   (``inherit_weights``) or from scratch, with the Dice + Transformer terms.
 * Baselines use Dice (+ Transformer for ``hctnet_like``, which has the auxiliary head).
@@ -64,6 +66,7 @@ class SegPipelineConfig:
     complexity_mode: str = "hinge"
     flops_budget_frac: Optional[float] = 0.5
     init_keep: float = 2.0
+    min_attn_blocks: int = 1
     inherit_weights: bool = True
     include_input_arch: bool = False
     baselines: Tuple[str, ...] = ("hctnet_like", "unet", "swinunetr", "unetr")
@@ -204,8 +207,7 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         config=dataclasses.replace(train_cfg, steps=cfg.search_steps, arch_lr=cfg.arch_lr,
                                    seed=cfg.search_seed, desc="knob search",
                                    checkpoint_dir=_ckpt(cfg, "knob_search", cfg.search_seed)),
-        in_channels=in_ch, out_channels=1, model=start)
-    report["flops_budget"] = budget
+        in_channels=in_ch, out_channels=1, model=start, min_attn_blocks=cfg.min_attn_blocks)
     curves = [dict(r, model=SEARCHED, seed=cfg.search_seed, phase="search")
               for r in report["history"]]
 

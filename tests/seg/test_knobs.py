@@ -119,3 +119,69 @@ def test_search_with_high_complexity_weight_gives_a_smaller_valid_arch(arch, rec
     assert rep0["objective"]["w_complexity"] == 0.0 and len(rep0["history"]) == 2
     with pytest.raises(TypeError, match="w_complexty"):
         search_knobs(arch, loader, w_complexty=1.0)
+
+
+def _mixed_arch():
+    """Every attention block shares its stage with a conv block (so all of them may go)."""
+    from nascore.arch import BlockSpec, StageSpec
+
+    c3, mb = BlockSpec("conv", 3), BlockSpec("mbconv", 3, expand=2)
+    a = BlockSpec("attn", heads=2, mlp_ratio=4)
+    return HybridSegArch(resolution=32, stem_width=8,
+                         stages=(StageSpec(8, (c3,)), StageSpec(16, (mb,)), StageSpec(32, (mb, a)),
+                                 StageSpec(32, (mb, a, a))), decoder_widths=(32, 16, 8, 8))
+
+
+def _drop_all(knobs):
+    with torch.no_grad():
+        for k, lg in enumerate(knobs.layer_logits):
+            lg.copy_(torch.tensor([1.0 + k, -1.0 - k]))  # later blocks drop more surely
+
+
+def test_min_attn_blocks_keeps_the_most_likely_attention_block():
+    knobs = TransformerKnobs(build_model(_mixed_arch(), 1, 1), attach=False)
+    _drop_all(knobs)
+    new, _, dec = knobs.discretise()  # default min_attn_blocks=1
+    assert new.num_attn_blocks == 1 and dec[0]["forced"] and dec[0]["reason"] == "min_attn_blocks"
+    assert knobs.last_discretisation["min_attn_met"] and knobs.last_discretisation["note"] == ""
+    new2, _, _ = knobs.discretise(min_attn_blocks=2)
+    assert new2.num_attn_blocks == 2
+    new0, _, _ = knobs.discretise(min_attn_blocks=0)
+    assert new0.num_attn_blocks == 0 and "NO attention" in knobs.last_discretisation["note"]
+    with pytest.raises(ValueError, match="min_attn_blocks"):
+        knobs.discretise(min_attn_blocks=-1)
+
+
+def test_discretise_repairs_or_flags_the_flops_budget():
+    arch = _mixed_arch()
+    model = build_model(arch, 1, 1)
+    knobs = TransformerKnobs(model, attach=False)  # all open: the arch as it is
+    full = knobs.discrete_flops(knobs.decisions())
+    assert full == count_flops(model, (1, 1, 32, 32))
+    new, _, _ = knobs.discretise(flops_budget=full)
+    assert new == arch and knobs.last_discretisation["budget_met"] is True
+    assert knobs.last_discretisation["budget_steps"] == []
+    budget = knobs.fixed_flops + (full - knobs.fixed_flops) * 0.5
+    new, _, _ = knobs.discretise(flops_budget=budget)
+    info = knobs.last_discretisation
+    assert info["budget_met"] and info["budget_steps"] and new.num_attn_blocks >= 1
+    assert count_flops(build_model(new, 1, 1), (1, 1, 32, 32)) == info["flops"] <= budget
+    # below the floor (fixed FLOPs + the cheapest attention block): flagged, never silent
+    new, _, _ = knobs.discretise(flops_budget=knobs.fixed_flops)
+    info = knobs.last_discretisation
+    assert info["budget_met"] is False and "NOT met" in info["note"]
+    assert new.num_attn_blocks == 1 and info["flops"] > knobs.fixed_flops
+    # with min_attn_blocks=0 the same budget is met by dropping every attention block
+    new, _, _ = knobs.discretise(min_attn_blocks=0, flops_budget=knobs.fixed_flops)
+    assert knobs.last_discretisation["budget_met"] and new.num_attn_blocks == 0
+    assert "NO attention" in knobs.last_discretisation["note"]
+
+
+def test_search_report_records_budget_and_attention(arch, records):
+    loader = make_loader(records[:4], 32, batch_size=4, train=True, seed=0)
+    probe = TransformerKnobs(build_model(arch, 1, 1), attach=False)
+    new, rep = search_knobs(arch, loader, steps=1, seed=0, device="cpu",
+                            flops_budget=probe.fixed_flops)
+    assert rep["budget_met"] is False and "NOT met" in rep["note"]
+    assert rep["flops_after"] > rep["flops_budget"] and rep["n_attn_after"] >= 1
+    assert rep["n_attn_before"] == 3 and rep["attention_removed"] is False
