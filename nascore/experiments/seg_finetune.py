@@ -44,6 +44,7 @@ NOTEBOOK = "04_segmentation_finetune"
 SEARCH_NOTEBOOK = "03_search"
 HCT = "hctnet_like"
 SEARCHED = "searched"
+SEARCHED_SCRATCH = "searched_scratch"
 
 #: The issue's targets (relative to the HCT-Net-like baseline).
 TARGET_COST_FRAC = 0.5
@@ -145,7 +146,7 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
-               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "inherit_weights",
+               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric",
                "include_input_arch", "baselines", "split_seed", "latency_repeats",
                "n_predictions", "device", "progress")
 

@@ -202,9 +202,10 @@ class NotebookRun:
         fig = loss_curves(curves, "train", smooth=max(1, n_steps // 25),
                           title="fine-tuning / baseline training (mean over seeds)")
         path = self._figure(fig, "loss_terms_train.png")
-        fig = val_curves(self.res.val_curves,
-                         title="validation Dice per epoch (mean, band = min..max over seeds)")
-        self._figure(fig, "val_dice.png")
+        fig = val_curves(self.res.val_curves, metric="val_dice",
+                         title=f"validation {self.p.get('val_metric', 'dice_tumor')} per epoch "
+                               "(mean, band = min..max over seeds)")
+        self._figure(fig, "val_dice.png", show=True)
         return Image(filename=str(path), width=800)
 
     def overlays(self) -> None:
@@ -230,9 +231,15 @@ class NotebookRun:
 
         res, p = self.res, self.p
         targets = sf.evaluate_targets(self.table, per_case=res.per_case)
+        targets["searched_scratch"] = sf.evaluate_targets(
+            self.table, searched=sf.SEARCHED_SCRATCH, per_case=res.per_case)
         self.notes.append(f"input arch: {self.arch_source}")
-        self.notes.append("searched model fine-tuned from the searched weights (inherit_weights="
-                          f"{p['inherit_weights']}); its search time is reported separately")
+        self.notes.append(
+            f"equal budgets: every model {res.search['total_steps']} optimisation steps; "
+            f"'searched' = {p['search_steps']} knob-search + {res.search['fine_tune_steps']} "
+            "fine-tuning steps from the searched weights, 'searched_scratch' = the same arch "
+            "from scratch" + ("" if res.search["steps_equal"] else
+                              " (NOT equal: search_steps exceed the budget)"))
         self.notes.append(f"pipeline wall time {self.wall_s:.0f} s on {self.dev} with "
                           f"{torch.get_num_threads()} thread(s)")
         metrics = sf.metrics_json(self.table, res.search, targets, self.data_info,

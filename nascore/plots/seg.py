@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 LOSS_TERMS = ("dice", "transformer", "complexity", "entropy", "total")
-HIGHLIGHT = ("searched", "input_arch")
+HIGHLIGHT = ("searched", "searched_scratch", "searched_noattn", "input_arch")
 
 
 def _colours(models: Sequence[str]) -> Dict[str, str]:
@@ -145,18 +145,26 @@ def loss_curves(curves: pd.DataFrame, phase: str, terms: Sequence[str] = LOSS_TE
 
 
 def val_curves(val: pd.DataFrame, metric: str = "val_dice", title: str = ""):
-    """Validation Dice per epoch, one line per model (mean over seeds, band = min..max)."""
+    """Validation Dice per epoch, one line per model (mean over seeds, band = min..max).
+
+    The x axis is ``opt_step`` (optimisation steps of the weights, knob search included; see
+    :attr:`nascore.seg.pipeline.PipelineResults.val_curves`) when ``val`` has it, else the epoch,
+    so a model that inherited searched weights starts where its search ended.
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     models = list(dict.fromkeys(val["model"]))
     col = _colours(models)
+    x_col = "opt_step" if "opt_step" in val.columns else "epoch"
     for m in models:
-        g = val[val["model"] == m].groupby("epoch")[metric]
+        g = val[val["model"] == m].groupby(x_col)[metric]
         mean, lo, hi = g.mean(), g.min(), g.max()
-        ax.plot(mean.index + 1, mean, marker="o", ms=3, color=col[m], label=m)
-        ax.fill_between(mean.index + 1, lo, hi, color=col[m], alpha=0.15)
-    ax.set_xlabel("epoch")
+        x = mean.index if x_col == "opt_step" else mean.index + 1
+        ax.plot(x, mean, marker="o", ms=3, color=col[m], label=m,
+                ls="--" if m.endswith("_scratch") else "-")
+        ax.fill_between(x, lo, hi, color=col[m], alpha=0.15)
+    ax.set_xlabel("optimisation steps (knob search included)" if x_col == "opt_step" else "epoch")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

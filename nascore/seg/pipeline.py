@@ -7,9 +7,17 @@ then every baseline on the same data, split, epochs and resolution.
   budget is ``flops_budget_frac`` × the FLOPs of the HCT-Net-like baseline at the same
   resolution (``complexity_mode="hinge"``: no pressure once under budget). Discretisation keeps
   at least ``min_attn_blocks`` attention blocks and repairs a FLOPs overrun greedily; whether
-  the budget was met is recorded (``search["budget_met"]``), never silently dropped. The discretised
-  arch is then fine-tuned for each seed, starting from the searched weights
-  (``inherit_weights``) or from scratch, with the Dice + Transformer terms.
+  the budget was met is recorded (``search["budget_met"]``), never silently dropped.
+* **Equal budgets.** Every model gets ``epochs`` × (train batches per epoch) optimisation steps
+  of its weights on the same data. ``searched`` (the discretised arch, fine-tuned from the
+  searched weights) spends ``search_steps`` of them in the knob search, so its fine-tuning gets
+  the rest; ``searched_scratch`` (the same arch, freshly initialised, trained for the full
+  count) is always reported beside it. The table's ``steps`` column shows each model's total
+  (``search_steps`` included); ``steps_equal`` in :attr:`PipelineResults.search` says whether
+  they all match (False only when ``search_steps`` exceeds the budget, noted).
+* Checkpoints are selected on validation ``val_metric`` (default ``dice_tumor``, the headline). The discretised
+  arch is then fine-tuned for each seed from the searched weights, and trained from scratch,
+  with the Dice + Transformer terms.
 * Baselines use Dice (+ Transformer for ``hctnet_like``, which has the auxiliary head).
 * Params and FLOPs are counted at the architecture resolution (batch 1), CPU latency is
   measured with :func:`nascore.cost.measure_latency` on a CPU copy, and ``train_time_s`` is
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -40,6 +49,7 @@ from .stats import METRICS, patient_metrics
 from .train import TrainConfig, seeded, train_model
 
 SEARCHED = "searched"
+SEARCHED_SCRATCH = "searched_scratch"
 INPUT = "input_arch"
 
 
@@ -67,7 +77,7 @@ class SegPipelineConfig:
     flops_budget_frac: Optional[float] = 0.5
     init_keep: float = 2.0
     min_attn_blocks: int = 1
-    inherit_weights: bool = True
+    val_metric: str = "dice_tumor"
     include_input_arch: bool = False
     baselines: Tuple[str, ...] = ("hctnet_like", "unet", "swinunetr", "unetr")
     fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
@@ -83,7 +93,7 @@ class SegPipelineConfig:
     @classmethod
     def smoke(cls, **overrides) -> "SegPipelineConfig":
         """Tiny sizes: one seed, one epoch, a few search steps."""
-        base = dict(seeds=(0,), batch_size=4, epochs=1, search_steps=4, arch_lr=0.1,
+        base = dict(seeds=(0,), batch_size=4, epochs=2, search_steps=2, arch_lr=0.1,
                     latency_repeats=2, n_predictions=2, progress=False)
         base.update(overrides)
         return cls(**base)
@@ -106,10 +116,12 @@ class PipelineResults:
         table: one row per (model, seed): ``model, seed``, the test metrics of
             :data:`nascore.seg.stats.METRICS` (``dice_tumor, dice_patient, fp_rate_empty, hd95,
             dice_all``), ``n_hd95_missed, params, flops, cpu_latency_ms, train_time_s,
-            search_time_s, best_val_dice, epochs``.
+            search_time_s, best_val_dice, epochs, steps, search_steps`` (``steps``: optimisation
+            steps of the weights, knob search included).
         curves: per-step training logs (every loss term) with ``model, seed, phase``
             (``search`` or ``train``).
-        val_curves: per-epoch validation Dice with ``model, seed``.
+        val_curves: per-epoch validation Dice with ``model, seed`` and ``opt_step`` (steps
+            of the weights so far, knob search included, so curves share one axis).
         per_case: per-case test metrics with ``model, seed``.
         predictions: per model, a few test cases of the first seed (image, label, prob, pred).
         input_arch, searched_arch: the architecture before and after the knob search.
@@ -200,7 +212,15 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         start = build_model(arch, in_ch, 1)
     weights = cfg.loss_weights()
     train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, device=cfg.device,
-                            progress=cfg.progress)
+                            progress=cfg.progress, val_metric=cfg.val_metric)
+    total_steps = cfg.epochs * len(L["train"])
+    fine_steps = total_steps - cfg.search_steps
+    steps_equal = fine_steps >= 1
+    if not steps_equal:
+        warnings.warn(f"search_steps={cfg.search_steps} >= the training budget of {total_steps} "
+                      "steps: the inherited-weights model gets 1 fine-tuning step and more "
+                      "updates in total than the others")
+        fine_steps = 1
     new_arch, report = search_knobs(
         arch, L["train"], L["val"], weights=weights, flops_budget=budget,
         complexity_mode=cfg.complexity_mode, init_keep=cfg.init_keep,
@@ -215,8 +235,10 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     fine_obj = SegObjective(weights.replace(complexity=0, entropy=0))
     plain_obj = SegObjective(weights.replace(transformer=0, complexity=0, entropy=0))
 
-    def run(name: str, model: torch.nn.Module, seed: int, L, objective, search_time=0.0):
-        r = train_model(model, L["train"], L["val"], objective, train_cfg, epochs=cfg.epochs,
+    def run(name: str, model: torch.nn.Module, seed: int, L, objective, search_time=0.0,
+            pre_steps: int = 0):
+        steps = fine_steps if pre_steps else total_steps
+        r = train_model(model, L["train"], L["val"], objective, train_cfg, steps=steps,
                         seed=seed, checkpoint_dir=_ckpt(cfg, name, seed), desc=f"{name} s{seed}")
         per_case, agg = evaluate(model, L["test"])
         cpu = copy.deepcopy(model).cpu()
@@ -226,9 +248,11 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
                      "n_hd95_missed": agg["n_hd95_missed"], "params": count_params(cpu),
                      "flops": count_flops(cpu, shape), "cpu_latency_ms": lat["median_ms"],
                      "train_time_s": r.train_time_s, "search_time_s": search_time,
-                     "best_val_dice": r.best_val_dice, "epochs": cfg.epochs})
+                     "best_val_dice": r.best_val_dice, "epochs": cfg.epochs,
+                     "steps": pre_steps + r.step, "search_steps": pre_steps})
         curves.extend(dict(h, model=name, seed=seed, phase="train") for h in r.history)
-        vals.extend(dict(v, model=name, seed=seed) for v in r.val_history)
+        vals.extend(dict(v, model=name, seed=seed, opt_step=v["step"] + pre_steps)
+                    for v in r.val_history)
         cases.append(per_case.assign(model=name, seed=seed))
         if name not in preds:
             preds[name] = predict(model, L["test"], max_cases=cfg.n_predictions)
@@ -236,12 +260,11 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
 
     for seed in cfg.seeds:
         L = loaders(seed)
-        if cfg.inherit_weights:
-            m = pruned_model(report, in_ch, 1)
-        else:
-            with seeded(seed):
-                m = build_model(new_arch, in_ch, 1)
-        run(SEARCHED, m, seed, L, fine_obj, search_time=report["train_time_s"])
+        run(SEARCHED, pruned_model(report, in_ch, 1), seed, L, fine_obj,
+            search_time=report["train_time_s"], pre_steps=cfg.search_steps)
+        with seeded(seed):
+            m = build_model(new_arch, in_ch, 1)
+        run(SEARCHED_SCRATCH, m, seed, L, fine_obj)
         if cfg.include_input_arch:
             with seeded(seed):
                 m = build_model(arch, in_ch, 1)
@@ -252,6 +275,7 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             run(name, b.model, seed, L, fine_obj if b.arch is not None else plain_obj)
 
     search = {k: v for k, v in report.items() if k not in ("model", "history")}
+    search.update(total_steps=total_steps, fine_tune_steps=fine_steps, steps_equal=steps_equal)
     return PipelineResults(table=pd.DataFrame(rows), curves=pd.DataFrame(curves),
                            val_curves=pd.DataFrame(vals), per_case=pd.concat(cases, ignore_index=True),
                            predictions=preds, input_arch=arch, searched_arch=new_arch, search=search,

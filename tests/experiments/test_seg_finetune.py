@@ -160,7 +160,7 @@ def test_tiny_end_to_end(tmp_path):
                               synthetic={"n_patients": 4, "slices_per_patient": 2, "channels": 1})
     assert info["channels"] == 1  # a 1-channel dataset runs end to end
     arch, src = sf.load_input_arch(None, resolution=32)
-    params = {"seeds": [0], "epochs": 1, "batch_size": 4, "search_steps": 2, "baselines": ["hctnet_like"],
+    params = {"seeds": [0], "epochs": 2, "batch_size": 4, "search_steps": 1, "baselines": ["hctnet_like"],
               "latency_repeats": 1, "n_predictions": 1, "device": "auto", "progress": False,
               "flops_budget_frac": 0.35}
     cfg = sf.pipeline_config(params, checkpoint_root=tmp_path / "ck")
@@ -168,7 +168,8 @@ def test_tiny_end_to_end(tmp_path):
     res = run_pipeline(arch, recs, cfg)
     assert (tmp_path / "ck" / "knob_search_s0" / "last.pt").is_file()  # the search checkpoints
     table = sf.results_table(res.table, res.per_case)
-    assert list(table.model) == ["searched", "hctnet_like"]
+    assert list(table.model) == ["searched", "searched_scratch", "hctnet_like"]
+    assert table["steps"].nunique() == 1
     tg = sf.evaluate_targets(table, per_case=res.per_case)
     assert tg["metric"] == "dice_tumor" and len(tg["dice_tumor_diff_ci95"]) == 2
     assert tg["evaluated"] and tg["params_ratio"] == pytest.approx(
@@ -177,7 +178,7 @@ def test_tiny_end_to_end(tmp_path):
     assert list(cost["model"])[-1] == "hctnet_like" and (cost["flops_vs_budget"] > 0).all()
     m = sf.metrics_json(table, res.search, tg, info, src, res.input_arch, res.searched_arch)
     assert m["synthetic"] is True and m["label"] == info["label"]
-    assert set(m["models"]) == {"searched", "hctnet_like"}
+    assert set(m["models"]) == {"searched", "searched_scratch", "hctnet_like"}
     json.dumps(m)  # serialisable as is
     p = sf.write_arch_json(tmp_path / "a.json", res.searched_arch)
     assert sf.parse_arch_json(p) == res.searched_arch

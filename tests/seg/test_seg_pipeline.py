@@ -2,22 +2,31 @@
 
 import math
 
-from nascore.seg.pipeline import SEARCHED, SegPipelineConfig, run_pipeline
+from nascore.seg.pipeline import SEARCHED, SEARCHED_SCRATCH, SegPipelineConfig, run_pipeline
 
 
 def test_smoke_pipeline(arch, records):
     cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=3, latency_repeats=1)
     r = run_pipeline(arch, records, cfg)
-    assert list(r.table["model"]) == [SEARCHED, "unet"]
+    models = [SEARCHED, SEARCHED_SCRATCH, "unet"]
+    assert list(r.table["model"]) == models
+    # equal budgets: the knob search's steps count toward the searched model's total
+    n_train = r.search["total_steps"] // cfg.epochs
+    assert r.search["steps_equal"] and (r.table["steps"] == cfg.epochs * n_train).all()
+    assert r.table["search_steps"].tolist() == [3, 0, 0]
+    assert r.search["fine_tune_steps"] == r.search["total_steps"] - 3
+    assert set(r.val_curves["model"]) == set(models)
+    first_val = r.val_curves.groupby("model")["opt_step"].min()
+    assert first_val[SEARCHED] == 3 + n_train and first_val["unet"] == n_train
     for col in ("dice_tumor", "dice_patient", "fp_rate_empty", "dice_all", "hd95", "params", "flops", "cpu_latency_ms", "train_time_s"):
         assert col in r.table.columns
     row = r.table.iloc[0]
     assert row["flops"] == r.search["flops_after"] <= r.search["flops_before"]
     assert row["search_time_s"] > 0 and math.isfinite(row["dice_all"])
     assert set(r.curves["phase"]) == {"search", "train"} and "complexity" in r.curves.columns
-    assert set(r.per_case["model"]) == {SEARCHED, "unet"} and set(r.predictions) == {SEARCHED, "unet"}
+    assert set(r.per_case["model"]) == set(r.predictions) == set(models)
     summ = r.summary()
-    assert list(summ["model"]) == [SEARCHED, "unet"]
+    assert list(summ["model"]) == models
     ok = summ["dice_patient_ci95_lo"].notna()
     assert (summ.loc[ok, "dice_patient_ci95_lo"] <= summ.loc[ok, "dice_patient"] + 1e-9).all()
     assert set(r.per_case["group"]) <= {str(rec["group"]) for rec in records}
