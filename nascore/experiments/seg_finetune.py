@@ -146,7 +146,7 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
-               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric",
+               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric", "include_noattn",
                "include_input_arch", "baselines", "split_seed", "latency_repeats",
                "n_predictions", "device", "progress")
 
@@ -341,6 +341,26 @@ def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapp
     if data_info.get("synthetic"):
         out["label"] = data_info.get("label")
     return out
+
+
+def attention_effect(per_case: pd.DataFrame, search: Mapping[str, Any],
+                     hybrid: str = SEARCHED_SCRATCH, cnn: str = "searched_noattn") -> Dict[str, Any]:
+    """Does attention earn its place? ``hybrid`` minus ``cnn`` (the same arch with attention
+    swapped for conv blocks of matched FLOPs, both trained from scratch): every metric's
+    difference with a paired patient-bootstrap CI, plus the FLOPs match. ``evaluated`` is
+    False (with a ``reason``) when either model is missing."""
+    from nascore.seg.stats import paired_difference
+
+    models = set(per_case["model"]) if len(per_case) else set()
+    if hybrid not in models or cnn not in models:
+        return {"evaluated": False, "reason": f"needs models {hybrid!r} and {cnn!r} "
+                "(include_noattn)", **({"note": search["noattn"].get("note", "")}
+                                       if "noattn" in search else {})}
+    d = paired_difference(per_case[per_case["model"] == hybrid], per_case[per_case["model"] == cnn])
+    na = search.get("noattn", {})
+    return {"evaluated": True, "hybrid": hybrid, "cnn": cnn, **d,
+            "flops_ratio_cnn_vs_hybrid": na.get("flops_ratio"), "flops_matched": na.get("matched"),
+            "replacements": na.get("blocks"), "note": na.get("note", "")}
 
 
 def search_notes(search: Mapping[str, Any]) -> list:

@@ -245,6 +245,7 @@ class NotebookRun:
         metrics = sf.metrics_json(self.table, res.search, targets, self.data_info,
                                   self.arch_source, res.input_arch, res.searched_arch, self.notes)
         metrics["wall_time_s"] = self.wall_s
+        metrics["attention_effect"] = sf.attention_effect(res.per_case, res.search)
         write_metrics(self.out / "metrics.json", metrics, self.config, p["search_seed"])
         print(sorted(f.name for f in self.out.iterdir()))
         return targets

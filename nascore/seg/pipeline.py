@@ -15,6 +15,10 @@ then every baseline on the same data, split, epochs and resolution.
   count) is always reported beside it. The table's ``steps`` column shows each model's total
   (``search_steps`` included); ``steps_equal`` in :attr:`PipelineResults.search` says whether
   they all match (False only when ``search_steps`` exceeds the budget, noted).
+* ``include_noattn``: also train ``searched_noattn``, the searched arch with each attention
+  block replaced by the conv/MBConv block of closest FLOPs
+  (:func:`nascore.seg.attn_swap.replace_attention`), from scratch like ``searched_scratch``;
+  its FLOPs match is in ``search["noattn"]``.
 * Checkpoints are selected on validation ``val_metric`` (default ``dice_tumor``, the headline). The discretised
   arch is then fine-tuned for each seed from the searched weights, and trained from scratch,
   with the Dice + Transformer terms.
@@ -40,6 +44,7 @@ from nascore.arch import HybridSegArch
 from nascore.build import build_model
 from nascore.cost import count_flops, count_params, measure_latency
 
+from .attn_swap import replace_attention
 from .baselines import build_baseline
 from .data import make_loaders
 from .evaluate import evaluate, predict
@@ -50,6 +55,7 @@ from .train import TrainConfig, seeded, train_model
 
 SEARCHED = "searched"
 SEARCHED_SCRATCH = "searched_scratch"
+NOATTN = "searched_noattn"
 INPUT = "input_arch"
 
 
@@ -79,6 +85,7 @@ class SegPipelineConfig:
     min_attn_blocks: int = 1
     val_metric: str = "dice_tumor"
     include_input_arch: bool = False
+    include_noattn: bool = False
     baselines: Tuple[str, ...] = ("hctnet_like", "unet", "swinunetr", "unetr")
     fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_seed: int = 0
@@ -258,6 +265,14 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             preds[name] = predict(model, L["test"], max_cases=cfg.n_predictions)
         model.cpu()
 
+    noattn_arch = None
+    if cfg.include_noattn:
+        if new_arch.num_attn_blocks:
+            noattn_arch, rep = replace_attention(new_arch, in_channels=in_ch)
+            report["noattn"] = dict(rep, arch=noattn_arch.to_dict())
+        else:
+            report["noattn"] = {"note": "the searched arch has no attention block to replace"}
+
     for seed in cfg.seeds:
         L = loaders(seed)
         run(SEARCHED, pruned_model(report, in_ch, 1), seed, L, fine_obj,
@@ -265,6 +280,10 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         with seeded(seed):
             m = build_model(new_arch, in_ch, 1)
         run(SEARCHED_SCRATCH, m, seed, L, fine_obj)
+        if noattn_arch is not None:
+            with seeded(seed):
+                m = build_model(noattn_arch, in_ch, 1)
+            run(NOATTN, m, seed, L, fine_obj)
         if cfg.include_input_arch:
             with seeded(seed):
                 m = build_model(arch, in_ch, 1)

@@ -2,18 +2,22 @@
 
 import math
 
-from nascore.seg.pipeline import SEARCHED, SEARCHED_SCRATCH, SegPipelineConfig, run_pipeline
+import pytest
+
+from nascore.seg.pipeline import NOATTN, SEARCHED, SEARCHED_SCRATCH, SegPipelineConfig, run_pipeline
 
 
 def test_smoke_pipeline(arch, records):
-    cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=3, latency_repeats=1)
+    cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=3, latency_repeats=1,
+                                  include_noattn=True)
     r = run_pipeline(arch, records, cfg)
-    models = [SEARCHED, SEARCHED_SCRATCH, "unet"]
+    models = [SEARCHED, SEARCHED_SCRATCH, NOATTN, "unet"]
     assert list(r.table["model"]) == models
     # equal budgets: the knob search's steps count toward the searched model's total
     n_train = r.search["total_steps"] // cfg.epochs
     assert r.search["steps_equal"] and (r.table["steps"] == cfg.epochs * n_train).all()
-    assert r.table["search_steps"].tolist() == [3, 0, 0]
+    assert r.table["search_steps"].tolist() == [3, 0, 0, 0]
+    assert r.search["noattn"]["flops_before"] == r.search["flops_after"]
     assert r.search["fine_tune_steps"] == r.search["total_steps"] - 3
     assert set(r.val_curves["model"]) == set(models)
     first_val = r.val_curves.groupby("model")["opt_step"].min()
@@ -31,3 +35,21 @@ def test_smoke_pipeline(arch, records):
     assert (summ.loc[ok, "dice_patient_ci95_lo"] <= summ.loc[ok, "dice_patient"] + 1e-9).all()
     assert set(r.per_case["group"]) <= {str(rec["group"]) for rec in records}
     assert r.search["flops_budget"] > 0
+
+
+def test_attention_effect_from_per_case():
+    import pandas as pd
+
+    from nascore.experiments.seg_finetune import attention_effect
+
+    rows = []
+    for model, tp in ((SEARCHED_SCRATCH, 8), (NOATTN, 4)):
+        for g in ("p0", "p1", "p2"):
+            rows.append({"model": model, "seed": 0, "group": g, "has_tumor": True,
+                         "pred_empty": False, "dice": tp / 10, "dice_conv": tp / 10, "hd95": 1.0,
+                         "tp": tp, "n_pred": 10, "n_gt": 10})
+    pc = pd.DataFrame(rows)
+    eff = attention_effect(pc, {"noattn": {"flops_ratio": 1.02, "matched": True, "blocks": []}})
+    assert eff["evaluated"] and eff["dice_tumor_diff"] == pytest.approx(0.4)
+    assert eff["flops_matched"] is True and eff["n_patients"] == 3
+    assert attention_effect(pc[pc.model == NOATTN], {})["evaluated"] is False
