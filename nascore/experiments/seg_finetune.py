@@ -146,7 +146,7 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
-               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric", "include_noattn",
+               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric", "include_noattn", "loss_ablation", "ablation_variants",
                "include_input_arch", "baselines", "split_seed", "latency_repeats",
                "n_predictions", "device", "progress")
 
@@ -157,7 +157,7 @@ def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] =
     from nascore.seg.pipeline import SegPipelineConfig
 
     kw = {k: params[k] for k in CONFIG_KEYS if k in params}
-    for k in ("seeds", "baselines"):
+    for k in ("seeds", "baselines", "ablation_variants"):
         if k in kw:
             kw[k] = tuple(kw[k])
     if kw.get("device") == "auto":

@@ -6,7 +6,7 @@ Notebook use::
 
     run = NotebookRun(provenance.notebook_params(globals()))
     run.input_cost(); run.run_pipeline(); run.results(); run.knob_search()
-    run.dice_vs_flops(); run.loss_curves(); run.overlays()
+    run.dice_vs_flops(); run.loss_curves(); run.overlays(); run.loss_ablation()
     run.write_metrics()      # metrics.json; returns the targets
 
 The helpers it composes (data and architecture selection, tables, targets, metrics) are in
@@ -223,6 +223,24 @@ class NotebookRun:
         self._figure(overlay_grid(res.predictions, max_cases=n, dice=case_dice, title=title),
                      "overlay_all.png", show=True)
 
+    def loss_ablation(self):
+        """The loss-term ablation (``loss_ablation`` parameter): ``ablation.csv`` (per variant,
+        CIs), ``ablation_per_seed.csv`` and ``loss_ablation.png``; None when it was off."""
+        from ..plots.seg import loss_ablation
+        from ..seg.ablation import ablation_table
+
+        res = self.res
+        if res.ablation is None:
+            print("loss-term ablation off (set loss_ablation = True)")
+            self.ablation = None
+            return None
+        self.ablation = ablation_table(res.ablation, res.ablation_cases)
+        self._csv("ablation.csv", self.ablation)
+        self._csv("ablation_per_seed.csv", res.ablation)
+        self._figure(loss_ablation(self.ablation, title=f"loss-term ablation, seeds "
+                                   f"{list(self.p['seeds'])}"), "loss_ablation.png", show=True)
+        return self.ablation.round(4)
+
     def write_metrics(self) -> Dict[str, Any]:
         """``metrics.json`` (targets, search, data, notes, wall time); returns the targets."""
         import torch
@@ -246,6 +264,10 @@ class NotebookRun:
                                   self.arch_source, res.input_arch, res.searched_arch, self.notes)
         metrics["wall_time_s"] = self.wall_s
         metrics["attention_effect"] = sf.attention_effect(res.per_case, res.search)
+        abl = getattr(self, "ablation", None)
+        metrics["loss_ablation"] = (None if abl is None else
+                                    [{k: sf._finite(v) for k, v in r.items()}
+                                     for r in abl.to_dict("records")])
         write_metrics(self.out / "metrics.json", metrics, self.config, p["search_seed"])
         print(sorted(f.name for f in self.out.iterdir()))
         return targets

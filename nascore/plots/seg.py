@@ -173,6 +173,34 @@ def val_curves(val: pd.DataFrame, metric: str = "val_dice", title: str = ""):
     return fig
 
 
+def loss_ablation(table: pd.DataFrame, title: str = ""):
+    """The loss-term ablation (:func:`nascore.seg.ablation.ablation_table`): tumour Dice (error
+    bar: 95% patient-bootstrap CI when present, else ± sd over seeds), GFLOPs after
+    discretisation and the final gate entropy, one bar per variant."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    v = list(table["variant"])
+    x = np.arange(len(v))
+    d = table["dice_tumor"].to_numpy(float)
+    if "dice_tumor_ci95_lo" in table:
+        err = np.stack([np.nan_to_num(d - table["dice_tumor_ci95_lo"].to_numpy(float)),
+                        np.nan_to_num(table["dice_tumor_ci95_hi"].to_numpy(float) - d)])
+    else:
+        err = np.stack([np.nan_to_num(table["dice_tumor_sd"].to_numpy(float))] * 2)
+    panels = ((d, err, "test tumour Dice"), (table["flops_after"].to_numpy(float) / 1e9, None,
+              "GFLOPs after discretisation"), (table["gate_entropy"].to_numpy(float), None,
+                                               "gate entropy (end of search)"))
+    for ax, (y, e, name) in zip(axes, panels):
+        ax.bar(x, y, yerr=e, capsize=3, color="#4C72B0")
+        ax.set_xticks(x, v, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title or "loss-term ablation of the knob search", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def cost_bars(cost: pd.DataFrame, title: str = ""):
     """Params and FLOPs side by side for the rows of
     :func:`nascore.experiments.seg_finetune.cost_before_after`."""

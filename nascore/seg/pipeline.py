@@ -19,6 +19,9 @@ then every baseline on the same data, split, epochs and resolution.
   block replaced by the conv/MBConv block of closest FLOPs
   (:func:`nascore.seg.attn_swap.replace_attention`), from scratch like ``searched_scratch``;
   its FLOPs match is in ``search["noattn"]``.
+* ``loss_ablation``: also run :func:`nascore.seg.ablation.run_loss_ablation` on the input
+  arch (Dice + CE only, + each other term, all four; same seeds, budget and data), into
+  :attr:`PipelineResults.ablation`.
 * Checkpoints are selected on validation ``val_metric`` (default ``dice_tumor``, the headline). The discretised
   arch is then fine-tuned for each seed from the searched weights, and trained from scratch,
   with the Dice + Transformer terms.
@@ -44,6 +47,7 @@ from nascore.arch import HybridSegArch
 from nascore.build import build_model
 from nascore.cost import count_flops, count_params, measure_latency
 
+from .ablation import VARIANTS, run_loss_ablation
 from .attn_swap import replace_attention
 from .baselines import build_baseline
 from .data import make_loaders
@@ -86,6 +90,8 @@ class SegPipelineConfig:
     val_metric: str = "dice_tumor"
     include_input_arch: bool = False
     include_noattn: bool = False
+    loss_ablation: bool = False
+    ablation_variants: Tuple[str, ...] = VARIANTS
     baselines: Tuple[str, ...] = ("hctnet_like", "unet", "swinunetr", "unetr")
     fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_seed: int = 0
@@ -134,6 +140,8 @@ class PipelineResults:
         input_arch, searched_arch: the architecture before and after the knob search.
         search: the knob-search report (without the model).
         config: the configuration as a dict.
+        ablation, ablation_cases: the loss-term ablation's rows and per-case metrics
+            (:mod:`nascore.seg.ablation`; None unless ``loss_ablation``).
     """
 
     table: pd.DataFrame
@@ -145,6 +153,8 @@ class PipelineResults:
     searched_arch: HybridSegArch
     search: Dict[str, Any]
     config: Dict[str, Any] = field(default_factory=dict)
+    ablation: Optional[pd.DataFrame] = None
+    ablation_cases: Optional[pd.DataFrame] = None
 
     def summary(self) -> pd.DataFrame:
         """Per model over seeds: the metrics with patient-bootstrap CIs, cost, training time."""
@@ -293,9 +303,13 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
                 b = build_baseline(name, in_ch, 1, res)
             run(name, b.model, seed, L, fine_obj if b.arch is not None else plain_obj)
 
+    abl = abl_cases = None
+    if cfg.loss_ablation:
+        abl, abl_cases = run_loss_ablation(arch, loaders, cfg, in_ch, budget,
+                                           variants=cfg.ablation_variants)
     search = {k: v for k, v in report.items() if k not in ("model", "history")}
     search.update(total_steps=total_steps, fine_tune_steps=fine_steps, steps_equal=steps_equal)
     return PipelineResults(table=pd.DataFrame(rows), curves=pd.DataFrame(curves),
                            val_curves=pd.DataFrame(vals), per_case=pd.concat(cases, ignore_index=True),
                            predictions=preds, input_arch=arch, searched_arch=new_arch, search=search,
-                           config=cfg.to_dict())
+                           config=cfg.to_dict(), ablation=abl, ablation_cases=abl_cases)
