@@ -45,3 +45,36 @@ def test_size_checks():
         build_baseline("swinunetr", 1, 1, 48)
     with pytest.raises(ValueError, match="img_size"):
         build_baseline("unetr", 1, 1, 40)
+
+
+def _last_leaf(model, x):
+    """The last leaf module that ran in ``model(x)``."""
+    order = []
+    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod))
+             for m in model.modules() if not list(m.children())]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return order[-1]
+
+
+def test_unet_output_layer_is_a_plain_conv():
+    """MONAI UNet's own top layer ends in norm + activation + identity skip (the collapse of
+    issue 12); the baseline's logits come from a plain 1x1 conv with a bias."""
+    from monai.networks.nets import UNet
+
+    m = build_baseline("unet", 3, 1, 64).model.eval()
+    last = _last_leaf(m, torch.zeros(1, 3, 64, 64))
+    assert type(last) is torch.nn.Conv2d and last is m.head and last.bias is not None
+    assert last.kernel_size == (1, 1) and last.out_channels == 1
+    # the bias moves every logit: a uniform background prior is reachable
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y0 = m(x)
+        m.head.bias.sub_(5.0)
+        assert torch.allclose(m(x), y0 - 5.0, atol=1e-5)
+    # plain MONAI UNet with out_channels=1: its top decoder layer normalises a 1-channel map
+    raw = UNet(2, 3, 1, (16, 32, 64, 128, 256), (2, 2, 2, 2), num_res_units=2)
+    top = raw.model[-1]  # the top up layer: Sequential(Convolution(transposed, norm, act), RU)
+    assert any("InstanceNorm" in type(mod).__name__ for mod in top[0].modules())
