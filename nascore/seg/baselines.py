@@ -5,6 +5,43 @@
   Transformer (8 heads, MLP ratio 4) at stride 16 (width 256), stem 16, decoder
   (128, 64, 32, 32). It is a :class:`~nascore.arch.HybridSegArch`, so its params/FLOPs are
   directly comparable with searched ones (the target is <= 50% of both).
+
+  **Fidelity to HCT-Net** (Yu, Lee, Chen, "HCT-net: hybrid CNN-transformer model based on a
+  neural architecture search network for medical image segmentation", Applied Intelligence
+  2023, doi:10.1007/s10489-023-04570-z; official code github.com/yuzh2022/HCT-Net, read for
+  ``hct_net/nas_model/hybridCnnTransformer.py``. Not the 2025 "HCT-Net ... multi-scale feature
+  aggregation and progressive decode", a different paper with the same name.)
+
+  Reproduced: a U-shaped CNN encoder-decoder with skip connections; Transformer layers on
+  encoder features (global context next to local convolution); deep supervision of the
+  Transformer path (one auxiliary head); channel widths in HCT-Net's range (its cells have
+  16·2^i channels × 4 nodes = 64-512, stem 32/64).
+
+  Not reproduced, and why:
+
+  * **Searched cells and the nested fabric.** HCT-Net's CNN is itself found by a single-path,
+    DARTS-like search in a SuperNet: 4-node cells of three types (normal_down, normal_normal,
+    normal_up) with mixed operations, wired in a 7-layer UNet++-like nested fabric whose
+    cross-scale paths are weighted by learned network weights. Here the CNN part is fixed
+    residual conv blocks in a plain U-Net: the baseline must be a member of *this* project's
+    space (:class:`~nascore.space.HybridSegSpace`) so one cost model counts it and the searched
+    models, and a per-dataset genotype of HCT-Net is not published for LGG.
+  * **Key-sampling (deformable) attention at three scales.** HCT-Net uses Deformable-DETR
+    multi-scale deformable attention (6 encoder layers, 4 heads, 4 sampling points, FFN 4×d)
+    on the features at strides 2, 4 and 8 (64, 128, 256 channels, sine position encodings),
+    and adds each output into a decoder node. Here: 4 global MHSA blocks (with a convolutional
+    position encoding) at stride 16 in the encoder sequence, the only attention block type of
+    the space. Deformable attention is a compiled CUDA op in Deformable DETR (its pure-PyTorch
+    fallback is slow) and global attention at strides 2-4 is quadratic in the tokens, too
+    costly for CPU training; its FLOPs would also not be countable like the space's blocks.
+  * **Three deep-supervision heads** (HCT-Net sums the loss of three 1×1 outputs of its
+    nested decoder) vs one auxiliary head here.
+  * **Training recipe and data** (CVC-ClinicDB, CHAOS-CT, ISIC-2018; their schedule): not
+    reproduced; every baseline here uses the notebook's common recipe.
+
+  So ``hctnet_like`` is a hand-designed hybrid *in the spirit of* HCT-Net (CNN U-Net + a
+  Transformer + deep supervision), not a re-implementation; numbers against it are not
+  numbers against the published HCT-Net.
 * ``unet``: MONAI ``UNet`` 2D, channels (16, 32, 64, 128, 256), strides 2, 2 residual units,
   returning 16 channels, followed by a plain 1×1 ``Conv2d`` (with bias) to the logits
   (:class:`UNetWithHead`). Why: with ``num_res_units > 0`` MONAI's top decoder layer
