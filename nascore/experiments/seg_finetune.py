@@ -159,6 +159,8 @@ def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] =
     kw = {k: params[k] for k in CONFIG_KEYS if k in params}
     for k in ("seeds", "baselines", "ablation_variants"):
         if k in kw:
+            if isinstance(kw[k], str):
+                raise ValueError(f"parameter {k!r} must be a list, got the string {kw[k]!r}")
             kw[k] = tuple(kw[k])
     if kw.get("device") == "auto":
         kw["device"] = None
