@@ -194,7 +194,7 @@ def history_name(cfg: HybridSearchConfig, data_tag: str) -> str:
 
     return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
             f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__code{code_version()}"
-            f"__seed{cfg.seed}.jsonl")
+            f"__attn{cfg.min_attn_blocks}__seed{cfg.seed}.jsonl")  # the constraint is resumed
 
 
 def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, history_path=None,
