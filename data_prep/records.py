@@ -118,12 +118,27 @@ def check_out_dir(out_dir: os.PathLike, sources: Sequence[os.PathLike]) -> None:
                                   "to write there (it would replace your data): choose another --out")
 
 
+#: The top-level entries of a folder written by :class:`PreparedWriter`.
+PREPARED_ENTRIES = frozenset({"images", "masks", "manifest.csv", "prepared.json"})
+
+
+def is_prepared_folder(path: os.PathLike) -> bool:
+    """Whether ``path`` is a folder written by data_prep (safe to replace): it holds
+    ``prepared.json`` and ``manifest.csv`` and nothing outside :data:`PREPARED_ENTRIES`."""
+    p = Path(path)
+    if not ((p / "prepared.json").is_file() and (p / "manifest.csv").is_file()):
+        return False
+    return {e.name for e in p.iterdir()} <= PREPARED_ENTRIES
+
+
 class PreparedWriter:
     """Writes records into a prepared folder, one by one, then swaps it into place.
 
     Files go to a hidden sibling ``.<name>.partial-<pid>`` folder; :meth:`close` writes the
     manifest and ``prepared.json`` and renames the folder to ``out_dir``. An existing
-    ``out_dir`` is replaced only if it is a prepared folder (has ``manifest.csv``) or empty.
+    ``out_dir`` is replaced only if it is empty or a folder written by this class
+    (:func:`is_prepared_folder`: ``prepared.json`` and ``manifest.csv`` present and nothing but
+    :data:`PREPARED_ENTRIES`), never a user's folder that merely holds a ``manifest.csv``.
 
     Args:
         out_dir: destination folder.
@@ -144,10 +159,12 @@ class PreparedWriter:
             raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
         self.out_dir = Path(out_dir).resolve()
         check_out_dir(self.out_dir, protect)
-        if self.out_dir.exists() and not (self.out_dir / "manifest.csv").is_file() \
-                and any(self.out_dir.iterdir()):
-            raise FileExistsError(f"{self.out_dir} exists, is not empty and is not a prepared "
-                                  "folder (no manifest.csv); refusing to overwrite it")
+        if self.out_dir.exists() and any(self.out_dir.iterdir()) \
+                and not is_prepared_folder(self.out_dir):
+            raise FileExistsError(
+                f"{self.out_dir} exists, is not empty and is not a folder written by data_prep "
+                f"(that holds only {sorted(PREPARED_ENTRIES)}, with prepared.json); refusing to "
+                "overwrite it: choose an empty or new --out")
         self.image_format = image_format
         self.meta = dict(meta or {})
         self.tmp = self.out_dir.parent / f".{self.out_dir.name}.partial-{os.getpid()}"

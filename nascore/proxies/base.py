@@ -36,7 +36,8 @@ STATUSES = {
     "no_path": "no signal reaches the output (zero SynFlow sum, zero Jacobian, output "
                "independent of the input)",
     "empty_layers": "the network has no layer of the kind the proxy measures",
-    "bad_input": "the input batch holds NaN/inf",
+    "bad_input": "the batch is empty or not floating point, or holds NaN/inf (inputs; targets "
+                 "for proxies that read them)",
     "degenerate": "a defined but unrankable case (identical activation codes, an exact "
                   "identity block, an infinite NTK condition number)",
 }

@@ -62,6 +62,34 @@ def _deterministic(net: nn.Module):
     return restore
 
 
+def _check_batch(spec: ProxySpec, batch: Batch) -> None:
+    """Raises ``ProxyFailure("bad_input")`` for a batch no proxy should score: empty, not
+    floating point, or with NaN/inf inputs (any proxy that reads the data) or targets (proxies
+    that read the targets)."""
+    x, y = batch[0], batch[1]
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ProxyFailure("bad_input", f"the input batch is empty (shape {tuple(x.shape)})")
+    if not spec.needs_data:
+        return
+    if not x.is_floating_point():
+        raise ProxyFailure("bad_input", f"the inputs are {x.dtype}, not floating point: convert "
+                                        "and scale them first")
+    if not bool(torch.isfinite(x).all()):
+        raise ProxyFailure("bad_input", f"the input batch holds {int((~torch.isfinite(x)).sum())} "
+                                        "non-finite values")
+    if spec.needs_targets and torch.is_tensor(y) and y.is_floating_point() \
+            and not bool(torch.isfinite(y).all()):
+        raise ProxyFailure("bad_input", f"the targets hold {int((~torch.isfinite(y)).sum())} "
+                                        "non-finite values")
+
+
+def _validate_batch(batch: Any) -> None:
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and torch.is_tensor(batch[0])):
+        raise TypeError("batch must be a pair (inputs tensor (B, C, *spatial), targets), got "
+                        f"{type(batch).__name__}" + (f" of length {len(batch)}"
+                                                     if isinstance(batch, (tuple, list)) else ""))
+
+
 def _run(spec: ProxySpec, model: nn.Module, batch: Batch, seed: int,
          options: Optional[Mapping[str, Any]], shared: Dict) -> ProxyResult:
     x = batch[0]
@@ -81,9 +109,7 @@ def _run(spec: ProxySpec, model: nn.Module, batch: Batch, seed: int,
         try:
             with torch.no_grad():
                 buffers = [(b, b.detach().clone()) for b in model.buffers()]
-            if spec.needs_data and not bool(torch.isfinite(x).all()):
-                raise ProxyFailure("bad_input", f"the input batch holds {int((~torch.isfinite(x)).sum())} "
-                                                "non-finite values")
+            _check_batch(spec, batch)
             if spec.changes_weights or spec.init is not None:
                 net = copy.deepcopy(model)
                 if spec.init is not None:
@@ -133,8 +159,10 @@ def score(name: str, model: nn.Module, batch: Batch, *, seed: int = 0,
     Raises:
         KeyError: for an unknown proxy name (a caller bug, not a network failure).
         ValueError: for an option key that no registered proxy declares.
+        TypeError: when ``batch`` is not an ``(inputs, targets)`` pair.
     """
     spec = PROXIES.get(name)
+    _validate_batch(batch)
     _check_options(options)
     return _run(spec, model, batch, seed, options, {})
 
@@ -152,6 +180,7 @@ def score_many(names: Iterable[str], model: nn.Module, batch: Batch, seed: int =
         KeyError: for an unknown proxy name. ValueError: for an undeclared option key.
     """
     specs = [PROXIES.get(n) for n in names]
+    _validate_batch(batch)
     _check_options(options)
     shared: Dict = {}
     out = {}

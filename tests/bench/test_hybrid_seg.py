@@ -176,7 +176,7 @@ def test_sigkill_mid_job_then_resume(tmp_path):
            "--resolution", "32", "--batch-size", "4", "--n-archs", "6", "--n-flops-bins", "2",
            "--pool-size", "12", "--budget", "3", "--n-second-seed", "2", "--executor", "serial",
            "--no-progress", "--no-references", "--out", str(tmp_path)]
-    table = tmp_path / "hybrid_lgg.csv"
+    table = tmp_path / "hybrid_synthetic.csv"  # the default name follows --data
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     while time.time() - t0 < 240 and not (table.is_file() and len(read_table(table)) >= 2):
@@ -201,3 +201,14 @@ def test_main_tasks_order_and_second_seeds(cheap, tmp_path):
     assert sample["rows"][0]["arch_id"] in {t["arch_id"] for t in tasks if t["seed"] == 1}
     # the second seeds are spread through the run, not all at its end
     assert seeds.index(1) < len(seeds) - 3
+
+
+def test_cli_refuses_unknown_data_before_training(tmp_path, capsys):
+    from nascore.bench.hybrid_seg.__main__ import default_name, main
+
+    rc = main(["run", "--data", "no_such_dataset", "--executor", "serial", "--no-progress",
+               "--out", str(tmp_path / "b")])
+    assert rc == 2 and "no_such_dataset" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert default_name("lgg") == "hybrid_lgg"
+    assert default_name("/data/My Polyps/") == "hybrid_my_polyps"

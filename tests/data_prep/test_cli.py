@@ -117,3 +117,23 @@ def test_data_prep_imports_no_nascore():
     res = subprocess.run([sys.executable, "-c", code], cwd=repo_root(), capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_out_holding_a_users_manifest_is_never_replaced(tmp_path, capsys):
+    """A raw dataset folder with its own manifest.csv (as the README suggests for groups) is
+    not a prepared folder: preparing into it is refused and every file survives."""
+    src = tmp_path / "src"
+    _tiny_folder(src)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "img_1.png").write_bytes(b"user data")
+    (raw / "manifest.csv").write_text("stem,patient\nimg_1,1\n")
+    before = sorted(p.name for p in raw.iterdir())
+    assert main(["folder", "--src", str(src), "--out", str(raw), "--no-progress"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in raw.iterdir()) == before
+    assert (raw / "img_1.png").read_bytes() == b"user data"
+    # a folder data_prep wrote itself may be replaced
+    out = tmp_path / "prepared"
+    assert main(["folder", "--src", str(src), "--out", str(out), "--no-progress"]) == 0
+    assert main(["folder", "--src", str(src), "--out", str(out), "--no-progress"]) == 0

@@ -177,3 +177,35 @@ def test_functional_activations_are_read():
     m = nn.Sequential(f.conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), f.fc)
     for name in ("naswot", "swap"):
         assert score(name, f, _cls_batch()).value == score(name, m, _cls_batch()).value
+
+
+def _tiny_seg_net():
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+
+
+@pytest.mark.parametrize("name", sorted(PROXIES.names()))
+def test_empty_batch_is_bad_input(name):
+    net = _tiny_seg_net()
+    x, y = torch.rand(0, 3, 8, 8), torch.zeros(0, 1, 8, 8)
+    r = score(name, net, (x, y))
+    assert r.status == "bad_input" and math.isnan(r.value), (name, r.status, r.error)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(PROXIES.names()) if PROXIES.get(n).needs_targets])
+def test_nan_targets_are_bad_input(name):
+    x, y = torch.rand(2, 3, 8, 8), torch.full((2, 1, 8, 8), float("nan"))
+    r = score(name, _tiny_seg_net(), (x, y))
+    assert r.status == "bad_input", (name, r.status, r.error)
+
+
+def test_integer_inputs_and_a_bare_tensor():
+    net = _tiny_seg_net()
+    y = torch.zeros(2, 1, 8, 8)
+    r = score("synflow" if not PROXIES.get("synflow").needs_data else "naswot", net,
+              (torch.randint(0, 255, (2, 3, 8, 8), dtype=torch.uint8), y))
+    assert r.status in ("bad_input", "ok")
+    assert score("naswot", net, (torch.randint(0, 255, (2, 3, 8, 8), dtype=torch.uint8), y)).status == "bad_input"
+    with pytest.raises(TypeError, match="pair"):
+        score("naswot", net, torch.rand(2, 3, 8, 8))

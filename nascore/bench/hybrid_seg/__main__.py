@@ -26,8 +26,11 @@ def _parser() -> argparse.ArgumentParser:
                                             "(resumable: rerun the same command to continue).")
     p.add_argument("command", choices=("run", "pilot", "main", "status"))
     p.add_argument("--out", default=None, help="output folder (default <repo>/reports/benchmarks)")
-    p.add_argument("--name", default="hybrid_lgg", help="table name prefix (default hybrid_lgg)")
-    p.add_argument("--data", default="lgg", help="dataset: lgg, synthetic, auto (default lgg)")
+    p.add_argument("--name", default=None,
+                   help="table name prefix (default hybrid_<data>, e.g. hybrid_lgg)")
+    p.add_argument("--data", default="lgg",
+                   help="dataset of nascore.seg.datasets: lgg, msd_brain, synthetic, auto, or the "
+                        "path of a folder prepared by data_prep (default lgg)")
     p.add_argument("--resolution", type=int, default=64, help="training resolution in px (default 64)")
     p.add_argument("--channels", type=int, default=3, choices=(1, 3))
     p.add_argument("--batch-size", type=int, default=8)
@@ -49,8 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def default_name(data: str) -> str:
+    """``hybrid_<data>``: the dataset name, or the folder name of a prepared-folder path."""
+    import re
+
+    tag = Path(str(data)).name or str(data)
+    return "hybrid_" + (re.sub(r"[^A-Za-z0-9]+", "_", tag).strip("_").lower() or "data")
+
+
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
+    if a.name is None:
+        a.name = default_name(a.data)
     from ... import paths
 
     out = Path(a.out) if a.out else paths.repo_root() / "reports" / "benchmarks"
@@ -74,6 +87,9 @@ def main(argv=None) -> int:
                 d = json.loads(pj.read_text())
                 print(f"pilot choice: budget {d['budget']} (criterion met: {d['criterion_met']})")
             return 0
+        from .recipe import load_split
+
+        load_split(recipe)  # the data exist and match the recipe, before any task starts
         choice = None
         if a.command in ("run", "pilot") and a.budget is None:
             choice = run_pilot(cfg, recipe, out)
@@ -85,6 +101,10 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished rows are saved; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -286,8 +286,8 @@ def run_pilot(cfg: JobConfig, recipe: Recipe, out_dir) -> Dict[str, Any]:
         per_budget.append({"budget": b, **tau, "n_rows": int(len(df)),
                            "mean_val_dice_tumor": float(df["val_dice_tumor"].mean()) if len(df) else None,
                            "mean_train_time_s": float(df["train_time_s"].mean()) if len(df) else None})
-        if st["left"] or len(df) < len(tasks) - st["failed"]:
-            complete = False
+        if st["left"] or st["failed"] or len(df) < len(tasks):
+            complete = False  # failed tasks are retried by the next run
             break
         if np.isfinite(tau["kendall"]) and tau["kendall"] >= cfg.tau_threshold:
             chosen = b
@@ -302,6 +302,12 @@ def run_pilot(cfg: JobConfig, recipe: Recipe, out_dir) -> Dict[str, Any]:
                        "first, larger ones not run once one passes"),
               "pilot_arch_ids": [r["arch_id"] for r in archs], "per_budget": per_budget,
               "recipe": recipe.to_dict(), "recipe_id": rid}
+    def finite(v):  # strict JSON: NaN (a budget with too few pairs) becomes null
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        return None if isinstance(v, float) and not np.isfinite(v) else v
+
+    choice["per_budget"] = [{k: finite(v) for k, v in pb.items()} for pb in per_budget]
     provenance.write_metrics(out_dir / f"{cfg.name}_pilot.json", choice, cfg.to_dict(), cfg.sample_seed)
     return choice
 
