@@ -90,8 +90,16 @@ def linearised_grads(model: nn.Module, x: torch.Tensor,
         if not seen_inf[0] and isinstance(out, torch.Tensor) and out.is_floating_point():
             seen_inf[0] = bool(torch.isinf(out).any())
 
-    with hooks(list(model.modules()), hook):
-        r = forward_logits(model, ones).sum()
+    # eval mode: the norms are removed anyway, and a batch-1 forward must not trip a
+    # BatchNorm1d head's train-mode batch-size check before its removal hook runs
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with hooks(list(model.modules()), hook):
+            r = forward_logits(model, ones).sum()
+    finally:
+        for m, t in modes:
+            m.training = t
     grads = torch.autograd.grad(r, [m.weight for m in layers], allow_unused=True)
     overflowed = seen_inf[0] or any(bool(torch.isinf(g).any()) for g in grads if g is not None)
     return r, list(grads), overflowed

@@ -209,3 +209,14 @@ def test_integer_inputs_and_a_bare_tensor():
     assert score("naswot", net, (torch.randint(0, 255, (2, 3, 8, 8), dtype=torch.uint8), y)).status == "bad_input"
     with pytest.raises(TypeError, match="pair"):
         score("naswot", net, torch.rand(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name", sorted(PROXIES.names()))
+def test_batchnorm1d_head_never_breaks_a_proxy(name):
+    """Batch-1 passes (FLOPs count, linearised forward) run in eval mode: a BatchNorm1d head
+    scores like any other network (issue 10, case 7, as a whole kind)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 8 * 8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    r = score(name, net, (torch.rand(4, 3, 8, 8), torch.randint(0, 10, (4,))))
+    assert r.status != "error", (name, r.error)
