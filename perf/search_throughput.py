@@ -43,7 +43,7 @@ against candidates and per mode) and the profile text. Usage::
 
     python perf/search_throughput.py                      # the full measurement
     python perf/search_throughput.py --n 10 --scaling 10,20 --epoch-steps 2 \\
-        --no-prefill --data synthetic --out /tmp/tp/search_throughput.json   # a quick check
+        --no-prefill --data synthetic --out scratch/search_throughput.json   # a quick check
 
 Run it on an idle machine: wall times on a loaded machine measure the load.
 """

@@ -97,3 +97,15 @@ def test_run_section_on_a_tiny_synthetic_benchmark(tmp_path, monkeypatch):
     for f in ("hybrid_lgg_scores.csv", "hybrid_lgg_correlations.csv", "scatter_hybrid_lgg.png"):
         assert (tmp_path / f).is_file(), f
     json.dumps(res, default=str)  # goes into metrics.json
+
+
+def test_table_summary_known_answers():
+    from nascore.bench.hybrid_seg.analysis import table_summary
+
+    s = table_summary(_table().assign(budget=150), n_boot=50)
+    assert s["n_archs"] == 24 and s["n_rows"] == 48 and s["seed_counts"] == {"0": 24, "1": 24}
+    assert s["noise_ceiling"]["kendall"] == pytest.approx(1.0)
+    # attention share rises with the index exactly as the Dice does in _table
+    assert s["descriptors"]["attn_share"]["kendall"] == pytest.approx(1.0)
+    assert np.isnan(s["descriptors"]["params"]["kendall"])  # constant params: undefined
+    assert s["val_dice_tumor"]["min"] == pytest.approx(0.2) and s["budget"] == [150]

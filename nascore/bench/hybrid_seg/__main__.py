@@ -6,7 +6,7 @@ Examples::
     python -m nascore.bench.hybrid_seg run --time-limit 3600    # stop cleanly after an hour
     python -m nascore.bench.hybrid_seg status
     python -m nascore.bench.hybrid_seg run --data synthetic --n-archs 12 --pilot-budgets 2 4 \\
-        --pool-size 40 --out /tmp/bench                         # a tiny dry run
+        --pool-size 40 --out scratch/bench                       # a tiny dry run
 """
 
 from __future__ import annotations
@@ -60,6 +60,20 @@ def default_name(data: str) -> str:
     return "hybrid_" + (re.sub(r"[^A-Za-z0-9]+", "_", tag).strip("_").lower() or "data")
 
 
+def write_summary(out: Path, name: str) -> dict:
+    """Writes ``<name>_summary.json`` (:func:`.analysis.table_summary` of ``<name>.csv``, with
+    provenance) and returns it."""
+    from ...provenance import write_metrics
+    from .analysis import table_summary
+    from .table import read_table
+
+    pj = out / f"{name}_pilot.json"
+    pilot = json.loads(pj.read_text()).get("pilot_arch_ids", []) if pj.is_file() else []
+    summ = table_summary(read_table(out / f"{name}.csv"), pilot_ids=pilot)
+    write_metrics(out / f"{name}_summary.json", summ, {"table": f"{name}.csv"}, 0)
+    return summ
+
+
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     if a.name is None:
@@ -86,6 +100,11 @@ def main(argv=None) -> int:
             if pj.is_file():
                 d = json.loads(pj.read_text())
                 print(f"pilot choice: budget {d['budget']} (criterion met: {d['criterion_met']})")
+            if (out / f"{a.name}.csv").is_file():
+                summ = write_summary(out, a.name)
+                nc = summ["noise_ceiling"]
+                print(f"noise ceiling (seed-to-seed Kendall, n={nc['n']}): {nc['kendall']:.3f} "
+                      f"{[round(v, 3) for v in nc['ci95_kendall']]}; summary in {a.name}_summary.json")
             return 0
         from .recipe import load_split
 
@@ -98,6 +117,7 @@ def main(argv=None) -> int:
                 return 0
         res = run_main(cfg, recipe, out, budget=a.budget or (choice or {}).get("budget"))
         print(json.dumps(res))
+        write_summary(out, a.name)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -161,3 +161,31 @@ def score_proxies(archs: Sequence[Any], proxies: Iterable[str], batch, *, seed: 
         if cache is not None:
             cache.close()
     return pd.DataFrame(rows, columns=["arch_id", "proxy", "value", "raw_value", "status", "time_s"])
+
+
+def table_summary(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                  pilot_ids: Sequence[str] = ()) -> Dict[str, Any]:
+    """What the benchmark table says before any proxy is scored: its size, the spread of the
+    validation tumour Dice, the noise ceiling, and the Kendall τ (with 95% CI) of the
+    architecture descriptors FLOPs, params and attention share against the Dice (seed-0 rows).
+    These are the baselines a proxy has to beat.
+
+    ``pilot_ids``: the architectures whose seed agreement chose the budget; the noise ceiling is
+    also given without them (``noise_ceiling_without_pilot``), since the pilot selected on it.
+    """
+    truth = truth_frame(df)
+    d = truth[TRUTH]
+    out: Dict[str, Any] = {
+        "n_rows": int(len(df)), "n_archs": int(len(truth)),
+        "seed_counts": {str(int(k)): int(v) for k, v in df["seed"].value_counts().items()},
+        "budget": sorted(int(b) for b in df["budget"].unique()),
+        "val_dice_tumor": {"mean": float(d.mean()), "sd": float(d.std(ddof=1)),
+                           "min": float(d.min()), "max": float(d.max()),
+                           "n_below_0.3": int((d < 0.3).sum())},
+        "noise_ceiling": noise_ceiling(df, n_boot=n_boot, seed=seed),
+        "noise_ceiling_without_pilot": noise_ceiling(df[~df["arch_id"].isin(list(pilot_ids))],
+                                                     n_boot=n_boot, seed=seed),
+        "descriptors": {c: _corr(truth[c], d, n_boot, seed)
+                        for c in ("flops", "params", "attn_share")},
+    }
+    return out

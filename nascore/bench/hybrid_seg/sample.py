@@ -23,6 +23,8 @@ import dataclasses
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from pathlib import Path
+
 import numpy as np
 
 from ...arch import STAGE_STRIDES, HybridSegArch
@@ -172,5 +174,8 @@ def reference_archs(resolution: int = 64, best_arch_path: Optional[str] = None
         return out
     if arch.resolution != resolution:
         arch = dataclasses.replace(arch, resolution=int(resolution))
-    out.append(("reference:best_arch", arch, f"{path} (retargeted to {resolution} px)"))
+    shown = Path(path).resolve()
+    root = paths.repo_root().resolve()
+    shown = shown.relative_to(root) if shown.is_relative_to(root) else Path(shown.name)
+    out.append(("reference:best_arch", arch, f"{shown.as_posix()} (retargeted to {resolution} px)"))
     return out
