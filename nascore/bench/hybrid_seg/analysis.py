@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -113,8 +114,9 @@ def score_proxies(archs: Sequence[Any], proxies: Iterable[str], batch, *, seed: 
         data_tag: names the batch in the cache namespace.
 
     Returns:
-        Long DataFrame ``arch_id, proxy, value, raw_value, status, time_s``; ``value`` is
-        negated for lower-is-better proxies and NaN when the proxy failed.
+        Long DataFrame ``arch_id, proxy, value, raw_value, status, time_s, extra``; ``value``
+        is negated for lower-is-better proxies and NaN when the proxy failed; ``extra`` is the
+        proxy's extra outputs as JSON (``hybrid``: every component and the attention share).
     """
     import torch
 
@@ -142,25 +144,27 @@ def score_proxies(archs: Sequence[Any], proxies: Iterable[str], batch, *, seed: 
             for n in names:
                 hit = cache.get(arch.arch_id, n, seed, ns[n]) if cache is not None else None
                 if hit is not None:
-                    raw, t, status = hit.value, hit.time_s, hit.status
+                    raw, t, status, extra = hit.value, hit.time_s, hit.status, hit.extra
                 else:
                     if model is None:
                         with torch.random.fork_rng(devices=[]):
                             torch.manual_seed(seed)
                             model = build(arch)
                     r = score(n, model, batch, seed=seed)
-                    raw, t, status = r.value, r.time_s, r.status
+                    raw, t, status, extra = r.value, r.time_s, r.status, r.extra
                     if cache is not None:
                         cache.put_result(arch.arch_id, n, seed, r, ns[n])
                 ok = status == "ok" and np.isfinite(raw)
                 sign = 1.0 if specs[n].higher_is_better else -1.0
                 rows.append({"arch_id": arch.arch_id, "proxy": n,
                              "value": sign * raw if ok else float("nan"), "raw_value": raw,
-                             "status": status, "time_s": t})
+                             "status": status, "time_s": t,
+                             "extra": json.dumps(extra or {}, sort_keys=True, default=float)})
     finally:
         if cache is not None:
             cache.close()
-    return pd.DataFrame(rows, columns=["arch_id", "proxy", "value", "raw_value", "status", "time_s"])
+    return pd.DataFrame(rows, columns=["arch_id", "proxy", "value", "raw_value", "status", "time_s",
+                                       "extra"])
 
 
 def table_summary(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
