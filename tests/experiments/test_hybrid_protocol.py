@@ -1,0 +1,74 @@
+"""The hybrid v2 protocol on synthetic benchmarks with a known answer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nascore.experiments.hybrid_protocol import (components_table, fit_table, lgg_split,
+                                                 lobo_table, report_rows, select)
+from nascore.proxies.hybrid_rule import Rule
+
+
+def _bench(n, good, rng, noise=0.3):
+    """Components where ``good`` carries the truth and the rest are noise."""
+    truth = pd.Series(rng.normal(size=n), index=[f"n{i}" for i in range(n)])
+    comp = pd.DataFrame({c: rng.normal(size=n) for c in ("log_dss", "log_flops", "naswot_noise")},
+                        index=truth.index)
+    comp[good] = truth.to_numpy() + noise * rng.normal(size=n)
+    return comp, truth
+
+
+def test_selection_finds_the_informative_component_and_lobo_holds_out():
+    rng = np.random.default_rng(0)
+    fits = {"a": _bench(80, "log_dss", rng), "b": _bench(80, "log_dss", rng),
+            "c": _bench(80, "log_flops", rng)}
+    rules = [Rule((c,), n) for c in ("log_dss", "log_flops", "naswot_noise") for n in ("z", "rank")]
+    rules += [Rule(("log_dss", "log_flops"), "z")]
+    tab = fit_table(fits, rules)
+    assert len(tab) == len(rules) and {"tau_a", "tau_b", "tau_c"} <= set(tab.columns)
+    sel = select(tab, ["a", "b", "c"])
+    assert sel["rule"] == "z:log_dss+log_flops"  # the only one positive everywhere and best mean
+    assert select(tab, ["a", "b"])["rule"].endswith("log_dss")
+    reports = {}
+    for b, (comp, truth) in fits.items():
+        singles = comp.rename(columns=lambda c: f"p_{c}")
+        reports[f"{b}/r"] = {"benchmark": b, "components": comp, "truth": truth, "singles": singles}
+    lobo = lobo_table(tab, reports, ["a", "b", "c"], n_boot=50)
+    assert list(lobo["held_out"]) == ["a", "b", "c"]
+    # without c, the rule is log_dss alone, which carries nothing on c
+    rc = lobo[lobo["held_out"] == "c"].iloc[0]
+    assert rc["rule"].endswith(":log_dss") and abs(rc["kendall"]) < 0.2
+    assert rc["best_single"] == "p_log_flops" and not rc["within_ci_of_best"]
+    ra = lobo[lobo["held_out"] == "a"].iloc[0]  # selected on b + c: log_dss + log_flops
+    assert ra["rule"] == "z:log_dss+log_flops" and ra["best_single"] == "p_log_dss"
+    assert 0.2 < ra["kendall"] < ra["best_single_kendall"] and ra["diff_vs_best"] < 0
+
+
+def test_select_raises_when_nothing_is_positive_everywhere():
+    tab = pd.DataFrame({"rule": ["z:log_dss"], "cost": [0.2], "n_components": [1],
+                        "tau_a": [0.3], "tau_b": [-0.1]})
+    with pytest.raises(ValueError, match="tau > 0"):
+        select(tab, ["a", "b"])
+
+
+def test_components_table_reads_extras_and_failures():
+    long = pd.DataFrame([
+        {"k": "x", "proxy": "hybrid", "value": 1.0, "status": "ok",
+         "extra": '{"log_dss": 2.0, "naswot": 5.0}'},
+        {"k": "x", "proxy": "snip", "value": 100.0, "status": "ok", "extra": "{}"},
+        {"k": "y", "proxy": "hybrid", "value": float("nan"), "status": "error", "extra": ""},
+    ])
+    t = components_table(long, "k")
+    assert t.loc["x", "log_dss"] == 2.0 and t.loc["x", "naswot_noise"] == 5.0
+    assert t.loc["x", "log_snip"] == pytest.approx(np.log(100.0))
+    assert np.isnan(t.loc["y", "log_dss"])
+
+
+def test_lgg_split_is_stratified_and_seeded():
+    rows = [{"arch_id": f"a{b}{g}{i}", "role": "sample", "flops_bin": b, "attn_group": g}
+            for b in range(2) for g in ("none", "some") for i in range(10)]
+    rows.append({"arch_id": "ref", "role": "reference:x", "flops_bin": 0, "attn_group": "none"})
+    t = pd.DataFrame(rows)
+    s = lgg_split(t)
+    assert len(s["fit"]) == 16 and "ref" in s["report"] and len(s["report"]) == 25
+    assert not set(s["fit"]) & set(s["report"]) and s == lgg_split(t)
