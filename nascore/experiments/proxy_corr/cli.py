@@ -100,6 +100,39 @@ def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Option
     return total
 
 
+def run_section_into_metrics(params: Mapping[str, Any], section: str) -> Path:
+    """Runs one notebook-02 section (``hybrid_lgg``) with ``params`` and merges its block into
+    ``reports/<profile>/02_proxy_correlation/metrics.json`` (atomic; the block records its own
+    provenance under ``"section_provenance"``, since the rest of the file is older).
+
+    Raises:
+        ValueError: for an unknown section or a params file without ``profile``.
+    """
+    import json
+
+    from ...paths import repo_root
+    from ...provenance import provenance, write_json
+    from ..hybrid_lgg import run_section
+
+    if section != "hybrid_lgg":
+        raise ValueError(f"unknown section {section!r} (known: hybrid_lgg)")
+    if "profile" not in params:
+        raise ValueError("the parameter file has no 'profile'")
+    out = repo_root() / "reports" / str(params["profile"]) / "02_proxy_correlation"
+    names = params.get("hybrid_lgg_proxies", "all")
+    res = run_section(out, proxies=None if names == "all" else list(names),
+                      seed=int(params.get("seed", 0)), n_boot=int(params.get("n_boot", 1000)),
+                      max_archs=params.get("hybrid_lgg_max_archs"),
+                      cache_path=out / "cache" / "hybrid_lgg_scores.sqlite", progress=True)
+    res["section_provenance"] = provenance({"section": section, **dict(params)},
+                                           int(params.get("seed", 0)))
+    mpath = out / "metrics.json"
+    metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
+    metrics[section] = res
+    write_json(mpath, metrics)
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI: ``python -m nascore.experiments.proxy_corr PARAMS.yaml --shard I K [--threads T]``."""
     import argparse
@@ -112,6 +145,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("params", type=Path, help="notebooks/params/<profile>/02_proxy_correlation.yaml")
     ap.add_argument("--shard", type=int, nargs=2, default=(0, 1), metavar=("I", "K"))
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument("--section", choices=["hybrid_lgg"], default=None,
+                    help="instead of prefilling, run this one notebook section into "
+                         "reports/<profile>/02_proxy_correlation/ and merge its block into that "
+                         "metrics.json (the executed notebook is not re-run)")
     a = ap.parse_args(argv)
     if not a.params.is_file():
         raise FileNotFoundError(f"parameter file {a.params} not found")
@@ -119,6 +156,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not isinstance(params, dict):
         raise ValueError(f"parameter file {a.params} must hold a mapping")
     torch.set_num_threads(a.threads)
+    if a.section:
+        out = run_section_into_metrics(params, a.section)
+        print(f"section {a.section} written; metrics.json updated in {out}")
+        return 0
     n = prefill(params, tuple(a.shard))
     print(f"shard {a.shard[0]}/{a.shard[1]}: {n} (net, proxy) scores cached in {default_cache_path()}")
     return 0
