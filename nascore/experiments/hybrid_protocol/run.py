@@ -17,7 +17,7 @@ read), ``selection.json``, ``components.csv`` (the component study), ``lobo.csv`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,98 +54,191 @@ def _v1(long: pd.DataFrame, key: str) -> pd.Series:
                      index=d[key].to_numpy())
 
 
-def collect(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]:
-    """Loads every fit and report set (scoring what the cache lacks)."""
-    from ...bench.hybrid_seg.analysis import truth_frame
-    from ...bench.hybrid_seg.table import read_table
-    from ...bench.tables import load_nb201_accuracy
-    from ...proxies import PROXIES
-    from ..proxy_corr.inputs import sample_autoformer
-    from ..proxy_corr.scoring import score_autoformer, score_nb201
+def verify_reuse(nb: pd.DataFrame, cache, n: int = 20) -> Dict[str, Any]:
+    """Re-scores the first ``n`` CIFAR-10 cells of notebook 02's NB201 sample with the current
+    code and compares with the file, so its scores may stand in for a re-run.
 
+    Raises:
+        RuntimeError: when any value or hybrid component differs (relative 1e-9) or a proxy's
+            failure pattern differs.
+    """
+    import json
+
+    from ..proxy_corr.scoring import score_nb201
+
+    d = nb[nb["dataset"] == "cifar10"]
+    cells = list(dict.fromkeys(d["arch_str"]))[:n]
+    proxies = sorted(d["proxy"].unique().tolist())
+    proxies = [p for p in proxies if d[d["arch_str"].isin(cells) & (d["proxy"] == p)].shape[0] == len(cells)]
+    proxies = [p for p in proxies if p not in NOT_SINGLES or p == "hybrid"]
+    fresh = score_nb201(cells, proxies, "cifar10", 64, cache=cache, progress=False)
+    m = fresh.merge(d, on=["arch_str", "proxy"], suffixes=("_new", "_old"))
+    worst = 0.0
+    for _, r in m.iterrows():
+        pairs = [(r["value_new"], r["value_old"])]
+        if r["proxy"] == "hybrid":
+            old = json.loads(r["extra_old"]) if isinstance(r["extra_old"], str) else {}
+            pairs += [(r["extra_new"].get(k, np.nan), old.get(k, np.nan)) for k in old]
+        for a, b in pairs:
+            a, b = float(a), float(b)
+            if np.isfinite(a) != np.isfinite(b):
+                raise RuntimeError(f"{r['proxy']} on {r['arch_str']}: {a} now, {b} in the file")
+            if np.isfinite(a):
+                worst = max(worst, abs(a - b) / max(abs(b), 1e-12))
+    if worst > 1e-9:
+        raise RuntimeError(f"notebook 02's scores.csv differs from the current code (max relative "
+                           f"difference {worst:.2e}): re-run notebook 02 at the full profile")
+    return {"cells": len(cells), "proxies": proxies, "max_rel_diff": worst}
+
+
+def _nb02(repo: Path) -> Path:
     nb02 = repo / "reports" / "full" / "02_proxy_correlation"
     for f in (nb02 / "scores.csv", nb02 / "hybrid_lgg_scores.csv"):
         if not f.is_file():
             raise FileNotFoundError(f"{f} is missing: run notebook 02 at the full profile first")
-    rep = pd.read_csv(nb02 / "scores.csv", comment="#")
-    acc = load_nb201_accuracy().set_index("arch_str")
-    fit, report = {}, {}
+    return nb02
 
-    # NB201
-    nb = rep[rep["benchmark"] == "nb201"]
+
+def _lgg(repo: Path):
+    from ...bench.hybrid_seg.analysis import truth_frame
+    from ...bench.hybrid_seg.table import read_table
+
+    truth = truth_frame(read_table(repo / "reports" / "benchmarks" / "hybrid_lgg.csv"))
+    lsplit = lgg_split(truth)
+    lg = pd.read_csv(_nb02(repo) / "hybrid_lgg_scores.csv", comment="#")
+    lt = truth.set_index("arch_id")["val_dice_tumor"].astype(float)
+    return lsplit, lg, lt, components_table(lg, "arch_id")
+
+
+def _nb201_report_cells(repo: Path) -> pd.DataFrame:
+    rep = pd.read_csv(_nb02(repo) / "scores.csv", comment="#")
+    return rep[rep["benchmark"] == "nb201"]
+
+
+def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]:
+    """The fit sets only: ``{"fit": {benchmark: (components, truth)}, ...}`` (scoring what the
+    cache lacks). Reads no report truth: the NB201 report cells are needed only as arch strings,
+    to drop their canonical twins."""
+    from ...bench.tables import load_nb201_accuracy
+    from ..proxy_corr.inputs import sample_autoformer
+    from ..proxy_corr.scoring import score_autoformer, score_nb201
+
+    nb = _nb201_report_cells(repo)
     split = nb201_split(pd.Series(nb[nb["dataset"] == "cifar10"]["arch_str"].unique()))
+    acc = load_nb201_accuracy().set_index("arch_str")
+    fit = {}
     fit_long = score_nb201(split["fit"], POOL_SOURCES, "cifar10", 64, cache=cache, progress=progress)
-    fit["nb201"] = (components_table(fit_long, "arch_str"), acc["cifar10"])
-    keep = set(split["report"])
+    fit["nb201"] = (components_table(fit_long, "arch_str"), acc.loc[split["fit"], "cifar10"])
+    gt = sample_autoformer(None)
+    f1 = gt[gt["source"] == "autoprox_gt_autoformer.json"]
+    a1 = score_autoformer(f1, POOL_SOURCES, 32, cache=cache, progress=progress)
+    fit["autoformer"] = (components_table(a1, "arch_key"),
+                         f1.set_index("arch_key")["c100_kd_acc"].astype(float))
+    lsplit, _, lt, comp = _lgg(repo)
+    fit["hybrid_lgg"] = (comp.loc[lsplit["fit"]], lt.loc[lsplit["fit"]])
+    return {"fit": fit, "nb201_split": split, "lgg_split": lsplit}
+
+
+def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress: bool = True,
+                   verify_n: int = 20) -> Dict[str, Any]:
+    """The report sets (read only after the selection): ``{name: {"benchmark", "components",
+    "truth", "singles", "v1"}}`` plus the AutoFormer file-2 scores and the reuse check."""
+    from ...bench.tables import load_nb201_accuracy
+    from ...proxies import PROXIES
+    from ..proxy_corr.inputs import sample_autoformer
+    from ..proxy_corr.scoring import score_autoformer
+
+    nb = _nb201_report_cells(repo)
+    check = verify_reuse(nb, cache, n=verify_n)
+    acc = load_nb201_accuracy().set_index("arch_str")
+    report = {}
+    keep = set(nb201_report)
     for ds in ("cifar10", "cifar100", "imagenet16_120"):
         d = nb[(nb["dataset"] == ds) & nb["arch_str"].isin(keep)]
         report[f"nb201/{ds}"] = {"benchmark": "nb201", "components": components_table(d, "arch_str"),
                                  "truth": acc[ds], "singles": _singles(d, "arch_str"),
                                  "v1": _v1(d, "arch_str")}
-
-    # AutoFormer
     gt = sample_autoformer(None)
-    f1 = gt[gt["source"] == "autoprox_gt_autoformer.json"]
     f2 = gt[gt["source"] == "autoprox_gt_autoformer_2.json"]
-    af_truth = gt.set_index("arch_key")["c100_kd_acc"].astype(float)
-    a1 = score_autoformer(f1, POOL_SOURCES, 32, cache=cache, progress=progress)
-    fit["autoformer"] = (components_table(a1, "arch_key"), af_truth)
     a2 = score_autoformer(f2, PROXIES.names(), 32, cache=cache, progress=progress)
     report["autoformer/file2"] = {"benchmark": "autoformer", "components": components_table(a2, "arch_key"),
-                                  "truth": af_truth, "singles": _singles(a2, "arch_key"),
-                                  "v1": _v1(a2, "arch_key"), "long": a2}
-
-    # hybrid LGG mini-benchmark
-    table = read_table(repo / "reports" / "benchmarks" / "hybrid_lgg.csv")
-    truth = truth_frame(table)
-    lsplit = lgg_split(truth)
-    lg = pd.read_csv(nb02 / "hybrid_lgg_scores.csv", comment="#")
-    lt = truth.set_index("arch_id")["val_dice_tumor"].astype(float)
-    comp = components_table(lg, "arch_id")
-    fit["hybrid_lgg"] = (comp.loc[lsplit["fit"]], lt)
+                                  "truth": f2.set_index("arch_key")["c100_kd_acc"].astype(float),
+                                  "singles": _singles(a2, "arch_key"), "v1": _v1(a2, "arch_key")}
+    lsplit, lg, lt, comp = _lgg(repo)
     rl = lg[lg["arch_id"].isin(lsplit["report"])]
     report["hybrid_lgg/report"] = {"benchmark": "hybrid_lgg", "components": comp.loc[lsplit["report"]],
                                    "truth": lt, "singles": _singles(rl, "arch_id"), "v1": _v1(rl, "arch_id")}
-    return {"fit": fit, "report": report, "nb201_dropped": split["dropped"],
-            "nb201_fit_n": len(split["fit"]), "lgg_split": lsplit, "autoformer_file2_long": a2}
+    return {"report": report, "autoformer_file2_long": a2, "reuse_check": check}
 
 
 def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int = 1000,
-        seed: int = 0, cache=None, progress: bool = True) -> Dict[str, Any]:
-    """Runs the protocol (see :mod:`.protocol`) and writes its outputs; returns ``selection``."""
+        seed: int = 0, cache=None, progress: bool = True, fit_only: bool = False) -> Dict[str, Any]:
+    """Runs the protocol (see :mod:`.protocol`) and writes its outputs; returns the selection.
+
+    ``fit_only``: stop after steps 1-3 (``candidates.csv`` and ``selection.json`` with the final
+    rule), before any report set is read.
+    """
     from ...paths import repo_root
     from ...provenance import write_csv, write_metrics
 
     repo = Path(repo or repo_root())
     out = Path(out_dir or repo / "reports" / "benchmarks" / "hybrid_v2")
-    data = collect(repo, cache=cache, progress=progress)
+    data = collect_fit(repo, cache=cache, progress=progress)
     cfg = {"selection": SELECTION, "cost_budget": COST_BUDGET, "benchmarks": list(BENCHMARKS),
            "lgg_split_seed": LGG_SPLIT_SEED, "lgg_fit_per_stratum": LGG_FIT_PER_STRATUM,
-           "n_boot": n_boot, "nb201_fit_cells": data["nb201_fit_n"],
-           "nb201_report_dropped_canonical": len(data["nb201_dropped"]),
+           "n_boot": n_boot, "nb201_fit_cells": len(data["nb201_split"]["fit"]),
+           "nb201_report_dropped_canonical": len(data["nb201_split"]["dropped"]),
            "lgg_fit_archs": len(data["lgg_split"]["fit"]),
            "lgg_report_archs": len(data["lgg_split"]["report"])}
     # steps 1-3: fit sets only
     fit = fit_table(data["fit"], all_candidates())
     write_csv(out / "candidates.csv", fit.sort_values("rule"), cfg, seed)
     final = select(fit, BENCHMARKS)
-    # step 4-5: report sets
+    write_metrics(out / "selection.json", {"final": final, "config": cfg}, cfg, seed)
+    if fit_only:
+        return {"final": final, "lobo": {}}
+    # steps 4-5: report sets
+    rdata = collect_report(repo, data["nb201_split"]["report"], cache=cache, progress=progress)
     comps = component_study({**{f"fit:{b}": v for b, v in data["fit"].items()},
                              **{f"report:{k}": (v["components"], v["truth"])
-                                for k, v in data["report"].items()}})
+                                for k, v in rdata["report"].items()}})
     write_csv(out / "components.csv", comps, cfg, seed)
-    lobo = lobo_table(fit, data["report"], BENCHMARKS, n_boot, seed)
+    lobo = lobo_table(fit, rdata["report"], BENCHMARKS, n_boot, seed)
     write_csv(out / "lobo.csv", lobo, cfg, seed)
-    rows = report_rows(Rule.from_name(final["rule"]), data["report"], n_boot, seed, label="final")
-    v1 = _v1_rows(data["report"], n_boot, seed)
+    rows = report_rows(Rule.from_name(final["rule"]), rdata["report"], n_boot, seed, label="final")
+    v1 = _v1_rows(rdata["report"], n_boot, seed)
     rep = pd.DataFrame(rows).merge(v1, on="report_set", how="left")
     write_csv(out / "report.csv", rep, cfg, seed)
     sel = {"final": final, "lobo": {b: lobo[lobo["held_out"] == b]["rule"].iloc[0]
                                      for b in BENCHMARKS if (lobo["held_out"] == b).any()},
-           "config": cfg, "nb201_report_dropped": data["nb201_dropped"],
+           "config": cfg, "nb201_report_dropped": data["nb201_split"]["dropped"],
+           "nb201_scores_reuse_check": rdata["reuse_check"],
            "lgg_split": data["lgg_split"]}
     write_metrics(out / "selection.json", sel, cfg, seed)
+    write_csv(out / "autoformer_file2_scores.csv",
+              _scores_for_csv(rdata["autoformer_file2_long"]), cfg, seed)
+    from ...plots.protocol import lobo_bars
+    from ...provenance import save_figure
+
+    ceiling = _lgg_ceiling(repo)
+    save_figure(lobo_bars(lobo, rep, ceiling), out / "lobo.png")
     return sel
+
+
+def _scores_for_csv(long: pd.DataFrame) -> pd.DataFrame:
+    import json
+
+    d = long.copy()
+    d["extra"] = [json.dumps(e or {}, sort_keys=True, default=float) for e in d["extra"]]
+    return d
+
+
+def _lgg_ceiling(repo: Path) -> float:
+    from ...bench.hybrid_seg.analysis import noise_ceiling
+    from ...bench.hybrid_seg.table import read_table
+
+    return float(noise_ceiling(read_table(repo / "reports" / "benchmarks" / "hybrid_lgg.csv"),
+                               n_boot=0)["kendall"])
 
 
 def _v1_rows(report_sets, n_boot: int, seed: int) -> pd.DataFrame:
