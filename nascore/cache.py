@@ -199,10 +199,13 @@ class ScoreCache:
                           time.time()))
 
     def put_result(self, arch_key, proxy: str, batch_seed: int, result: Any, dataset: str = "") -> None:
-        """Stores an object with ``value``, ``time_s`` and ``status`` attributes (e.g. a ProxyResult)."""
+        """Stores an object with ``value``, ``time_s``, ``status`` and (optionally) ``extra``
+        attributes (e.g. a ProxyResult); ``extra`` is kept, so components survive the cache."""
+        extra = getattr(result, "extra", None)
         self.put(arch_key, proxy, batch_seed, value=getattr(result, "value"),
                  time_s=getattr(result, "time_s", float("nan")),
-                 status=str(getattr(result, "status", "ok")), dataset=dataset)
+                 status=str(getattr(result, "status", "ok")), dataset=dataset,
+                 extra=dict(extra) if extra else None)
 
     def __contains__(self, key) -> bool:
         """``(arch_key, proxy, batch_seed)`` or ``(arch_key, proxy, batch_seed, dataset)`` in cache."""

@@ -42,6 +42,18 @@ def test_put_result_and_bad_key(tmp_path):
     assert c.get("a", "snip", 0).value == 1.5
     with pytest.raises(TypeError):
         ("a", "snip") in c
+    assert c.get("a", "snip", 0).extra is None
+
+
+def test_put_result_keeps_extra(tmp_path):
+    class R:
+        value, time_s, status = 2.0, 0.01, "ok"
+        extra = {"log_dss": 3.5, "naswot": float("-inf")}
+
+    c = ScoreCache(tmp_path / "s.sqlite")
+    c.put_result("a", "hybrid", 0, R(), "ns")
+    got = c.get("a", "hybrid", 0, "ns").extra
+    assert got["log_dss"] == 3.5 and got["naswot"] == float("-inf")
 
 
 def _writer(path, start):
