@@ -1,4 +1,9 @@
-"""``hybrid``: the project's own proxy for CNN, Transformer and hybrid CNN+Transformer nets.
+"""``hybrid_v1``: v1 of the project's own proxy (superseded by ``hybrid`` v2,
+:mod:`nascore.proxies.hybrid_v2`, which reuses :func:`hybrid_components` from here).
+
+Kept registered for comparison: on the hybrid LGG mini-benchmark v1 reaches Kendall τ 0.18
+against trained Dice, below four single proxies, and on the AutoFormer report file its
+combination is worse than its own expressivity component (see below).
 
 Design — complementary signals, each measured where it is informative, from one shared
 forward + backward pass plus two batch-1 passes:
@@ -53,28 +58,12 @@ Cost: 1.35-1.63x one forward+backward (perf/bench_hybrid_cost.py).
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Dict, Optional
+from typing import Dict
 
-import numpy as np
-import torch
-
-from torch import nn
-
-from ._utils import activation_calls, block_features, hooks, init_weights, weight_layers
-from .base import ProxyFailure, register_proxy
-from .layers import Layers, discover
-from .signals import (block_sigmas, count_params, expressivity_scores, hamming_kernel, linearise,
-                      linearised_grads, log_abs_sum, log_nuclear)
-
-_TRANSPOSED = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
-
-#: Trainability score of a block whose Jacobian is exactly the identity (AZ-NAS uses -inf).
-IDENTITY_PENALTY = -2.0
-
-COMPONENTS = ("log_expressivity", "progressivity", "trainability", "naswot", "log_dss",
-              "log_params", "log_flops")
+from .base import register_proxy
+from .hybrid_signals import (COMPONENTS, IDENTITY_PENALTY, attention_share,  # noqa: F401
+                             hybrid_components, log_dss)
 
 # Standardisation constants and weights. FITTED ONLY on the disclosed NB201 split
 # np.random.default_rng(12345).choice(15625, 200) (CIFAR-10 200-epoch test accuracy, input shape
@@ -105,98 +94,6 @@ ATTN_WEIGHTS = {"log_expressivity": 2.3333, "progressivity": 0.0, "trainability"
                 "log_dss": 2.3333, "log_params": 0.0, "log_flops": 0.0}
 
 
-def attention_share(model: nn.Module, x: torch.Tensor, layers: Optional[Layers] = None) -> float:
-    """Share ``a`` of the trainable parameters that sit in attention and MLP (Transformer) layers.
-
-    Layers are found by structure (:func:`nascore.proxies.layers.discover`, one batch-1 forward
-    of ``x``): every parameter of an attention module (the hybrid's ``MHSA``, the ViT's
-    ``Attention``, ``nn.MultiheadAttention``, MONAI's ``SABlock``/``WindowAttention``) and the
-    Linear layers of MLPs. 0 for NB201 cells and pure CNNs, about 0.98 for the AutoFormer ViTs
-    (patch embedding, tokens and head are the rest), in between for hybrid nets.
-    """
-    return (layers or discover(model, x)).attention_share(model)
-
-
-def log_dss(model: nn.Module, x: torch.Tensor, layers: Optional[Layers] = None) -> float:
-    """log(DSS) as the ``dss`` proxy defines it (attention diversity + MLP saliency on the
-    linearised float64 net, batch 1 of ones; SynFlow of all Conv/Linear layers when there is
-    neither), computed in log space so that deep ViTs do not overflow. ``layers``: discovered on
-    ``model`` or a copy of it (looked up by name). Edits ``model`` in place: pass a copy."""
-    layers = layers or discover(model, x)
-    attn = layers.modules(model, "attention_linears")
-    mlp = layers.modules(model, "mlp_linears")
-    if not attn and not mlp:
-        mlp = weight_layers(model)
-    linearise(model)
-    layers_ = attn + mlp
-    _, grads, _ = linearised_grads(model, x, layers_)
-    logs = []
-    for i, (l, g) in enumerate(zip(layers_, grads)):
-        if g is None:
-            continue
-        w = l.weight.detach()
-        logs.append(log_nuclear(g) + log_nuclear(w) if i < len(attn) else log_abs_sum(g * w))
-    logs = [v for v in logs if v != float("-inf")]
-    if not logs:
-        return float("-inf")
-    return float(torch.logsumexp(torch.tensor(logs, dtype=torch.float64), 0))
-
-
-def _trainability(feats, ctx) -> float:
-    vals = [IDENTITY_PENALTY if s is None else (-abs(math.log(s)) if s > 0 else float("-inf"))
-            for s in block_sigmas(feats, ctx)]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def hybrid_components(model, x: torch.Tensor, ctx) -> Dict[str, float]:
-    """All components of :data:`COMPONENTS` for ``model`` (train mode). Edits ``model``: pass a copy.
-
-    The DSS term is taken on a copy with the model's own initialisation (as TF-TAS does; a
-    Kaiming re-init makes the linearised float64 pass overflow on 12-block ViTs), then ``model``
-    is Kaiming fan-in re-initialised (global RNG, seeded and isolated by the harness) for the
-    AZ-NAS-style and NASWOT-like terms. ``x`` only gives the input shape; the noise is drawn from
-    ``ctx.generator``.
-    """
-    found = ctx.layers(model, x)
-    comp_dss = log_dss(copy.deepcopy(model), x, found)
-    share = found.attention_share(model)
-    init_weights(model, "kaiming_fanin")
-    noise = ctx.randn(x.shape, x)
-    codes = []
-
-    def code_hook(mod, inp, out):
-        a = inp[0].detach()
-        codes.append(a.reshape(a.shape[0], -1) > 0)
-
-    macs = [0.0]
-
-    def mac_hook(mod, inp, out):
-        per_out = mod.weight[0].numel()  # MACs per output (per input for transposed convs)
-        t = inp[0] if isinstance(mod, _TRANSPOSED) else out
-        macs[0] += t.numel() / t.shape[0] * per_out
-
-    with activation_calls(model, code_hook), hooks(weight_layers(model), mac_hook):
-        feats, _ = block_features(model, noise, ctx=ctx)
-    if len(feats) < 2:
-        raise ProxyFailure("empty_layers", f"{type(model).__name__}: hybrid needs >= 2 block "
-                                           f"features, found {len(feats)}")
-    ex = expressivity_scores(feats)
-    comp = {"log_expressivity": math.log(sum(ex)) if sum(ex) > 0 else float("-inf"),
-            "progressivity": float(np.min(np.diff(ex))),
-            "trainability": _trainability(feats, ctx)}
-    del feats
-    if codes:
-        sign, logdet = torch.linalg.slogdet(hamming_kernel(codes))
-        comp["naswot"] = float(logdet) / x.shape[0] if sign > 0 else float("-inf")
-    else:
-        comp["naswot"] = float("nan")
-    comp["log_dss"] = comp_dss
-    comp["log_params"] = math.log(max(count_params(model), 1))
-    comp["log_flops"] = math.log(max(macs[0], 1.0))
-    comp["attn_share"] = share
-    return comp
-
-
 def _weighted(comp: Dict[str, float], center, scale, weights) -> float:
     tot = 0.0
     for k, w in weights.items():
@@ -219,9 +116,9 @@ def hybrid_value(comp: Dict[str, float]) -> float:
     return (1.0 - a) * cnn + a * _weighted(comp, ATTN_CENTER, ATTN_SCALE, ATTN_WEIGHTS)
 
 
-@register_proxy("hybrid", needs_data=False, changes_weights=True, mode="train")
-def hybrid(model, batch, ctx):
-    """The project's hybrid proxy (see :mod:`nascore.proxies.hybrid`). Higher is better.
+@register_proxy("hybrid_v1", needs_data=False, changes_weights=True, mode="train")
+def hybrid_v1(model, batch, ctx):
+    """v1 of the project's hybrid proxy (see :mod:`nascore.proxies.hybrid`). Higher is better.
 
     Data-free: the batch gives only the input shape (Gaussian noise inputs as in AZ-NAS), so
     classification and dense segmentation nets are treated alike (no loss is taken); dense nets'

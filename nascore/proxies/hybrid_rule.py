@@ -31,15 +31,16 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 #: Component -> (source proxy, key in its ``extra`` or ``"value"``, transform, pass group).
+#: ``hybrid_v1`` is v1 of the ``hybrid`` proxy (files written before v2 call it ``hybrid``).
 #: ``log`` takes log of a positive value (non-positive -> −inf). Groups share one pass.
 POOL: Dict[str, Tuple[str, str, str, str]] = {
-    "log_expressivity": ("hybrid", "log_expressivity", "id", "noise_forward"),
-    "progressivity": ("hybrid", "progressivity", "id", "noise_forward"),
-    "trainability": ("hybrid", "trainability", "id", "noise_backward"),
-    "naswot_noise": ("hybrid", "naswot", "id", "noise_forward"),
-    "log_dss": ("hybrid", "log_dss", "id", "linearised"),
-    "log_params": ("hybrid", "log_params", "id", "noise_forward"),
-    "log_flops": ("hybrid", "log_flops", "id", "noise_forward"),
+    "log_expressivity": ("hybrid_v1", "log_expressivity", "id", "noise_forward"),
+    "progressivity": ("hybrid_v1", "progressivity", "id", "noise_forward"),
+    "trainability": ("hybrid_v1", "trainability", "id", "noise_backward"),
+    "naswot_noise": ("hybrid_v1", "naswot", "id", "noise_forward"),
+    "log_dss": ("hybrid_v1", "log_dss", "id", "linearised"),
+    "log_params": ("hybrid_v1", "log_params", "id", "noise_forward"),
+    "log_flops": ("hybrid_v1", "log_flops", "id", "noise_forward"),
     # task-data components: they read a real batch (images and labels/masks)
     "log_snip": ("snip", "value", "log", "data_grad"),
     "log_grad_norm": ("grad_norm", "value", "log", "data_grad"),
@@ -168,6 +169,20 @@ def _pct(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(v), np.clip(p, 0.0, 1.0), 0.0)
 
 
+def _interp_pct(v: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Percentile of ``v`` against stored quantiles ``q`` (0..100 %), linearly interpolated, and
+    extended linearly beyond the calibration range (so a network better than every calibration
+    network still outranks another one); non-finite -> the floor of the finite range minus 1."""
+    if len(q) == 0:
+        return np.full(len(v), np.nan)
+    p = np.linspace(0.0, 1.0, len(q))
+    span = float(q[-1] - q[0]) or 1.0
+    out = np.interp(v, q, p)
+    out = np.where(v > q[-1], 1.0 + (v - q[-1]) / span, out)
+    out = np.where(v < q[0], (v - q[0]) / span, out)
+    return np.where(np.isfinite(v), np.maximum(out, -1.0), -1.0)
+
+
 def population_values(table, rule: Rule):
     """The rule's value for every row of ``table`` (one row per network, :data:`POOL` columns),
     normalising each component within ``table`` itself. Returns a float array (higher is
@@ -221,7 +236,7 @@ class Calibration:
             if rule.norm == "z":
                 cols.append(_z(v, st["center"], st["scale"]))
             else:
-                cols.append(_pct(v, np.asarray(st["quantiles"], float)))
+                cols.append(_interp_pct(v, np.asarray(st["quantiles"], float)))
         return np.mean(np.vstack(cols), axis=0)
 
     def value(self, comp: Mapping[str, float], rule: Rule) -> float:

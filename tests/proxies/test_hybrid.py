@@ -1,4 +1,4 @@
-"""The project's ``hybrid`` proxy: components, determinism, CNN / hybrid / ViT coverage."""
+"""``hybrid_v1`` (the components ``hybrid`` v2 reuses): components, determinism, CNN / hybrid / ViT coverage."""
 
 import copy
 import math
@@ -81,7 +81,7 @@ def test_log_dss_matches_dss_proxy_and_survives_huge_gradients():
 
 @pytest.mark.parametrize("kind", ["hybrid", "cnn"])
 def test_hybrid_components_on_seg_nets(kind):
-    r = score("hybrid", _seg(kind), _batch(), seed=0)
+    r = score("hybrid_v1", _seg(kind), _batch(), seed=0)
     assert r.ok, r.error
     for k in H.COMPONENTS:
         assert math.isfinite(r.extra[k]), k
@@ -99,7 +99,7 @@ def test_attention_changes_the_dss_term():
 
 def test_hybrid_on_vit_uses_all_blocks():
     vit, b = _vit(), _vit_batch()
-    r1, r2 = score("hybrid", vit, b, seed=1), score("hybrid", vit, b, seed=1)
+    r1, r2 = score("hybrid_v1", vit, b, seed=1), score("hybrid_v1", vit, b, seed=1)
     assert r1.ok and r1.value == r2.value and math.isfinite(r1.value)
     assert r1.extra["attn_share"] > 0.8
     assert r1.extra["naswot"] > 0  # GELU codes are collected on ViTs
@@ -108,6 +108,6 @@ def test_hybrid_on_vit_uses_all_blocks():
 def test_hybrid_ignores_batch_contents():
     net = _seg("hybrid")
     x, y = _batch()
-    a = score("hybrid", net, (x, y), seed=0).value
-    b = score("hybrid", net, (x * 3 + 1, y), seed=0).value
+    a = score("hybrid_v1", net, (x, y), seed=0).value
+    b = score("hybrid_v1", net, (x * 3 + 1, y), seed=0).value
     assert a == b

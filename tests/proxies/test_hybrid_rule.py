@@ -32,7 +32,7 @@ def test_cost_counts_shared_passes_once_and_candidates_respect_budget():
 
 
 def test_component_row_transforms_and_missing():
-    row = component_row({"hybrid": {"value": 1.0, "log_dss": 3.0}, "snip": {"value": math.e},
+    row = component_row({"hybrid_v1": {"value": 1.0, "log_dss": 3.0}, "snip": {"value": math.e},
                          "grad_norm": {"value": 0.0}})
     assert row["log_dss"] == 3.0 and row["log_snip"] == pytest.approx(1.0)
     assert row["log_grad_norm"] == float("-inf")

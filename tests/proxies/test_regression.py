@@ -31,7 +31,7 @@ PINNED = {
         'grasp': -0.961115977676211,
         'fisher': 0.001528388632814529,
         'naswot': 44.93042312477948,
-        'hybrid': -11.885037409366998,
+        'hybrid_v1': -11.885037409366998,
         'jacob_cov': -4.004824940271536,
         'meco': 21.453536184806502,
         'swap': 2.2491399155731147,
@@ -53,7 +53,7 @@ PINNED = {
         'grasp': 3.431389962479397,
         'fisher': 0.013071587812901483,
         'naswot': 37.43857480158883,
-        'hybrid': -20.328022344517528,
+        'hybrid_v1': -20.328022344517528,
         'jacob_cov': -4.025867125727698,
         'meco': 11.753099797647199,
         'swap': 1.3604820208397812,
@@ -111,6 +111,6 @@ def test_value_unchanged_by_refactor(name, kind):
     r = score(name, model, batch, seed=0, options={"tenas_samples": 4})
     assert r.status == "ok", r.error
     assert r.value == pytest.approx(PINNED[kind][name], rel=1e-9, abs=1e-12)
-    if name == "hybrid":
+    if name == "hybrid_v1":
         for k, v in PINNED_HYBRID_EXTRA[kind].items():
             assert r.extra[k] == pytest.approx(v, rel=1e-9, abs=1e-12), k

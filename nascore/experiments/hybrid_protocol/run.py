@@ -25,12 +25,11 @@ import pandas as pd
 from ...proxies.hybrid_rule import COST_BUDGET, Rule
 from .protocol import (SELECTION, all_candidates, component_study, fit_table, lobo_table,
                        report_rows, select)
-from .sets import (BENCHMARKS, LGG_FIT_PER_STRATUM, LGG_SPLIT_SEED, POOL_SOURCES,
-                   components_table, lgg_split, nb201_split)
+from .sets import (BENCHMARKS, LGG_FIT_PER_STRATUM, LGG_SPLIT_SEED, _extra, is_v1_row, pool_proxies, v1_name,                    components_table, lgg_split, nb201_split)
 
-#: Proxies left out of the "single proxy" comparisons: hybrid v1 (reported on its own) and the
-#: population rank aggregates.
-NOT_SINGLES = ("hybrid", "hybrid_rank", "az_nas_rank")
+#: Proxies left out of the "single proxy" comparisons: hybrid v1 and v2 (reported on their own)
+#: and the population rank aggregates.
+NOT_SINGLES = ("hybrid", "hybrid_v1", "hybrid_rank", "az_nas_rank")
 
 
 def _singles(long: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -48,7 +47,9 @@ def _singles(long: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _v1(long: pd.DataFrame, key: str) -> pd.Series:
-    d = long[long["proxy"] == "hybrid"]
+    """``hybrid`` v1's value per network (rows named ``hybrid_v1``, or ``hybrid`` before v2)."""
+    mask = [is_v1_row(p, _extra(e)) or p == "hybrid_v1" for p, e in zip(long["proxy"], long["extra"])]
+    d = long[mask]
     v = d["raw_value"] if "raw_value" in d.columns else d["value"]
     return pd.Series(np.where(d["status"].astype(str) == "ok", v.astype(float), np.nan),
                      index=d[key].to_numpy())
@@ -71,7 +72,10 @@ def verify_reuse(nb: pd.DataFrame, cache, n: int = 20) -> Dict[str, Any]:
     proxies = sorted(d["proxy"].unique().tolist())
     proxies = [p for p in proxies if d[d["arch_str"].isin(cells) & (d["proxy"] == p)].shape[0] == len(cells)]
     proxies = [p for p in proxies if p not in NOT_SINGLES or p == "hybrid"]
-    fresh = score_nb201(cells, proxies, "cifar10", 64, cache=cache, progress=False)
+    v1 = v1_name()
+    fresh = score_nb201(cells, [v1 if p == "hybrid" else p for p in proxies], "cifar10", 64,
+                        cache=cache, progress=False)
+    fresh["proxy"] = fresh["proxy"].replace({v1: "hybrid"})  # the file's name for v1
     m = fresh.merge(d, on=["arch_str", "proxy"], suffixes=("_new", "_old"))
     worst = 0.0
     for _, r in m.iterrows():
@@ -127,11 +131,11 @@ def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]
     split = nb201_split(pd.Series(nb[nb["dataset"] == "cifar10"]["arch_str"].unique()))
     acc = load_nb201_accuracy().set_index("arch_str")
     fit = {}
-    fit_long = score_nb201(split["fit"], POOL_SOURCES, "cifar10", 64, cache=cache, progress=progress)
+    fit_long = score_nb201(split["fit"], pool_proxies(), "cifar10", 64, cache=cache, progress=progress)
     fit["nb201"] = (components_table(fit_long, "arch_str"), acc.loc[split["fit"], "cifar10"])
     gt = sample_autoformer(None)
     f1 = gt[gt["source"] == "autoprox_gt_autoformer.json"]
-    a1 = score_autoformer(f1, POOL_SOURCES, 32, cache=cache, progress=progress)
+    a1 = score_autoformer(f1, pool_proxies(), 32, cache=cache, progress=progress)
     fit["autoformer"] = (components_table(a1, "arch_key"),
                          f1.set_index("arch_key")["c100_kd_acc"].astype(float))
     lsplit, _, lt, comp = _lgg(repo)
@@ -191,10 +195,13 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
            "lgg_fit_archs": len(data["lgg_split"]["fit"]),
            "lgg_report_archs": len(data["lgg_split"]["report"])}
     # steps 1-3: fit sets only
+    write_csv(out / "fit_components.csv", fit_components_frame(data["fit"]), cfg, seed)
     fit = fit_table(data["fit"], all_candidates())
     write_csv(out / "candidates.csv", fit.sort_values("rule"), cfg, seed)
     final = select(fit, BENCHMARKS)
     write_metrics(out / "selection.json", {"final": final, "config": cfg}, cfg, seed)
+    write_calibration(out / "fit_components.csv", Rule.from_name(final["rule"]),
+                      out / "calibration.json")
     if fit_only:
         return {"final": final, "lobo": {}}
     # steps 4-5: report sets
@@ -223,6 +230,37 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     ceiling = _lgg_ceiling(repo)
     save_figure(lobo_bars(lobo, rep, ceiling), out / "lobo.png")
     return sel
+
+
+#: The calibration family of each benchmark's fit set (see :mod:`nascore.proxies.hybrid_v2`).
+FAMILY_OF = {"nb201": "cnn", "autoformer": "vit", "hybrid_lgg": "segmentation"}
+
+
+def fit_components_frame(fit: Dict[str, Any]) -> pd.DataFrame:
+    """The fit sets' component tables in one frame: ``benchmark, key, truth, <components>``."""
+    parts = []
+    for b, (comp, truth) in fit.items():
+        d = comp.copy()
+        d.insert(0, "truth", truth.loc[comp.index].to_numpy(float))
+        d.insert(0, "key", comp.index.astype(str))
+        d.insert(0, "benchmark", b)
+        parts.append(d.reset_index(drop=True))
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_calibration(fit_components_csv: Path, rule: Rule, path: Path) -> Dict[str, Any]:
+    """Per-family calibration of ``rule``'s components (quantiles of each fit set; the truth
+    column is not read), written as JSON for :mod:`nascore.proxies.hybrid_v2`."""
+    from ...proxies.hybrid_rule import Calibration
+    from ...provenance import provenance, write_json
+
+    d = pd.read_csv(fit_components_csv, comment="#")
+    fams = {FAMILY_OF[b]: Calibration.from_table(g[list(rule.components)], rule.components).to_dict()
+            for b, g in d.groupby("benchmark")}
+    out = {"rule": rule.name, "families": fams, "source": str(fit_components_csv.name),
+           "family_of_benchmark": FAMILY_OF, "provenance": provenance({"rule": rule.name})}
+    write_json(path, out)
+    return out
 
 
 def _scores_for_csv(long: pd.DataFrame) -> pd.DataFrame:

@@ -32,8 +32,28 @@ from ...proxies.hybrid_rule import POOL, component_row
 LGG_SPLIT_SEED = 2026
 LGG_FIT_PER_STRATUM = 4
 
-#: The proxies whose outputs hold the component pool.
+#: The proxies whose outputs hold the component pool (v1 of ``hybrid`` as registered: see
+#: :func:`v1_name`).
 POOL_SOURCES = tuple(sorted({v[0] for v in POOL.values()}))
+
+
+def v1_name() -> str:
+    """The registry name of ``hybrid`` v1: ``hybrid_v1`` (``hybrid`` in code before v2)."""
+    from ...proxies import PROXIES
+
+    return "hybrid_v1" if "hybrid_v1" in PROXIES else "hybrid"
+
+
+def pool_proxies() -> tuple:
+    """:data:`POOL_SOURCES` with v1 under its registry name."""
+    return tuple(v1_name() if p == "hybrid_v1" else p for p in POOL_SOURCES)
+
+
+def is_v1_row(proxy: str, extra: Mapping) -> bool:
+    """A score row of ``hybrid`` v1: ``hybrid_v1``, or ``hybrid`` written before v2 existed
+    (its ``extra`` has v1's ``log_dss`` and no ``family_index``)."""
+    return proxy == "hybrid_v1" or (proxy == "hybrid" and "family_index" not in extra
+                                     and "log_dss" in extra)
 
 BENCHMARKS = ("nb201", "autoformer", "hybrid_lgg")
 
@@ -61,8 +81,10 @@ def components_table(long: pd.DataFrame, key: str) -> pd.DataFrame:
         outputs = {}
         for _, r in g.iterrows():
             ok = str(r.get("status", "ok")) == "ok"
-            outputs[r["proxy"]] = {"value": float(r[val]) if ok else float("nan"),
-                                   **(_extra(r.get("extra")) if ok else {})}
+            ex = _extra(r.get("extra")) if ok else {}
+            name = "hybrid_v1" if is_v1_row(r["proxy"], ex) or (r["proxy"] == "hybrid" and not ok
+                                                                 and "hybrid_v1" not in set(g["proxy"])) else r["proxy"]
+            outputs[name] = {"value": float(r[val]) if ok else float("nan"), **ex}
         out[k] = component_row(outputs)
     df = pd.DataFrame.from_dict(out, orient="index")
     df.index.name = key

@@ -1,0 +1,110 @@
+"""``hybrid`` (v2): the project's proxy for CNN, Transformer and hybrid CNN+Transformer nets.
+
+The rule (:data:`RULE`) was chosen by the protocol in
+:mod:`nascore.experiments.hybrid_protocol` on declared fit sets only (NB201 fit cells, the first
+AutoFormer file, a 48-architecture fit part of the hybrid LGG mini-benchmark); its output,
+every candidate with its fit-set Kendall τ, is ``reports/benchmarks/hybrid_v2/candidates.csv``.
+It has **no fitted weight**: the value is the mean, over four components, of each component's
+percentile among a reference population of unlabelled networks of the same kind:
+
+* ``log_expressivity``, ``trainability``, ``naswot_noise`` — AZ-NAS-style expressivity and
+  trainability, and NASWOT on Gaussian-noise inputs, from one forward (Kaiming fan-in re-init) and
+  one Rademacher backward (see :func:`nascore.proxies.hybrid.hybrid_components`);
+* ``log_snip`` — log SNIP saliency Σ|∂L/∂W ⊙ W| of the task loss on the **real batch**
+  (images and labels or masks) with the model's own initialisation: the task-data component.
+
+Cost: about two forward+backward passes of the network (``perf/bench_hybrid_cost.py``).
+
+Per network (usable inside a search), the percentile is read from a stored calibration
+(:data:`CALIBRATION_FILE`): 101 quantiles of each component over the fit set of each network
+family, computed without accuracies. The family is ``"segmentation"`` for dense targets, else
+``"vit"`` when at least half of the trainable parameters sit in attention/MLP layers, else
+``"cnn"``. Inside one population (notebook 02, the protocol) the percentile within the population
+itself is used instead (:func:`nascore.proxies.hybrid_rule.population_values`); both orderings are
+reported. v1 stays registered as ``hybrid_v1`` for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict
+
+from ._utils import loss_grads
+from .base import ProxyFailure, register_proxy
+from .hybrid_signals import hybrid_components
+from .hybrid_rule import Calibration, Rule
+
+#: The rule selected by the protocol (reports/benchmarks/hybrid_v2/selection.json).
+RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_snip"), "rank")
+
+#: Per-family calibration (label-free quantiles of the fit sets), a copy of
+#: ``reports/benchmarks/hybrid_v2/calibration.json``.
+CALIBRATION_FILE = Path(__file__).with_name("data") / "hybrid_v2_calibration.json"
+
+FAMILIES = ("cnn", "vit", "segmentation")
+
+_NOISE = {"log_expressivity": "log_expressivity", "trainability": "trainability",
+          "naswot_noise": "naswot"}
+
+
+@lru_cache(maxsize=1)
+def calibrations() -> Dict[str, Calibration]:
+    """``{family: Calibration}`` from :data:`CALIBRATION_FILE`.
+
+    Raises:
+        FileNotFoundError: naming the file when it is missing.
+    """
+    if not CALIBRATION_FILE.is_file():
+        raise FileNotFoundError(f"hybrid v2 calibration {CALIBRATION_FILE} is missing "
+                                "(python -m nascore.experiments.hybrid_protocol writes it)")
+    d = json.loads(CALIBRATION_FILE.read_text())
+    return {f: Calibration.from_dict(d["families"][f]) for f in FAMILIES}
+
+
+def family(targets, attn_share: float) -> str:
+    """``"segmentation"`` for dense targets (``(B, ...spatial)`` masks), ``"vit"`` for
+    ``attn_share >= 0.5``, else ``"cnn"``."""
+    if targets is not None and getattr(targets, "dim", lambda: 1)() >= 3:
+        return "segmentation"
+    return "vit" if attn_share >= 0.5 else "cnn"
+
+
+def v2_components(model, batch, ctx) -> Dict[str, float]:
+    """The :data:`RULE` components (and ``attn_share``) of ``model``. Edits ``model``: pass a copy.
+
+    ``log_snip`` is taken first, on the model's own initialisation; a non-finite loss or
+    gradient makes it −inf (ranked below every finite value) rather than failing the proxy.
+    """
+    comp: Dict[str, float] = {}
+    try:
+        layers, grads, _ = loss_grads(model, batch, ctx)
+        s = float(sum((g.double() * m.weight.detach().double()).abs().sum()
+                      for m, g in zip(layers, grads)))
+        comp["log_snip"] = math.log(s) if s > 0 else float("-inf")
+    except ProxyFailure as e:
+        if e.status != "nan":
+            raise
+        comp["log_snip"] = float("-inf")
+    model.zero_grad(set_to_none=True)
+    noise = hybrid_components(model, batch[0], ctx, need=set(_NOISE.values()))
+    for k, src in _NOISE.items():
+        comp[k] = noise[src]
+    comp["attn_share"] = noise["attn_share"]
+    return comp
+
+
+@register_proxy("hybrid", needs_data=True, needs_targets=True, changes_weights=True, mode="train")
+def hybrid(model, batch, ctx):
+    """``hybrid`` v2 (see :mod:`nascore.proxies.hybrid_v2`). Higher is better.
+
+    Reads the real batch (inputs and targets) for ``log_snip``; the other components use noise
+    of the batch's shape. ``extra`` holds every component, ``attn_share`` and ``family_index``
+    (the index in :data:`FAMILIES` of the calibration used).
+    """
+    comp = v2_components(model, batch, ctx)
+    fam = family(batch[1] if len(batch) > 1 else None, comp["attn_share"])
+    value = calibrations()[fam].value(comp, RULE)
+    return {"value": value, **comp, "family_index": float(FAMILIES.index(fam))}
