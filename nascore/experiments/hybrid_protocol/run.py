@@ -9,9 +9,10 @@ batch 32, proxy seed 0; the hybrid benchmark at the notebook-03 setting):
   registered proxy, scored here through the notebook-02 score cache (resumable).
 
 Outputs in ``reports/benchmarks/hybrid_v2/`` (each with a provenance line), in this order:
-``candidates.csv`` (every candidate rule and its fit-set τ; written before any report set is
-read), ``selection.json``, ``components.csv`` (the component study), ``lobo.csv`` and
-``report.csv``.
+``fit_components.csv``, ``candidates.csv`` (every candidate rule and its fit-set τ),
+``selection.json`` and ``calibration.json`` (all written before any report set is read), then
+``components.csv`` (the component study), ``lobo.csv``, ``report.csv``, ``tnb101_mirror.csv``,
+``autoformer_file2_scores.csv`` (every registered proxy on the report ViTs) and ``lobo.png``.
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     v1 = _v1_rows(rdata["report"], n_boot, seed)
     rep = pd.DataFrame(rows).merge(v1, on="report_set", how="left")
     write_csv(out / "report.csv", rep, cfg, seed)
+    write_csv(out / "tnb101_mirror.csv", tnb101_mirror(n_boot, seed), cfg, seed)
     sel = {"final": final, "lobo": {b: lobo[lobo["held_out"] == b]["rule"].iloc[0]
                                      for b in BENCHMARKS if (lobo["held_out"] == b).any()},
            "config": cfg, "nb201_report_dropped": data["nb201_split"]["dropped"],
@@ -290,3 +292,45 @@ def _v1_rows(report_sets, n_boot: int, seed: int) -> pd.DataFrame:
         rows.append({"report_set": name, "v1_kendall": c["kendall"], "v1_lo": c["ci95_kendall"][0],
                      "v1_hi": c["ci95_kendall"][1]})
     return pd.DataFrame(rows)
+
+
+def tnb101_mirror(n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """TransNAS-Bench-101, where components exist: the final rule over its components that have
+    a published score (NASWOT and SNIP; :func:`nascore.experiments.transnas_meta.v2_mirror`)
+    beside v1's mirror and the best single published proxy, per (space, task), Kendall τ."""
+    from .. import transnas_meta as tm
+
+    m = tm.transnas_meta(n_boot=n_boot, seed=seed)
+    cols = ["space", "task", "n", "v2_mirror_kendall", "v2_mirror_ci95_kendall_lo",
+            "v2_mirror_ci95_kendall_hi", "v2_mirror_columns", "v2_mirror_missing", "rule_kendall",
+            "best_single_by_kendall", "best_single_kendall", "v2_mirror_minus_best_kendall"]
+    return m[cols].rename(columns={"rule_kendall": "v1_mirror_kendall"})
+
+
+def metrics_block(src: Path) -> Dict[str, Any]:
+    """The ``"hybrid_v2"`` block of notebook 02's ``metrics.json``, read from the committed
+    protocol outputs in ``src``; ``{"skipped": reason}`` when they are absent."""
+    import json
+
+    need = [src / f for f in ("selection.json", "report.csv", "lobo.csv")]
+    if not all(f.is_file() for f in need):
+        return {"skipped": f"no protocol outputs in {src} (python -m nascore.experiments.hybrid_protocol)"}
+    sel = json.loads(need[0].read_text())
+    rep = pd.read_csv(need[1], comment="#")
+    lobo = pd.read_csv(need[2], comment="#")
+    cols = ["report_set", "n", "kendall", "kendall_lo", "kendall_hi", "spearman", "spearman_lo",
+            "spearman_hi", "v1_kendall", "v1_lo", "v1_hi", "best_single", "best_single_kendall",
+            "best_single_lo", "best_single_hi", "diff_vs_best", "diff_lo", "diff_hi",
+            "within_ci_of_best", "beats_best_by_005"]
+    lcols = ["held_out", "selected_on", "rule", "report_set", "kendall", "kendall_lo", "kendall_hi",
+             "best_single", "best_single_kendall", "diff_vs_best", "diff_lo", "diff_hi",
+             "within_ci_of_best"]
+    tnb = src / "tnb101_mirror.csv"
+    tnb_rows = pd.read_csv(tnb, comment="#").to_dict("records") if tnb.is_file() else []
+    return {"source": "reports/benchmarks/hybrid_v2 (committed protocol output)",
+            "tnb101_mirror": tnb_rows,
+            "rule": sel["final"]["rule"], "fit_taus": sel["final"]["fit_taus"],
+            "selection": sel["config"]["selection"],
+            "protocol_git_sha": sel.get("provenance", {}).get("git_sha"),
+            "report": rep[[c for c in cols if c in rep.columns]].to_dict("records"),
+            "lobo": lobo[[c for c in lcols if c in lobo.columns]].to_dict("records")}

@@ -291,6 +291,32 @@ class NotebookRun:
 
         return pd.read_csv(self.out / "hybrid_lgg_correlations.csv", comment="#").round(3)
 
+    def hybrid_v2(self):
+        """``hybrid`` v2 as its protocol chose and judged it (:mod:`nascore.experiments.hybrid_protocol`):
+        reads the committed protocol outputs in ``reports/benchmarks/hybrid_v2/`` (the rule, every
+        candidate's fit-set τ, the report table and the leave-one-benchmark-out table; produced by
+        ``python -m nascore.experiments.hybrid_protocol`` from this notebook's full-profile scores)
+        and shows them. Skipped, with a note, when they are absent.
+
+        Returns:
+            The report table (one row per report set), or None when skipped.
+        """
+        from ..hybrid_protocol.run import metrics_block
+
+        src = repo_root() / "reports" / "benchmarks" / "hybrid_v2"
+        block = metrics_block(src)
+        self.hybrid_v2_metrics = block
+        if "skipped" in block:
+            self._note(f"hybrid_v2 skipped: {block['skipped']}")
+            return None
+        rep = pd.DataFrame(block["report"])
+        print(f"rule (selected on the fit sets only): {block['rule']}")
+        if (src / "lobo.png").is_file():
+            from IPython.display import Image, display
+
+            display(Image(filename=str(src / "lobo.png")))
+        return rep.round(3)
+
     def write_metrics(self) -> Path:
         """``metrics.json`` (:func:`~.analysis.metrics_json` plus provenance); returns its path."""
         from ...provenance import write_metrics
@@ -305,6 +331,8 @@ class NotebookRun:
                                       self.notes, self.rep)
         if getattr(self, "hybrid_lgg_metrics", None) is not None:
             self.metrics["hybrid_lgg"] = self.hybrid_lgg_metrics
+        if getattr(self, "hybrid_v2_metrics", None) is not None:
+            self.metrics["hybrid_v2"] = self.hybrid_v2_metrics
         path = write_metrics(self.out / "metrics.json", self.metrics, self.config, self.seed)
         print(sorted(f.name for f in self.out.iterdir()))
         return path
