@@ -174,7 +174,7 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
     v2, cols2, miss2 = v2_mirror(table)
     if v2 is not None:
         c2 = corr.correlate(v2, truth, n_boot=n_boot, seed=seed, nan_policy=nan_policy)
-        kb = {p: row[f"kendall_{p}"] for p in finite}
+        kb = {p: row[f"kendall_{p}"] for p in finite if np.isfinite(row[f"kendall_{p}"])}
         best_k = max(kb, key=kb.get) if kb else ""
         row.update({"v2_mirror_spearman": c2["spearman"], "v2_mirror_kendall": c2["kendall"],
                     "v2_mirror_ci95_kendall_lo": c2["ci95_kendall"][0],

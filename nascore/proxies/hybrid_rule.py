@@ -121,7 +121,11 @@ def candidates(pool: Sequence[str] = tuple(POOL), max_size: int = 4,
 
 
 def _transform(v: float, how: str) -> float:
-    if v is None or not isinstance(v, (int, float)) or math.isnan(v):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+    if math.isnan(v):
         return float("nan")
     if how == "log":
         return math.log(v) if v > 0 else float("-inf")
@@ -159,7 +163,8 @@ def _z(v: np.ndarray, center: float, scale: float) -> np.ndarray:
 
 def _pct(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Percentile of each ``v`` among the finite ``ref`` (mid-rank for ties), in [1/n, 1];
-    a non-finite ``v`` gets 0 (below every finite value)."""
+    a non-finite ``v`` (NaN, ±inf: a failed or degenerate component) gets 0, below every finite
+    value."""
     f = np.sort(ref[np.isfinite(ref)])
     if len(f) == 0:
         return np.full(len(v), np.nan)
@@ -169,18 +174,30 @@ def _pct(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(v), np.clip(p, 0.0, 1.0), 0.0)
 
 
+#: Beyond the calibration range a percentile moves into a band of this width (strictly
+#: monotone, so no ties, yet it cannot dominate the mean); a non-finite component gets
+#: ``-2 * TAIL``, below every finite value.
+TAIL = 0.01
+
+
 def _interp_pct(v: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Percentile of ``v`` against stored quantiles ``q`` (0..100 %), linearly interpolated, and
-    extended linearly beyond the calibration range (so a network better than every calibration
-    network still outranks another one); non-finite -> the floor of the finite range minus 1."""
+    """Percentile of ``v`` against stored quantiles ``q`` (0..100 %): linear interpolation inside
+    the calibration range, a bounded strictly monotone tail outside it (within :data:`TAIL` of
+    0 or 1), and ``-2 * TAIL`` for a non-finite ``v``. This keeps the population convention of
+    :func:`_pct` (the worst finite value ranks near 0, a failure just below it), so the
+    per-network value orders networks as the selected rule does, while networks outside the
+    calibration range (another resolution or batch size) stay ordered instead of tying."""
     if len(q) == 0:
         return np.full(len(v), np.nan)
     p = np.linspace(0.0, 1.0, len(q))
     span = float(q[-1] - q[0]) or 1.0
-    out = np.interp(v, q, p)
-    out = np.where(v > q[-1], 1.0 + (v - q[-1]) / span, out)
-    out = np.where(v < q[0], (v - q[0]) / span, out)
-    return np.where(np.isfinite(v), np.maximum(out, -1.0), -1.0)
+    fin = np.isfinite(v)
+    w = np.where(fin, v, q[0])
+    out = np.interp(w, q, p)
+    above = np.clip((w - q[-1]) / span, 0.0, None)
+    below = np.clip((q[0] - w) / span, 0.0, None)
+    out = out + TAIL * (1.0 - np.exp(-above)) - TAIL * (1.0 - np.exp(-below))
+    return np.where(fin, out, -2.0 * TAIL)
 
 
 def population_values(table, rule: Rule):

@@ -58,8 +58,9 @@ def calibrations() -> Dict[str, Calibration]:
         FileNotFoundError: naming the file when it is missing.
     """
     if not CALIBRATION_FILE.is_file():
-        raise FileNotFoundError(f"hybrid v2 calibration {CALIBRATION_FILE} is missing "
-                                "(python -m nascore.experiments.hybrid_protocol writes it)")
+        raise FileNotFoundError(f"hybrid v2 calibration {CALIBRATION_FILE} is missing (a copy of "
+                                "reports/benchmarks/hybrid_v2/calibration.json, which "
+                                "python -m nascore.experiments.hybrid_protocol writes)")
     d = json.loads(CALIBRATION_FILE.read_text())
     return {f: Calibration.from_dict(d["families"][f]) for f in FAMILIES}
 

@@ -66,3 +66,34 @@ def test_calibration_matches_population_for_z_and_roundtrips():
     assert cal2.value(t.iloc[3].to_dict(), r) == pytest.approx(population_values(t, r)[3])
     rr = Rule(("log_dss",), "rank")
     assert np.corrcoef(cal.values(t, rr), population_values(t, rr))[0, 1] > 0.99
+
+
+def test_calibrated_rank_is_monotone_bounded_and_orders_failures_last():
+    from nascore.proxies.hybrid_rule import TAIL
+
+    rng = np.random.default_rng(1)
+    cal = Calibration.from_table(pd.DataFrame({"log_dss": rng.normal(size=200)}))
+    r = Rule(("log_dss",), "rank")
+    v = np.array([-50.0, -10.0, -3.0, 0.0, 3.0, 10.0, 50.0])
+    out = cal.values(pd.DataFrame({"log_dss": v}), r)
+    assert np.all(np.diff(out) > 0)  # strictly increasing, also outside the calibration range
+    assert out.min() > -TAIL and out.max() < 1 + TAIL
+    fail = cal.values(pd.DataFrame({"log_dss": [np.nan, -np.inf]}), r)
+    assert np.all(fail < out.min())
+
+
+def test_calibration_orders_like_the_population_with_failures():
+    """The shipped per-network value and the protocol's population value agree on the order of
+    a population that contains failed components (the reviewer's case)."""
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(2)
+    t = pd.DataFrame({"log_dss": rng.normal(size=200), "log_flops": rng.normal(size=200)})
+    t.loc[5, "log_dss"] = -np.inf
+    t.loc[5, "log_flops"] = 10.0
+    r = Rule(("log_dss", "log_flops"), "rank")
+    pop = population_values(t, r)
+    per = Calibration.from_table(t).values(t, r)
+    assert kendalltau(pop, per).statistic > 0.99
+    # rank of the failed-component net: 96 vs 92 of 200 (before: 101st vs last)
+    assert abs(np.argsort(np.argsort(pop))[5] - np.argsort(np.argsort(per))[5]) <= 6

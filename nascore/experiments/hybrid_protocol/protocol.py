@@ -32,7 +32,18 @@ SELECTION = ("max mean Kendall tau over the fit benchmarks (equal weight each), 
              "tau > 0 on every fit benchmark; ties: lower declared cost, fewer components, name")
 
 
+def _worst(s: np.ndarray) -> np.ndarray:
+    """Non-finite scores (failed proxies) rank below every finite one (notebook 02's
+    ``nan_policy="worst"``), as the rules' own failures do."""
+    s = np.asarray(s, float)
+    fin = np.isfinite(s)
+    if fin.all() or not fin.any():
+        return s
+    return np.where(fin, s, s[fin].min() - 1.0)
+
+
 def _tau(s: np.ndarray, t: np.ndarray) -> float:
+    s = _worst(s)
     ok = np.isfinite(s) & np.isfinite(t)
     if ok.sum() < 3:
         return float("nan")
@@ -72,6 +83,8 @@ def select(table: pd.DataFrame, benchmarks: Sequence[str]) -> Dict[str, Any]:
     Raises:
         ValueError: when no candidate has τ > 0 on every benchmark.
     """
+    if not benchmarks:
+        raise ValueError("select: no fit benchmark given")
     cols = [f"tau_{b}" for b in benchmarks]
     t = table.copy()
     t["fit_mean_tau"] = t[cols].mean(axis=1)
@@ -89,8 +102,11 @@ def select(table: pd.DataFrame, benchmarks: Sequence[str]) -> Dict[str, Any]:
 def paired_diff_ci(a: np.ndarray, b: np.ndarray, t: np.ndarray, n_boot: int = 1000,
                    seed: int = 0) -> Tuple[float, float, float]:
     """τ(a, t) − τ(b, t) and its 95% paired percentile-bootstrap CI (rows resampled)."""
+    a, b = _worst(a), _worst(b)
     ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(t)
     a, b, t = a[ok], b[ok], t[ok]
+    if len(t) < 3:
+        return float("nan"), float("nan"), float("nan")
     d = _tau(a, t) - _tau(b, t)
     rng = np.random.default_rng(seed)
     boots = []
@@ -103,7 +119,9 @@ def paired_diff_ci(a: np.ndarray, b: np.ndarray, t: np.ndarray, n_boot: int = 10
 
 def report_rows(rule: Rule, report_sets: Mapping[str, Mapping[str, Any]], n_boot: int = 1000,
                 seed: int = 0, label: str = "") -> List[Dict[str, Any]]:
-    """The rule against every single proxy on each report set.
+    """The rule against every single proxy on each report set. Failed single-proxy scores rank
+    worst (as the rule's failed components do); a single proxy is a candidate for "best" only
+    where it was scored on at least 90% of the set's networks.
 
     Args:
         report_sets: ``{name: {"components": DataFrame, "truth": Series, "singles": DataFrame
@@ -120,11 +138,11 @@ def report_rows(rule: Rule, report_sets: Mapping[str, Mapping[str, Any]], n_boot
         comp, truth = s["components"], s["truth"]
         t = truth.loc[comp.index].to_numpy(float)
         v = rule_values(comp, rule)
-        c = correlate(v, t, n_boot=n_boot, seed=seed, nan_policy="drop")
+        c = correlate(v, t, n_boot=n_boot, seed=seed, nan_policy="worst")
         singles = s["singles"].reindex(comp.index)
         taus = {p: _tau(singles[p].to_numpy(float), t) for p in singles.columns}
         taus = {p: x for p, x in taus.items() if np.isfinite(x) and
-                np.isfinite(singles[p].to_numpy(float)).sum() >= 0.9 * len(t)}
+                singles[p].notna().sum() >= 0.9 * len(t)}
         best = max(taus, key=taus.get) if taus else None
         row = {"label": label, "report_set": name, "benchmark": s["benchmark"], "rule": rule.name,
                "n": int(np.isfinite(t).sum()), "kendall": c["kendall"],
@@ -134,7 +152,8 @@ def report_rows(rule: Rule, report_sets: Mapping[str, Mapping[str, Any]], n_boot
                "best_single_kendall": taus.get(best, float("nan")),
                "n_singles": len(taus)}
         if best is not None:
-            cb = correlate(singles[best].to_numpy(float), t, n_boot=n_boot, seed=seed)
+            cb = correlate(singles[best].to_numpy(float), t, n_boot=n_boot, seed=seed,
+                           nan_policy="worst")
             row["best_single_lo"], row["best_single_hi"] = cb["ci95_kendall"]
             d, lo, hi = paired_diff_ci(v, singles[best].to_numpy(float), t, n_boot, seed)
             row.update(diff_vs_best=d, diff_lo=lo, diff_hi=hi, within_ci_of_best=bool(hi >= 0),

@@ -34,16 +34,17 @@ NOT_SINGLES = ("hybrid", "hybrid_v1", "hybrid_rank", "az_nas_rank")
 
 
 def _singles(long: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Wide, higher-is-better single-proxy values (NaN where the proxy failed)."""
+    """Wide, higher-is-better single-proxy values: −inf where the proxy ran and failed (it then
+    ranks worst), NaN where it was not scored."""
     from ...proxies import PROXIES
 
     d = long[~long["proxy"].isin(NOT_SINGLES)].copy()
     if "raw_value" in d.columns:  # the benchmark table's value is already oriented
-        d["v"] = d["value"]
+        v = d["value"].astype(float)
     else:
         sign = d["proxy"].map(lambda p: 1.0 if p not in PROXIES or PROXIES.get(p).higher_is_better else -1.0)
-        d["v"] = np.where(d["status"].astype(str) == "ok", d["value"] * sign, np.nan)
-    d["v"] = d["v"].where(np.isfinite(d["v"].astype(float)))
+        v = np.where(d["status"].astype(str) == "ok", d["value"].astype(float) * sign, np.nan)
+    d["v"] = np.where(np.isfinite(v), v, -np.inf)
     return d.pivot_table(index=key, columns="proxy", values="v", aggfunc="first", dropna=False)
 
 
@@ -72,16 +73,23 @@ def verify_reuse(nb: pd.DataFrame, cache, n: int = 20) -> Dict[str, Any]:
     cells = list(dict.fromkeys(d["arch_str"]))[:n]
     proxies = sorted(d["proxy"].unique().tolist())
     proxies = [p for p in proxies if d[d["arch_str"].isin(cells) & (d["proxy"] == p)].shape[0] == len(cells)]
-    proxies = [p for p in proxies if p not in NOT_SINGLES or p == "hybrid"]
+    sub = d[d["arch_str"].isin(cells)]
+    legacy_v1 = any(is_v1_row(p, _extra(e)) for p, e in zip(sub["proxy"], sub["extra"])
+                    if p == "hybrid")
+    # v1 is compared under its current name; a file's v2 "hybrid" rows (calibration-dependent)
+    # and the population aggregates are not compared
+    proxies = [p for p in proxies if p not in ("hybrid_rank", "az_nas_rank")
+               and (p != "hybrid" or legacy_v1)]
     v1 = v1_name()
     fresh = score_nb201(cells, [v1 if p == "hybrid" else p for p in proxies], "cifar10", 64,
                         cache=cache, progress=False)
-    fresh["proxy"] = fresh["proxy"].replace({v1: "hybrid"})  # the file's name for v1
+    if legacy_v1:
+        fresh["proxy"] = fresh["proxy"].replace({v1: "hybrid"})  # the file's name for v1
     m = fresh.merge(d, on=["arch_str", "proxy"], suffixes=("_new", "_old"))
     worst = 0.0
     for _, r in m.iterrows():
         pairs = [(r["value_new"], r["value_old"])]
-        if r["proxy"] == "hybrid":
+        if r["proxy"] in ("hybrid", "hybrid_v1"):
             old = json.loads(r["extra_old"]) if isinstance(r["extra_old"], str) else {}
             pairs += [(r["extra_new"].get(k, np.nan), old.get(k, np.nan)) for k in old]
         for a, b in pairs:
@@ -140,7 +148,7 @@ def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]
     fit["autoformer"] = (components_table(a1, "arch_key"),
                          f1.set_index("arch_key")["c100_kd_acc"].astype(float))
     lsplit, _, lt, comp = _lgg(repo)
-    fit["hybrid_lgg"] = (comp.loc[lsplit["fit"]], lt.loc[lsplit["fit"]])
+    fit["hybrid_lgg"] = (comp.reindex(lsplit["fit"]), lt.loc[lsplit["fit"]])
     return {"fit": fit, "nb201_split": split, "lgg_split": lsplit}
 
 
@@ -171,7 +179,7 @@ def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress
                                   "singles": _singles(a2, "arch_key"), "v1": _v1(a2, "arch_key")}
     lsplit, lg, lt, comp = _lgg(repo)
     rl = lg[lg["arch_id"].isin(lsplit["report"])]
-    report["hybrid_lgg/report"] = {"benchmark": "hybrid_lgg", "components": comp.loc[lsplit["report"]],
+    report["hybrid_lgg/report"] = {"benchmark": "hybrid_lgg", "components": comp.reindex(lsplit["report"]),
                                    "truth": lt, "singles": _singles(rl, "arch_id"), "v1": _v1(rl, "arch_id")}
     return {"report": report, "autoformer_file2_long": a2, "reuse_check": check}
 
@@ -304,7 +312,7 @@ def tnb101_mirror(n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     cols = ["space", "task", "n", "v2_mirror_kendall", "v2_mirror_ci95_kendall_lo",
             "v2_mirror_ci95_kendall_hi", "v2_mirror_columns", "v2_mirror_missing", "rule_kendall",
             "best_single_by_kendall", "best_single_kendall", "v2_mirror_minus_best_kendall"]
-    return m[cols].rename(columns={"rule_kendall": "v1_mirror_kendall"})
+    return m.reindex(columns=cols).rename(columns={"rule_kendall": "v1_mirror_kendall"})
 
 
 def metrics_block(src: Path) -> Dict[str, Any]:
