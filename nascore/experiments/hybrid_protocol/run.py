@@ -57,6 +57,14 @@ def _v1(long: pd.DataFrame, key: str) -> pd.Series:
                      index=d[key].to_numpy())
 
 
+def _v2net(long: pd.DataFrame, key: str) -> pd.Series:
+    """The registered v2 ``hybrid``'s per-network value (calibrated), where it was scored."""
+    mask = [p == "hybrid" and "family_index" in _extra(e) for p, e in zip(long["proxy"], long["extra"])]
+    d = long[mask]
+    return pd.Series(np.where(d["status"].astype(str) == "ok", d["value"].astype(float), np.nan),
+                     index=d[key].to_numpy())
+
+
 def verify_reuse(nb: pd.DataFrame, cache, n: int = 20) -> Dict[str, Any]:
     """Re-scores the first ``n`` CIFAR-10 cells of notebook 02's NB201 sample with the current
     code and compares with the file, so its scores may stand in for a re-run.
@@ -176,7 +184,8 @@ def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress
     a2 = score_autoformer(f2, PROXIES.names(), 32, cache=cache, progress=progress)
     report["autoformer/file2"] = {"benchmark": "autoformer", "components": components_table(a2, "arch_key"),
                                   "truth": f2.set_index("arch_key")["c100_kd_acc"].astype(float),
-                                  "singles": _singles(a2, "arch_key"), "v1": _v1(a2, "arch_key")}
+                                  "singles": _singles(a2, "arch_key"), "v1": _v1(a2, "arch_key"),
+                                  "v2net": _v2net(a2, "arch_key")}
     lsplit, lg, lt, comp = _lgg(repo)
     rl = lg[lg["arch_id"].isin(lsplit["report"])]
     report["hybrid_lgg/report"] = {"benchmark": "hybrid_lgg", "components": comp.reindex(lsplit["report"]),
@@ -290,15 +299,22 @@ def _lgg_ceiling(repo: Path) -> float:
 
 
 def _v1_rows(report_sets, n_boot: int, seed: int) -> pd.DataFrame:
+    """v1's τ (and, where the registered v2 proxy was scored, its per-network calibrated τ)."""
     from ...corr import correlate
 
     rows = []
     for name, s in report_sets.items():
         t = s["truth"].loc[s["components"].index].to_numpy(float)
         v = s["v1"].reindex(s["components"].index).to_numpy(float)
-        c = correlate(v, t, n_boot=n_boot, seed=seed, nan_policy="drop")
-        rows.append({"report_set": name, "v1_kendall": c["kendall"], "v1_lo": c["ci95_kendall"][0],
-                     "v1_hi": c["ci95_kendall"][1]})
+        c = correlate(v, t, n_boot=n_boot, seed=seed, nan_policy="worst")
+        row = {"report_set": name, "v1_kendall": c["kendall"], "v1_lo": c["ci95_kendall"][0],
+               "v1_hi": c["ci95_kendall"][1]}
+        if "v2net" in s and len(s["v2net"]):
+            w = s["v2net"].reindex(s["components"].index).to_numpy(float)
+            c2 = correlate(w, t, n_boot=n_boot, seed=seed, nan_policy="worst")
+            row.update(v2_per_network_kendall=c2["kendall"], v2_per_network_lo=c2["ci95_kendall"][0],
+                       v2_per_network_hi=c2["ci95_kendall"][1])
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
