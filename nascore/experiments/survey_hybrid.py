@@ -8,7 +8,8 @@ mutation moves to one of the nearest rows by Hamming distance of their
 * ``oracle``: the validation tumour Dice of the row itself (searching on the truth);
 * ``params@table`` (and any other numeric column ``<col>@table``): a zero-cost baseline proxy;
 * ``<proxy>@scores``: a proxy's scores from a scores CSV (``arch_id`` plus one column per
-  proxy), when one exists;
+  proxy, or notebook 02's long ``hybrid_lgg_scores.csv``, see :func:`wide_scores`), when one
+  exists;
 * ``random``: a random score per row, drawn anew for each search seed (what a search without
   signal finds).
 
@@ -82,6 +83,27 @@ class TableObjective:
 def _random_score(key: str, seed: int) -> float:
     h = hashlib.sha1(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(h[:8], "big") / 2.0 ** 64
+
+
+def wide_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """``arch_id`` plus one column per proxy (higher is better, NaN = failed).
+
+    Accepts that form unchanged, or the long form of notebook 02's ``hybrid_lgg_scores.csv``
+    (``arch_id, proxy, value, ..., extra``; ``value`` already oriented), where ``hybrid`` rows
+    written before ``hybrid`` v2 existed are v1 and become the column ``hybrid_v1``.
+    """
+    if "proxy" not in scores.columns:
+        return scores
+    from .hybrid_protocol.sets import _extra, is_v1_row
+
+    d = scores.copy()
+    if "extra" in d.columns:
+        d["proxy"] = ["hybrid_v1" if is_v1_row(p, _extra(e)) else p
+                      for p, e in zip(d["proxy"], d["extra"])]
+    w = d.pivot_table(index="arch_id", columns="proxy", values="value", aggfunc="first",
+                      dropna=False)
+    w.columns.name = None
+    return w.reset_index()
 
 
 def table_objective(name: str, ground: pd.DataFrame, scores: Optional[pd.DataFrame] = None,

@@ -194,8 +194,13 @@ class NotebookRun:
         scores = None
         sp = repo_root() / p["hybrid_scores"] if p.get("hybrid_scores") else None
         if sp is not None and sp.is_file():
-            scores = pd.read_csv(sp, comment="#")
+            from .survey_hybrid import wide_scores
+
+            scores = wide_scores(pd.read_csv(sp, comment="#"))
             objectives += [f"{c}@scores" for c in p["hybrid_score_proxies"] if c in scores.columns]
+            missing = [c for c in p["hybrid_score_proxies"] if c not in scores.columns]
+            if missing:
+                self.note(f"{p['hybrid_scores']} has no scores of {missing}")
         else:
             self.note(f"no proxy scores file {p.get('hybrid_scores')}: the second ground uses the "
                       "table's own zero-cost columns only")

@@ -95,3 +95,24 @@ def test_train_step_cost_scales_the_measured_step_to_the_protocols():
     e = c["cpu_s_per_eval"]
     assert e[SB.ORACLE] == pytest.approx(c["cpu_s_per_image"] * 50_000 * 200)
     assert e[SB.ORACLE] / e[SB.SHORT] == pytest.approx(200 / 12)
+
+
+def test_wide_scores_reads_notebook02_long_form_and_names_v1():
+    import pandas as pd
+
+    from nascore.experiments.survey_hybrid import table_objective, wide_scores
+
+    long = pd.DataFrame([
+        {"arch_id": "a", "proxy": "hybrid", "value": 1.0, "extra": '{"log_dss": 2.0}'},
+        {"arch_id": "a", "proxy": "snip", "value": 3.0, "extra": "{}"},
+        {"arch_id": "b", "proxy": "hybrid", "value": 0.5, "extra": '{"log_dss": 1.0}'},
+        {"arch_id": "b", "proxy": "snip", "value": float("nan"), "extra": "{}"},
+    ])
+    w = wide_scores(long)
+    assert set(w.columns) == {"arch_id", "hybrid_v1", "snip"}  # a pre-v2 'hybrid' row is v1
+    assert w.set_index("arch_id").loc["a", "snip"] == 3.0
+    wide = pd.DataFrame({"arch_id": ["a"], "x": [1.0]})
+    assert wide_scores(wide) is wide
+    ground = pd.DataFrame({"arch_id": ["a", "b"], "val_dice_tumor": [0.6, 0.5]})
+    obj = table_objective("hybrid_v1@scores", ground, w)
+    assert obj.values == {"a": 1.0, "b": 0.5}
