@@ -96,15 +96,25 @@ def source_hash(modules: Iterable[str]) -> str:
 
 def proxy_version(name: str) -> str:
     """Code version of proxy ``name``: :func:`source_hash` of its module, the harness that runs
-    it, and everything they import from ``nascore`` (:func:`module_closure`).
+    it, and everything they import from ``nascore`` (:func:`module_closure`), plus the bytes of
+    the data files its module lists in ``VERSION_FILES``.
 
     Raises:
         KeyError: for an unknown proxy.
     """
+    import sys
+
     from .proxies import PROXIES
 
     fn = PROXIES.get(name).fn
-    return source_hash(module_closure([fn.__module__, "nascore.proxies.harness"]))
+    base = source_hash(module_closure([fn.__module__, "nascore.proxies.harness"]))
+    files = getattr(sys.modules[fn.__module__], "VERSION_FILES", ())
+    if not files:
+        return base
+    h = hashlib.sha1(base.encode())
+    for f in files:  # data a proxy reads (hybrid v2's calibration): editing it re-scores
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:12]
 
 
 class CacheEntry(NamedTuple):

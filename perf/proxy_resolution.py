@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=None, help="first n architectures (default: all)")
     ap.add_argument("--min-tau", type=float, default=0.9)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--out", default=None, help="output folder (default reports/benchmarks; a run "
+                    "with --n writes nothing there unless --out is given)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     res = sorted(int(r) for r in a.resolutions.split(","))
@@ -94,9 +96,16 @@ def main(argv=None) -> int:
               "speedup_chosen": per[str(full)]["median_s"] / per[str(chosen)]["median_s"],
               "rule": f"smallest resolution with tau vs full >= {a.min_tau} and tau vs Dice within "
                       "0.05 of the full resolution's"}
-    bench = repo_root() / "reports" / "benchmarks"
-    write_csv(bench / "proxy_resolution.csv", d, cfg, 0)
-    write_metrics(bench / "proxy_resolution.json", result, cfg, 0)
+    from pathlib import Path
+
+    if a.out is None and a.n:
+        print("--n without --out: a trial, nothing written")
+        bench = None
+    else:
+        bench = Path(a.out) if a.out else repo_root() / "reports" / "benchmarks"
+    if bench is not None:
+        write_csv(bench / "proxy_resolution.csv", d, cfg, 0)
+        write_metrics(bench / "proxy_resolution.json", result, cfg, 0)
     for r in res:
         p = per[str(r)]
         print(f"{r:4d} px  {p['median_s']:.3f} s  tau vs {full} px {p['kendall_vs_full']:.3f}  "

@@ -10,9 +10,11 @@ Choices (all recorded in the outputs):
   a small batch of tumour slices of the dataset ``data`` names
   (:func:`nascore.seg.datasets.load_dataset`: ``"auto"`` = LGG when present, else MSD, else
   SYNTHETIC phantoms, labelled so everywhere); the model takes the data's channel count.
-  ``hybrid`` is data-free (the batch only gives the input shape), so the choice of slices does
-  not change scores; its FLOPs prior is taken at the proxy resolution, so the proxy cannot judge
-  the input resolution: fix it with ``resolutions`` (default ``(128,)`` in the notebook).
+  ``hybrid`` (v2) reads the batch: its SNIP component takes the segmentation loss on these
+  slices and masks (its other components use noise of the batch's shape), so the slices are
+  part of the score; every candidate is scored at the proxy resolution, so the proxy cannot
+  judge the input resolution: fix it with ``resolutions`` (default ``(128,)`` in the notebook).
+  Scoring below 64 px does not keep the ranking (``perf/proxy_resolution.py``).
 * **Costs** (:class:`SegCostFn`) at the architecture's OWN resolution, batch 1: ``params``
   (per-piece table, no network is built), ``flops`` (:class:`~nascore.latency.LatencyLUT` in
   ``flops`` mode, filled lazily piece by piece; sums exactly to

@@ -13,7 +13,18 @@ percentile among a reference population of unlabelled networks of the same kind:
 * ``log_snip`` — log SNIP saliency Σ|∂L/∂W ⊙ W| of the task loss on the **real batch**
   (images and labels or masks) with the model's own initialisation: the task-data component.
 
-Cost: about two forward+backward passes of the network (``perf/bench_hybrid_cost.py``).
+Cost: measured 2.2-2.5x one forward+backward of the network (``perf/bench_hybrid_cost.py``,
+``reports/benchmarks/hybrid_cost.json``), above the 2-pass budget the protocol declared.
+
+A component that cannot be measured on a network (``naswot_noise`` without ReLU-like
+activations, ``trainability`` with fewer than two connected blocks, SNIP with a non-finite loss)
+counts as the worst value, like a failure in the protocol; ``extra["n_unmeasured"]`` says how
+many there were, so such a network's low value can be told apart.
+
+The calibration was made at the fit sets' settings (NB201 CIFAR-10 batch 64, AutoFormer
+CIFAR-100 batch 32, LGG 64 px batch 8 tumour slices). Networks far outside its range (another
+resolution or batch size) are squeezed into a narrow band near 0 or 1, still ordered; compare
+per-network values only within one setting.
 
 Per network (usable inside a search), the percentile is read from a stored calibration
 (:data:`CALIBRATION_FILE`): 101 quantiles of each component over the fit set of each network
@@ -44,6 +55,9 @@ RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_snip"), "r
 #: ``reports/benchmarks/hybrid_v2/calibration.json``.
 CALIBRATION_FILE = Path(__file__).with_name("data") / "hybrid_v2_calibration.json"
 
+#: Files whose bytes are part of this proxy's cache version (:func:`nascore.cache.proxy_version`).
+VERSION_FILES = (CALIBRATION_FILE,)
+
 FAMILIES = ("cnn", "vit", "segmentation")
 
 _NOISE = {"log_expressivity": "log_expressivity", "trainability": "trainability",
@@ -62,6 +76,11 @@ def calibrations() -> Dict[str, Calibration]:
                                 "reports/benchmarks/hybrid_v2/calibration.json, which "
                                 "python -m nascore.experiments.hybrid_protocol writes)")
     d = json.loads(CALIBRATION_FILE.read_text())
+    if d.get("rule") != RULE.name:
+        raise ValueError(f"{CALIBRATION_FILE} calibrates {d.get('rule')!r}, not {RULE.name!r}")
+    missing = [f for f in FAMILIES if f not in d.get("families", {})]
+    if missing:
+        raise ValueError(f"{CALIBRATION_FILE} has no calibration for {missing}")
     return {f: Calibration.from_dict(d["families"][f]) for f in FAMILIES}
 
 
@@ -105,7 +124,12 @@ def hybrid(model, batch, ctx):
     of the batch's shape. ``extra`` holds every component, ``attn_share`` and ``family_index``
     (the index in :data:`FAMILIES` of the calibration used).
     """
+    if batch[1] is None:
+        raise ProxyFailure("bad_input", "hybrid (v2) reads the targets (labels or masks) for its "
+                                        "SNIP component: pass (inputs, targets)")
     comp = v2_components(model, batch, ctx)
-    fam = family(batch[1] if len(batch) > 1 else None, comp["attn_share"])
+    fam = family(batch[1], comp["attn_share"])
     value = calibrations()[fam].value(comp, RULE)
-    return {"value": value, **comp, "family_index": float(FAMILIES.index(fam))}
+    unmeasured = sum(not math.isfinite(comp[c]) for c in RULE.components)
+    return {"value": value, **comp, "family_index": float(FAMILIES.index(fam)),
+            "n_unmeasured": float(unmeasured)}

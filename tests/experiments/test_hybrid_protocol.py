@@ -72,3 +72,15 @@ def test_lgg_split_is_stratified_and_seeded():
     s = lgg_split(t)
     assert len(s["fit"]) == 16 and "ref" in s["report"] and len(s["report"]) == 25
     assert not set(s["fit"]) & set(s["report"]) and s == lgg_split(t)
+
+
+def test_metrics_block_reads_committed_outputs_or_skips(tmp_path):
+    from nascore.experiments.hybrid_protocol.run import metrics_block
+    from nascore.paths import repo_root
+
+    assert "skipped" in metrics_block(str(tmp_path))
+    src = repo_root() / "reports" / "benchmarks" / "hybrid_v2"
+    if not (src / "report.csv").is_file():
+        pytest.skip("no committed protocol outputs")
+    b = metrics_block(src)
+    assert b["rule"].startswith(("rank:", "z:")) and len(b["report"]) >= 1 and b["lobo"]

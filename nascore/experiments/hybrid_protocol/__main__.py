@@ -1,5 +1,11 @@
-"""``python -m nascore.experiments.hybrid_protocol [--n-boot N] [--cache PATH]``: runs the
-``hybrid`` v2 protocol (:mod:`.run`) and prints the selected rules."""
+"""python -m nascore.experiments.hybrid_protocol [--fit-only] [--n-boot N] [--cache PATH] [--out DIR]
+
+Runs the hybrid v2 protocol (nascore.experiments.hybrid_protocol.run) and prints the selected
+rules. Long on a cold cache: it scores the fit sets (about 300 networks) and every registered
+proxy on the 100 report ViTs (about an hour of CPU); reruns read the score cache. By default it
+rewrites the committed reports/benchmarks/hybrid_v2/ (use --out for a trial). After a new
+selection, copy calibration.json to nascore/proxies/data/hybrid_v2_calibration.json and set
+RULE in nascore/proxies/hybrid_v2.py (a test checks both)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from .run import run
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nascore.experiments.hybrid_protocol",
-                                 description=__doc__)
+                                 description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--cache", default=None,
                     help="score cache (default: notebook 02's, reports/cache/02_proxy_correlation/scores.sqlite)")

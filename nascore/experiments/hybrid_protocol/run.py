@@ -336,6 +336,7 @@ def metrics_block(src: Path) -> Dict[str, Any]:
     protocol outputs in ``src``; ``{"skipped": reason}`` when they are absent."""
     import json
 
+    src = Path(src)
     need = [src / f for f in ("selection.json", "report.csv", "lobo.csv")]
     if not all(f.is_file() for f in need):
         return {"skipped": f"no protocol outputs in {src} (python -m nascore.experiments.hybrid_protocol)"}
@@ -345,13 +346,14 @@ def metrics_block(src: Path) -> Dict[str, Any]:
     cols = ["report_set", "n", "kendall", "kendall_lo", "kendall_hi", "spearman", "spearman_lo",
             "spearman_hi", "v1_kendall", "v1_lo", "v1_hi", "best_single", "best_single_kendall",
             "best_single_lo", "best_single_hi", "diff_vs_best", "diff_lo", "diff_hi",
-            "within_ci_of_best", "beats_best_by_005"]
+            "within_ci_of_best", "beats_best_by_005", "v2_per_network_kendall",
+            "v2_per_network_lo", "v2_per_network_hi"]
     lcols = ["held_out", "selected_on", "rule", "report_set", "kendall", "kendall_lo", "kendall_hi",
              "best_single", "best_single_kendall", "diff_vs_best", "diff_lo", "diff_hi",
              "within_ci_of_best"]
     tnb = src / "tnb101_mirror.csv"
     tnb_rows = pd.read_csv(tnb, comment="#").to_dict("records") if tnb.is_file() else []
-    return {"source": "reports/benchmarks/hybrid_v2 (committed protocol output)",
+    return {"source": f"{src.name}/ (protocol output: selection.json, report.csv, lobo.csv)",
             "tnb101_mirror": tnb_rows,
             "rule": sel["final"]["rule"], "fit_taus": sel["final"]["fit_taus"],
             "selection": sel["config"]["selection"],

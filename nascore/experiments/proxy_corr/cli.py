@@ -123,6 +123,8 @@ def run_section_into_metrics(params: Mapping[str, Any], section: str) -> Path:
         from ..hybrid_protocol.run import metrics_block
 
         res = metrics_block(repo_root() / "reports" / "benchmarks" / "hybrid_v2")
+        if "skipped" in res:  # keep whatever block is there
+            raise FileNotFoundError(res["skipped"])
     else:
         names = params.get("hybrid_lgg_proxies", "all")
         res = run_section(out, proxies=None if names == "all" else list(names),
