@@ -19,18 +19,21 @@ from .paths import repo_root
 
 
 def git_sha() -> str:
-    """The current git commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    """The current git commit (with ``-dirty`` when the tree has changes); outside a git
+    checkout (a copy of the tree on another machine) the ``NASCORE_GIT_SHA`` environment
+    variable, else ``unknown``."""
+    fallback = os.environ.get("NASCORE_GIT_SHA") or "unknown"
     try:
         root = repo_root()
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10).stdout.strip()
         if not sha:
-            return "unknown"
+            return fallback
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
 
 
 def provenance(config: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> dict:

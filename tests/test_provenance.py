@@ -38,3 +38,13 @@ def test_reports_dir_names_a_bad_profile():
     with pytest.raises(ValueError, match="fast"):
         paths.reports_dir("fast", "00_search_space", create=False)
     assert paths.reports_dir("smoke", "x", create=False) == paths.repo_root() / "reports" / "smoke" / "x"
+
+
+def test_git_sha_outside_a_checkout_reads_the_environment(monkeypatch, tmp_path):
+    from nascore import provenance as P
+
+    monkeypatch.setattr(P, "repo_root", lambda: tmp_path)  # no .git here
+    monkeypatch.setenv("NASCORE_GIT_SHA", "abc123")
+    assert P.git_sha() == "abc123"
+    monkeypatch.delenv("NASCORE_GIT_SHA")
+    assert P.git_sha() == "unknown"

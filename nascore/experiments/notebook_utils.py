@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Dict, Mapping
 
 from ..provenance import save_figure
 
@@ -40,3 +40,35 @@ def display(obj: Any) -> None:
         print(obj)
         return
     _display(obj)
+
+
+def notebook_defaults(path: os.PathLike) -> Dict[str, Any]:
+    """The literal assignments of a notebook's ``parameters``-tagged cell (its defaults, the
+    values papermill overrides), in order.
+
+    Raises:
+        FileNotFoundError: ``path`` is missing.
+        ValueError: naming ``path`` when it has no ``parameters`` cell or that cell assigns a
+            non-literal.
+    """
+    import ast
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook not found: {path}")
+    cells = json.loads(path.read_text())["cells"]
+    src = next(("".join(c["source"]) for c in cells
+                if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if src is None:
+        raise ValueError(f"{path}: no cell tagged 'parameters'")
+    out: Dict[str, Any] = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError as e:
+                raise ValueError(f"{path}: parameter {node.targets[0].id!r} is not a literal") from e
+            for t in node.targets:
+                out[t.id] = value
+    return out

@@ -38,7 +38,7 @@ import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 import torch
@@ -199,7 +199,8 @@ def _ckpt(cfg: SegPipelineConfig, name: str, seed: int) -> Optional[str]:
 
 
 def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
-                 config: Optional[SegPipelineConfig] = None) -> PipelineResults:
+                 config: Optional[SegPipelineConfig] = None,
+                 only: Optional[Collection[str]] = None) -> PipelineResults:
     """Runs the whole comparison (see the module docstring).
 
     Args:
@@ -207,8 +208,24 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             resolution is used for every model.
         data_records: :mod:`data_prep` records (all patients; split here).
         config: settings (default :class:`SegPipelineConfig`).
+        only: train and evaluate only these runs (model names such as ``"searched"`` or
+            ``"unet"``, and ``"ablation:<variant>"``); None: all. The knob search always runs
+            (or resumes). Used by :mod:`nascore.experiments.seg_prefill` to fill the
+            checkpoints of one part in each of several processes; the tables then hold only
+            those runs.
+
+    Raises:
+        ValueError: ``only`` names a run this configuration does not have.
     """
     cfg = config or SegPipelineConfig()
+    if only is not None:
+        only = set(only)
+        known = {SEARCHED, SEARCHED_SCRATCH, NOATTN, INPUT, *cfg.baselines,
+                 *(f"ablation:{v}" for v in cfg.ablation_variants)}
+        unknown = sorted(only - known)
+        if unknown:
+            raise ValueError(f"only: unknown run(s) {unknown}; this configuration has "
+                             f"{sorted(known)}")
     res = arch.resolution
     in_ch = int(data_records[0]["image"].shape[0])
     shape = (1, in_ch, res, res)
@@ -252,6 +269,9 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     fine_obj = SegObjective(weights.replace(complexity=0, entropy=0))
     plain_obj = SegObjective(weights.replace(transformer=0, complexity=0, entropy=0))
 
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     def run(name: str, model: torch.nn.Module, seed: int, L, objective, search_time=0.0,
             pre_steps: int = 0):
         steps = fine_steps if pre_steps else total_steps
@@ -285,31 +305,36 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
 
     for seed in cfg.seeds:
         L = loaders(seed)
-        run(SEARCHED, pruned_model(report, in_ch, 1), seed, L, fine_obj,
-            search_time=report["train_time_s"], pre_steps=cfg.search_steps)
-        with seeded(seed):
-            m = build_model(new_arch, in_ch, 1)
-        run(SEARCHED_SCRATCH, m, seed, L, fine_obj)
-        if noattn_arch is not None:
+        if wanted(SEARCHED):
+            run(SEARCHED, pruned_model(report, in_ch, 1), seed, L, fine_obj,
+                search_time=report["train_time_s"], pre_steps=cfg.search_steps)
+        if wanted(SEARCHED_SCRATCH):
+            with seeded(seed):
+                m = build_model(new_arch, in_ch, 1)
+            run(SEARCHED_SCRATCH, m, seed, L, fine_obj)
+        if noattn_arch is not None and wanted(NOATTN):
             with seeded(seed):
                 m = build_model(noattn_arch, in_ch, 1)
             run(NOATTN, m, seed, L, fine_obj)
-        if cfg.include_input_arch:
+        if cfg.include_input_arch and wanted(INPUT):
             with seeded(seed):
                 m = build_model(arch, in_ch, 1)
             run(INPUT, m, seed, L, fine_obj)
         for name in cfg.baselines:
+            if not wanted(name):
+                continue
             with seeded(seed):
                 b = build_baseline(name, in_ch, 1, res)
             run(name, b.model, seed, L, fine_obj if b.arch is not None else plain_obj)
 
     abl = abl_cases = None
-    if cfg.loss_ablation:
-        abl, abl_cases = run_loss_ablation(arch, loaders, cfg, in_ch, budget,
-                                           variants=cfg.ablation_variants)
+    variants = [v for v in cfg.ablation_variants if wanted(f"ablation:{v}")]
+    if cfg.loss_ablation and variants:
+        abl, abl_cases = run_loss_ablation(arch, loaders, cfg, in_ch, budget, variants=variants)
     search = {k: v for k, v in report.items() if k not in ("model", "history")}
     search.update(total_steps=total_steps, fine_tune_steps=fine_steps, steps_equal=steps_equal)
     return PipelineResults(table=pd.DataFrame(rows), curves=pd.DataFrame(curves),
-                           val_curves=pd.DataFrame(vals), per_case=pd.concat(cases, ignore_index=True),
+                           val_curves=pd.DataFrame(vals),
+                           per_case=pd.concat(cases, ignore_index=True) if cases else pd.DataFrame(),
                            predictions=preds, input_arch=arch, searched_arch=new_arch, search=search,
                            config=cfg.to_dict(), ablation=abl, ablation_cases=abl_cases)

@@ -53,3 +53,23 @@ def test_attention_effect_from_per_case():
     assert eff["evaluated"] and eff["dice_tumor_diff"] == pytest.approx(0.4)
     assert eff["flops_matched"] is True and eff["n_patients"] == 3
     assert attention_effect(pc[pc.model == NOATTN], {})["evaluated"] is False
+
+
+def test_only_trains_the_named_runs_and_a_later_full_run_resumes_them(arch, records, tmp_path):
+    """The prefill path: ``only`` runs one model into the shared checkpoints; the full run then
+    resumes it to the same weights (same test metrics) instead of training it again."""
+    cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=2, latency_repeats=1,
+                                  checkpoint_root=str(tmp_path / "ck"))
+    part = run_pipeline(arch, records, cfg, only={"unet"})
+    assert list(part.table["model"]) == ["unet"] and part.ablation is None
+    assert (tmp_path / "ck" / "unet_s0" / "last.pt").is_file()
+    assert not (tmp_path / "ck" / "searched_s0").exists()
+    none = run_pipeline(arch, records, cfg, only=set())  # the knob search alone
+    assert none.table.empty and none.per_case.empty
+    full = run_pipeline(arch, records, cfg)
+    assert list(full.table["model"]) == [SEARCHED, SEARCHED_SCRATCH, "unet"]
+    u = full.table[full.table["model"] == "unet"].iloc[0]
+    assert u["dice_all"] == part.table.iloc[0]["dice_all"]
+    assert u["train_time_s"] == part.table.iloc[0]["train_time_s"]  # resumed, not retrained
+    with pytest.raises(ValueError, match="unknown run.*swinunetr"):
+        run_pipeline(arch, records, cfg, only={"swinunetr"})

@@ -1,0 +1,56 @@
+"""The notebook-04 prefill command: parameters as papermill sees them, and its job list."""
+
+import json
+
+import pytest
+
+from nascore.experiments import seg_prefill
+from nascore.experiments.notebook_utils import notebook_defaults
+from nascore.paths import repo_root
+
+
+def test_notebook_defaults_reads_the_parameters_cell():
+    p = notebook_defaults(repo_root() / seg_prefill.NOTEBOOK)
+    assert p["profile"] == "smoke" and p["baselines"] == ["hctnet_like", "unet", "swinunetr", "unetr"]
+    assert "run" not in p  # the cells after the parameters cell are not read
+
+
+def test_notebook_defaults_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.ipynb"):
+        notebook_defaults(tmp_path / "nope.ipynb")
+    nb = tmp_path / "x.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": ["a = 1"]}]}))
+    with pytest.raises(ValueError, match="x.ipynb: no cell tagged"):
+        notebook_defaults(nb)
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                                         "source": ["a = 1\n", "b = len([])"]}]}))
+    with pytest.raises(ValueError, match="'b' is not a literal"):
+        notebook_defaults(nb)
+
+
+def test_load_params_overrides_defaults_and_takes_the_profile_from_the_folder(tmp_path):
+    d = tmp_path / "default"
+    d.mkdir()
+    (d / "04.yaml").write_text("epochs: 7\nseeds: [3, 4]\n")
+    p = seg_prefill.load_params(str(d / "04.yaml"))
+    assert p["epochs"] == 7 and p["seeds"] == [3, 4] and p["profile"] == "default"
+    assert p["batch_size"] == 8  # the notebook's default
+    assert seg_prefill.load_params(str(d / "04.yaml"), "full")["profile"] == "full"
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        seg_prefill.load_params(str(tmp_path / "missing.yaml"))
+    (d / "bad.yaml").write_text("- 1\n")
+    with pytest.raises(ValueError, match="bad.yaml: expected a mapping"):
+        seg_prefill.load_params(str(d / "bad.yaml"))
+
+
+def test_jobs_cover_every_run_of_every_seed_costliest_first():
+    p = seg_prefill.load_params(None, "smoke")
+    p.update(seeds=[0, 1], include_noattn=True, loss_ablation=True,
+             ablation_variants=["dice_ce", "all"], baselines=["unet", "hctnet_like"])
+    jobs = seg_prefill.jobs(p)
+    names = {"searched", "searched_scratch", "searched_noattn", "unet", "hctnet_like",
+             "ablation:dice_ce", "ablation:all"}
+    assert sorted(jobs) == sorted((s, n) for s in (0, 1) for n in names)
+    assert jobs[0][1] == "hctnet_like" and jobs[-1][1] == "unet"
+    p.update(include_noattn=False, loss_ablation=False)
+    assert {n for _, n in seg_prefill.jobs(p)} == {"searched", "searched_scratch", "unet", "hctnet_like"}
