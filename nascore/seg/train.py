@@ -98,9 +98,11 @@ def _rng_state() -> Dict[str, Any]:
 
 
 def _set_rng_state(st: Dict[str, Any]) -> None:
-    torch.set_rng_state(st["cpu"])
+    # a checkpoint loaded with map_location="cuda" holds these byte tensors on the GPU; the
+    # setters take CPU ByteTensors
+    torch.set_rng_state(st["cpu"].cpu())
     if torch.cuda.is_available() and "cuda" in st and len(st["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(st["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in st["cuda"]])
 
 
 @dataclass(frozen=True)
