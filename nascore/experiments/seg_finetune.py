@@ -147,6 +147,7 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
                "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric", "include_noattn", "loss_ablation", "ablation_variants",
+               "ablation_seeds",
                "include_input_arch", "baselines", "split_seed", "latency_repeats",
                "n_predictions", "device", "progress")
 
@@ -157,8 +158,8 @@ def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] =
     from nascore.seg.pipeline import SegPipelineConfig
 
     kw = {k: params[k] for k in CONFIG_KEYS if k in params}
-    for k in ("seeds", "baselines", "ablation_variants"):
-        if k in kw:
+    for k in ("seeds", "baselines", "ablation_variants", "ablation_seeds"):
+        if k in kw and kw[k] is not None:
             if isinstance(kw[k], str):
                 raise ValueError(f"parameter {k!r} must be a list, got the string {kw[k]!r}")
             kw[k] = tuple(kw[k])
@@ -172,7 +173,7 @@ def run_key(arch: HybridSegArch, data_info: Mapping[str, Any], config: Mapping[s
     """A short hash of what determines the trained weights (the checkpoint folder name), so a
     changed setting never resumes a stale checkpoint."""
     skip = {"progress", "latency_repeats", "n_predictions", "device", "checkpoint_root", "seeds",
-            "baselines", "include_input_arch"}  # per-run folders already name model and seed
+            "baselines", "include_input_arch", "ablation_seeds"}  # per-run folders already name model and seed
     cfg = {k: v for k, v in config.items() if k not in skip}
     data = {k: data_info.get(k) for k in ("dataset", "n_records", "n_patients", "channels", "resolution")}
     blob = json.dumps({"arch": arch.to_dict(), "data": data, "cfg": cfg}, sort_keys=True, default=str)

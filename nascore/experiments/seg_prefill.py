@@ -77,9 +77,14 @@ def run_names(p: Dict[str, Any]) -> List[str]:
 
 
 def jobs(p: Dict[str, Any]) -> List[Tuple[int, str]]:
-    """``[(seed, run)]``: every seed's runs, costliest first across seeds."""
-    names = run_names(p)
-    return [(int(s), n) for n in names for s in p["seeds"]]
+    """``[(seed, run)]``: every seed's runs (the ablation's on ``ablation_seeds`` when set),
+    costliest first across seeds."""
+    abl = p.get("ablation_seeds")
+    out = []
+    for n in run_names(p):
+        seeds = abl if (n.startswith("ablation:") and abl is not None) else p["seeds"]
+        out += [(int(s), n) for s in seeds]
+    return out
 
 
 def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None:
@@ -90,7 +95,10 @@ def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None
     from ..seg import run_pipeline
     from .seg_notebook import NotebookRun
 
-    q = dict(p, seeds=[] if seed is None else [int(seed)], progress=False)
+    one = [] if seed is None else [int(seed)]
+    q = dict(p, seeds=one, progress=False)
+    if p.get("ablation_seeds") is not None:
+        q["ablation_seeds"] = one
     run = NotebookRun(q)
     run_pipeline(run.arch, run.records, run.cfg, only=set() if name is None else {name})
 

@@ -54,6 +54,12 @@ def variant_weights(base: LossWeights, variant: str) -> LossWeights:
                            if t not in _ON[variant]})
 
 
+def ablation_seeds(cfg) -> Tuple[int, ...]:
+    """The seeds of every ablation variant: ``cfg.ablation_seeds``, else ``cfg.seeds``."""
+    seeds = getattr(cfg, "ablation_seeds", None)
+    return tuple(cfg.seeds if seeds is None else seeds)
+
+
 def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_channels: int,
                       flops_budget: Optional[float], variants=VARIANTS
                       ) -> Tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,7 +68,7 @@ def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_ch
     Args:
         arch: the architecture whose Transformer knobs are searched.
         loaders: ``seed -> {"train", "val", "test"}`` loaders (same data and split for all).
-        cfg: a :class:`~nascore.seg.pipeline.SegPipelineConfig` (seeds, epochs, search and
+        cfg: a :class:`~nascore.seg.pipeline.SegPipelineConfig` (:func:`ablation_seeds`, epochs, search and
             training settings, ``checkpoint_root`` for resumable runs).
         in_channels: image channels. flops_budget: the complexity budget (FLOPs) or None.
         variants: the variants to run (default all of :data:`VARIANTS`).
@@ -78,7 +84,7 @@ def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_ch
     cases = []
     for v in variants:
         w = variant_weights(base, v)
-        for seed in cfg.seeds:
+        for seed in ablation_seeds(cfg):
             L = loaders(seed)
             total = cfg.epochs * len(L["train"])
             fine = max(1, total - cfg.search_steps)

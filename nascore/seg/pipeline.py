@@ -20,7 +20,8 @@ then every baseline on the same data, split, epochs and resolution.
   (:func:`nascore.seg.attn_swap.replace_attention`), from scratch like ``searched_scratch``;
   its FLOPs match is in ``search["noattn"]``.
 * ``loss_ablation``: also run :func:`nascore.seg.ablation.run_loss_ablation` on the input
-  arch (Dice + CE only, + each other term, all four; same seeds, budget and data), into
+  arch (Dice + CE only, + each other term, all four; the same ``ablation_seeds`` for every
+  variant (default: ``seeds``), budget and data), into
   :attr:`PipelineResults.ablation`.
 * Checkpoints are selected on validation ``val_metric`` (default ``dice_tumor``, the headline). The discretised
   arch is then fine-tuned for each seed from the searched weights, and trained from scratch,
@@ -92,6 +93,7 @@ class SegPipelineConfig:
     include_noattn: bool = False
     loss_ablation: bool = False
     ablation_variants: Tuple[str, ...] = VARIANTS
+    ablation_seeds: Optional[Tuple[int, ...]] = None
     baselines: Tuple[str, ...] = ("hctnet_like", "unet", "swinunetr", "unetr")
     fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_seed: int = 0

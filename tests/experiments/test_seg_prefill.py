@@ -54,3 +54,21 @@ def test_jobs_cover_every_run_of_every_seed_costliest_first():
     assert jobs[0][1] == "hctnet_like" and jobs[-1][1] == "unet"
     p.update(include_noattn=False, loss_ablation=False)
     assert {n for _, n in seg_prefill.jobs(p)} == {"searched", "searched_scratch", "unet", "hctnet_like"}
+
+
+def test_ablation_seeds_limit_the_ablation_jobs_and_keep_one_checkpoint_folder():
+    from nascore.experiments.seg_finetune import pipeline_config, run_key
+    from nascore.experiments.seg_finetune import default_arch
+
+    p = seg_prefill.load_params(None, "smoke")
+    p.update(seeds=[0, 1, 2], loss_ablation=True, ablation_variants=["dice_ce", "all"],
+             ablation_seeds=[0], baselines=["unet"])
+    abl = [j for j in seg_prefill.jobs(p) if j[1].startswith("ablation:")]
+    assert sorted(abl) == [(0, "ablation:all"), (0, "ablation:dice_ce")]
+    assert len(seg_prefill.jobs(p)) == 2 + 3 * 3
+    info = {"dataset": "x", "n_records": 1, "n_patients": 1, "channels": 1, "resolution": 64}
+    a = default_arch(64)
+    keys = {run_key(a, info, pipeline_config(dict(p, seeds=s, ablation_seeds=s)).to_dict())
+            for s in ([], [0], [2], [0, 1, 2])}
+    assert len(keys) == 1  # every prefill process writes into the notebook's folder
+    assert pipeline_config(p).ablation_seeds == (0,)
