@@ -5,16 +5,16 @@
 #
 #   NASCORE_DATA=/path/to/data bash perf/gpu_notebook04.sh [JOBS]
 #
-# Environment: PARAMS (default notebooks/params/full/04_segmentation_finetune.yaml), PROFILE
-# (default: the parameter file's folder name), KERNEL (papermill kernel, default python3),
+# Environment: PARAMS (default perf/gpu_notebook04.yaml, 128 px), PROFILE
+# (default full: it replaces the CPU full run under reports/full), KERNEL (papermill kernel, default python3),
 # PYTHON (default python3), PREFILL_TIMEOUT / NOTEBOOK_TIMEOUT (seconds, default none).
 # Writes reports/<profile>/04_segmentation_finetune/ and gpu_run.json there (the command,
 # jobs, the device and the wall time of each phase).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-12}
-PARAMS=${PARAMS:-notebooks/params/full/04_segmentation_finetune.yaml}
-PROFILE=${PROFILE:-$(basename "$(dirname "$PARAMS")")}
+PARAMS=${PARAMS:-perf/gpu_notebook04.yaml}
+PROFILE=${PROFILE:-full}
 PY=${PYTHON:-python3}
 OUTDIR=reports/$PROFILE/04_segmentation_finetune
 mkdir -p "$OUTDIR"

@@ -172,8 +172,11 @@ def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] =
 def run_key(arch: HybridSegArch, data_info: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """A short hash of what determines the trained weights (the checkpoint folder name), so a
     changed setting never resumes a stale checkpoint."""
+    # per-run folders already name model (or ablation variant) and seed, and these settings
+    # only add or leave out runs, so a run's checkpoint does not depend on them
     skip = {"progress", "latency_repeats", "n_predictions", "device", "checkpoint_root", "seeds",
-            "baselines", "include_input_arch", "ablation_seeds"}  # per-run folders already name model and seed
+            "baselines", "include_input_arch", "include_noattn", "loss_ablation",
+            "ablation_variants", "ablation_seeds"}
     cfg = {k: v for k, v in config.items() if k not in skip}
     data = {k: data_info.get(k) for k in ("dataset", "n_records", "n_patients", "channels", "resolution")}
     blob = json.dumps({"arch": arch.to_dict(), "data": data, "cfg": cfg}, sort_keys=True, default=str)

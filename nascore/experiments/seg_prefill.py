@@ -12,7 +12,7 @@ and draws::
 Order: the knob search first (one process; every seed's ``searched`` model starts from it),
 then one job per (seed, run): ``searched``, ``searched_scratch``, ``searched_noattn``,
 ``input_arch``, each baseline and each ``ablation:<variant>`` the parameters switch on,
-``--jobs`` at a time, costliest first. Each job is ``--run-one SEED NAME`` of this command
+``--jobs`` at a time, the comparison's costliest first and the ablation last. Each job is ``--run-one SEED NAME`` of this command
 (:func:`nascore.seg.pipeline.run_pipeline` with ``only={NAME}``); its log goes to
 ``reports/<profile>/04_segmentation_finetune/checkpoints/prefill_logs/``. Jobs share the device: their ``train_time_s`` is wall time
 under that sharing (the notebook reports it as measured). The weights do not depend on how
@@ -63,7 +63,7 @@ def load_params(params_path: Optional[str], profile: Optional[str] = None) -> Di
 
 
 def run_names(p: Dict[str, Any]) -> List[str]:
-    """The runs of one seed, costliest first (see the module docstring)."""
+    """The runs of one seed: the comparison's costliest first, then the ablation's."""
     names = ["searched", "searched_scratch"]
     if p.get("include_noattn"):
         names.append("searched_noattn")
@@ -72,13 +72,14 @@ def run_names(p: Dict[str, Any]) -> List[str]:
     names += list(p.get("baselines", []))
     if p.get("loss_ablation"):
         names += [f"ablation:{v}" for v in p.get("ablation_variants", [])]
-    cost = {n: COST.get(n, 1.0) + (0.2 if n.startswith("ablation:") else 0.0) for n in names}
-    return sorted(names, key=lambda n: -cost[n])
+    # the comparison first (costliest first), the ablation after it: a run stopped half-way
+    # (a session's end) leaves the headline complete; the ablation resumes next time
+    return sorted(names, key=lambda n: (n.startswith("ablation:"), -COST.get(n, 1.0)))
 
 
 def jobs(p: Dict[str, Any]) -> List[Tuple[int, str]]:
     """``[(seed, run)]``: every seed's runs (the ablation's on ``ablation_seeds`` when set),
-    costliest first across seeds."""
+    in the order of :func:`run_names` across seeds."""
     abl = p.get("ablation_seeds")
     out = []
     for n in run_names(p):

@@ -51,7 +51,11 @@ def test_jobs_cover_every_run_of_every_seed_costliest_first():
     names = {"searched", "searched_scratch", "searched_noattn", "unet", "hctnet_like",
              "ablation:dice_ce", "ablation:all"}
     assert sorted(jobs) == sorted((s, n) for s in (0, 1) for n in names)
-    assert jobs[0][1] == "hctnet_like" and jobs[-1][1] == "unet"
+    assert jobs[0][1] == "hctnet_like"
+    order = [n for _, n in jobs]
+    first_abl = min(i for i, n in enumerate(order) if n.startswith("ablation:"))
+    assert all(n.startswith("ablation:") for n in order[first_abl:])  # the ablation last
+    assert order[first_abl - 1] == "unet"
     p.update(include_noattn=False, loss_ablation=False)
     assert {n for _, n in seg_prefill.jobs(p)} == {"searched", "searched_scratch", "unet", "hctnet_like"}
 
@@ -68,7 +72,8 @@ def test_ablation_seeds_limit_the_ablation_jobs_and_keep_one_checkpoint_folder()
     assert len(seg_prefill.jobs(p)) == 2 + 3 * 3
     info = {"dataset": "x", "n_records": 1, "n_patients": 1, "channels": 1, "resolution": 64}
     a = default_arch(64)
-    keys = {run_key(a, info, pipeline_config(dict(p, seeds=s, ablation_seeds=s)).to_dict())
+    keys = {run_key(a, info, pipeline_config(dict(p, seeds=s, ablation_seeds=s, loss_ablation=bool(s),
+                                                  include_noattn=bool(s))).to_dict())
             for s in ([], [0], [2], [0, 1, 2])}
     assert len(keys) == 1  # every prefill process writes into the notebook's folder
     assert pipeline_config(p).ablation_seeds == (0,)
