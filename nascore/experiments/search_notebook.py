@@ -165,7 +165,12 @@ class NotebookRun:
 
     # --- the hybrid segmentation space ------------------------------------------------------
     def hybrid_search(self) -> None:
-        """The zero-shot search in ``HybridSegSpace`` on a batch of the segmentation data."""
+        """The zero-shot search in ``HybridSegSpace`` on a batch of the segmentation data.
+
+        ``seg_workers`` processes score candidates in parallel (warm, one torch thread each),
+        within a batch of proposals (``seg_settings={"batch_size": N}`` for evolution);
+        ``dask`` names a Dask scheduler address (None: ``$NASCORE_DASK_SCHEDULER`` if set,
+        ``""``: no Dask). See :func:`nascore.experiments.search_hybrid.run_hybrid_search`."""
         p = self.p
         batch, info = SH.load_tumour_batch(p["proxy_batch_size"], p["proxy_resolution"],
                                            p["seg_seed"], p["data"],
@@ -183,7 +188,9 @@ class NotebookRun:
         self.cost_fn = SH.SegCostFn(cfg.in_channels, cfg.out_channels, self.cache_dir / "flops_lut.json")
         obj = SH.make_objective(cfg, batch, info["tag"], self.cache_dir / "scores.sqlite")
         path = self.hist_dir / SH.history_name(cfg, info["tag"])
-        self.seg_hist = h = SH.run_hybrid_search(cfg, obj, self.cost_fn, path, progress=True)
+        self.seg_hist = h = SH.run_hybrid_search(cfg, obj, self.cost_fn, path, progress=True,
+                                                 workers=int(p.get("seg_workers", 1)),
+                                                 dask=p.get("dask"))
         self.seg_cfg, self.seg_info = cfg, info
         print(f"{len(h.records)} scored, {h.n_rejected} rejected over budget, {h.n_failed} failed "
               f"({h.stop_reason})")

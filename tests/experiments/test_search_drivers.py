@@ -345,3 +345,27 @@ def test_notebook_run_without_tables_skips_the_nb201_parts(tmp_path, monkeypatch
     assert run.nb201_results() is None and run.latency() is None and run.targets() == {}
     assert run.notes == ["NB201 part skipped: tables not found",
                          "latency searches skipped: tables not found"]
+
+
+def test_notebook_hybrid_search_passes_workers_and_dask(tmp_path, monkeypatch):
+    from nascore.experiments import search_notebook as sn
+
+    monkeypatch.setattr(sn, "reports_dir", lambda profile, name: tmp_path / profile / name)
+    monkeypatch.setattr(sn, "repo_root", lambda: tmp_path)
+    seen = {}
+
+    def fake_search(cfg, obj, cost, path, progress=False, workers=1, dask=None):
+        seen.update(workers=workers, dask=dask)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(sn.SH, "run_hybrid_search", fake_search)
+    monkeypatch.setattr(sn.SH, "make_objective", lambda *a, **k: None)
+    params = {"profile": "smoke", "strategy_settings": {}, "data": "synthetic", "num_threads": 0,
+              "proxy_batch_size": 2, "proxy_resolution": 32, "seg_seed": 0,
+              "seg_strategy": "evolution", "seg_settings": {"batch_size": 2}, "seg_budget": 2,
+              "flops_budget_frac": 0.5, "seg_resolutions": [64], "min_attn_blocks": 1,
+              "seg_workers": 2, "dask": ""}
+    run = sn.NotebookRun(params)
+    with pytest.raises(RuntimeError, match="stop here"):
+        run.hybrid_search()
+    assert seen == {"workers": 2, "dask": ""}
