@@ -6,6 +6,9 @@ PROFILE ?= default
 DATA ?=
 DATA_NOTEBOOKS := 03_search 04_segmentation_finetune
 DATA_ARG := $(if $(DATA),$(if $(wildcard $(DATA)/.),$(abspath $(DATA)),$(DATA)))
+# JOBS: parallel training processes of notebook 04's full profile (its checkpoints are filled by
+# python -m nascore.experiments.seg_prefill first; the notebook then only evaluates).
+JOBS ?= 2
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -38,6 +41,10 @@ reproduce: install check-profile
 	  args="-p profile $(PROFILE)"; [ -f $$params ] && args="-f $$params $$args"; \
 	  case " $(DATA_NOTEBOOKS) " in *" $$stem "*) [ -n "$(DATA_ARG)" ] && args="$$args -p data $(DATA_ARG)";; esac; \
 	  echo "== $$stem ($(PROFILE))"; \
+	  if [ "$$stem" = 04_segmentation_finetune ] && [ "$(PROFILE)" = full ]; then \
+	    $(BIN)/python -m nascore.experiments.seg_prefill $$params --profile $(PROFILE) --jobs $(JOBS) \
+	      $(if $(DATA_ARG),--data $(DATA_ARG)) --no-progress; \
+	  fi; \
 	  $(BIN)/papermill $$nb $$out/$$stem.ipynb -k nascore --cwd notebooks $$args; \
 	done
 	$(MAKE) --no-print-directory summary PROFILE=$(PROFILE)

@@ -3,18 +3,21 @@
 # (python -m nascore.experiments.seg_prefill), then execute the notebook with papermill; it
 # resumes every finished run from its checkpoint and only evaluates and draws.
 #
-#   NASCORE_DATA=/path/to/data bash perf/gpu_notebook04.sh [JOBS]
+#   PROFILE=full NASCORE_DATA=/path/to/data bash perf/gpu_notebook04.sh [JOBS]
 #
-# Environment: PARAMS (default perf/gpu_notebook04.yaml, 128 px), PROFILE
-# (default full: it replaces the CPU full run under reports/full), KERNEL (papermill kernel, default python3),
-# PYTHON (default python3), PREFILL_TIMEOUT / NOTEBOOK_TIMEOUT (seconds, default none).
-# Writes reports/<profile>/04_segmentation_finetune/ and gpu_run.json there (the command,
-# jobs, the device and the wall time of each phase).
+# PROFILE is required: the results go to reports/$PROFILE/04_segmentation_finetune/ and replace
+# what is there (with PROFILE=full, the committed 64-px CPU run). Other environment: PARAMS
+# (default perf/gpu_notebook04.yaml, 128 px; relative to the repo root), KERNEL (papermill
+# kernel, default python3), PYTHON (default python3), PREFILL_TIMEOUT / NOTEBOOK_TIMEOUT
+# (seconds, default none), NASCORE_GIT_SHA (the commit, for provenance, when the tree is a copy
+# without .git; taken from git when there is one). Writes gpu_run.json beside the results (the
+# command, jobs, the device and the wall time of each phase).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-12}
 PARAMS=${PARAMS:-perf/gpu_notebook04.yaml}
-PROFILE=${PROFILE:-full}
+: "${PROFILE:?set PROFILE (smoke, default or full): the results replace reports/\$PROFILE/04_segmentation_finetune}"
+export NASCORE_GIT_SHA=${NASCORE_GIT_SHA:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 PY=${PYTHON:-python3}
 OUTDIR=reports/$PROFILE/04_segmentation_finetune
 mkdir -p "$OUTDIR"

@@ -44,6 +44,7 @@ def test_git_sha_outside_a_checkout_reads_the_environment(monkeypatch, tmp_path)
     from nascore import provenance as P
 
     monkeypatch.setattr(P, "repo_root", lambda: tmp_path)  # no .git here
+    monkeypatch.delenv("GIT_DIR", raising=False)
     monkeypatch.setenv("NASCORE_GIT_SHA", "abc123")
     assert P.git_sha() == "abc123"
     monkeypatch.delenv("NASCORE_GIT_SHA")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 from pathlib import Path
 from typing import Any, Dict, Mapping
@@ -44,31 +46,44 @@ def display(obj: Any) -> None:
 
 def notebook_defaults(path: os.PathLike) -> Dict[str, Any]:
     """The literal assignments of a notebook's ``parameters``-tagged cell (its defaults, the
-    values papermill overrides), in order.
+    values papermill overrides), in order; annotated assignments (``x: int = 3``) count too.
 
     Raises:
         FileNotFoundError: ``path`` is missing.
-        ValueError: naming ``path`` when it has no ``parameters`` cell or that cell assigns a
-            non-literal.
+        ValueError: naming ``path`` when it is not a notebook, has no ``parameters`` cell, or
+            that cell does not parse or assigns a non-literal (the parameter is named).
     """
-    import ast
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"notebook not found: {path}")
-    cells = json.loads(path.read_text())["cells"]
-    src = next(("".join(c["source"]) for c in cells
-                if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    try:
+        cells = json.loads(path.read_text())["cells"]
+        src = next(("".join(c["source"]) for c in cells
+                    if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: not a notebook ({e})") from e
     if src is None:
         raise ValueError(f"{path}: no cell tagged 'parameters'")
+    try:
+        body = ast.parse(src).body
+    except SyntaxError as e:
+        raise ValueError(f"{path}: the parameters cell does not parse ({e})") from e
     out: Dict[str, Any] = {}
-    for node in ast.parse(src).body:
-        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError as e:
-                raise ValueError(f"{path}: parameter {node.targets[0].id!r} is not a literal") from e
-            for t in node.targets:
-                out[t.id] = value
+    for node in body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        if len(names) != len(targets):
+            raise ValueError(f"{path}: the parameters cell assigns something other than names "
+                             f"(line {node.lineno})")
+        try:
+            v = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError) as e:
+            raise ValueError(f"{path}: parameter {names[0]!r} is not a literal") from e
+        for n in names:
+            out[n] = v
     return out

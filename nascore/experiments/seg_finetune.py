@@ -33,7 +33,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -146,7 +146,8 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",
-               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks", "val_metric", "include_noattn", "loss_ablation", "ablation_variants",
+               "complexity_mode", "flops_budget_frac", "init_keep", "min_attn_blocks",
+               "val_metric", "include_noattn", "loss_ablation", "ablation_variants",
                "ablation_seeds",
                "include_input_arch", "baselines", "split_seed", "latency_repeats",
                "n_predictions", "device", "progress")
@@ -154,15 +155,27 @@ CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_st
 
 def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] = None):
     """A :class:`~nascore.seg.pipeline.SegPipelineConfig` from the notebook parameters (only
-    :data:`CONFIG_KEYS` are used; the rest keep the config defaults)."""
+    :data:`CONFIG_KEYS` are used; the rest keep the config defaults).
+
+    Raises:
+        ValueError: naming the parameter, when a list parameter is not a list, ``seeds`` or
+            ``ablation_seeds`` repeats a seed, or ``ablation_seeds`` is empty with the ablation on.
+    """
     from nascore.seg.pipeline import SegPipelineConfig
 
     kw = {k: params[k] for k in CONFIG_KEYS if k in params}
     for k in ("seeds", "baselines", "ablation_variants", "ablation_seeds"):
         if k in kw and kw[k] is not None:
-            if isinstance(kw[k], str):
-                raise ValueError(f"parameter {k!r} must be a list, got the string {kw[k]!r}")
+            if isinstance(kw[k], (str, int, float)):
+                raise ValueError(f"parameter {k!r} must be a list, got {kw[k]!r}")
             kw[k] = tuple(kw[k])
+    for k in ("seeds", "ablation_seeds"):
+        v = kw.get(k)
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"parameter {k!r} repeats a seed: {list(v)}")
+    if kw.get("ablation_seeds") is not None and not kw["ablation_seeds"] and params.get("loss_ablation"):
+        raise ValueError("parameter 'ablation_seeds' is empty while loss_ablation is on "
+                         "(None: the seeds)")
     if kw.get("device") == "auto":
         kw["device"] = None
     return SegPipelineConfig(checkpoint_root=None if checkpoint_root is None else str(checkpoint_root),
@@ -389,3 +402,22 @@ def write_arch_json(path: Path, arch: HybridSegArch, **extra: Any) -> Path:
 
     return write_json(path, {"arch": arch.to_dict(), "arch_id": arch.arch_id,
                              "describe": arch.describe(), **extra})
+
+
+def prefill_notes(logs: Path) -> List[str]:
+    """A note for ``metrics.json`` when :mod:`nascore.experiments.seg_prefill` trained the
+    runs (its ``prefill.json`` or logs in ``logs``): their ``train_time_s`` is wall time while
+    several processes shared the machine. Empty when there was no prefill."""
+    logs = Path(logs)
+    if not logs.is_dir() or not any(logs.glob("*.log")):
+        return []
+    rec = logs / "prefill.json"
+    jobs = "several"
+    if rec.is_file():
+        try:
+            jobs = str(int(json.loads(rec.read_text())["jobs"]))
+        except (ValueError, KeyError, TypeError):
+            pass
+    return [f"the runs were trained by python -m nascore.experiments.seg_prefill ({jobs} "
+            "processes at a time, logs in checkpoints/prefill_logs): train_time_s and "
+            "total_time_s are wall times while they shared the machine, not times alone"]

@@ -237,8 +237,9 @@ class NotebookRun:
         self.ablation = ablation_table(res.ablation, res.ablation_cases)
         self._csv("ablation.csv", self.ablation)
         self._csv("ablation_per_seed.csv", res.ablation)
-        self._figure(loss_ablation(self.ablation, title=f"loss-term ablation, seeds "
-                                   f"{list(self.p['seeds'])}"), "loss_ablation.png", show=True)
+        seeds = sorted(int(x) for x in res.ablation["seed"].unique())
+        self._figure(loss_ablation(self.ablation, title=f"loss-term ablation, seed(s) {seeds}"),
+                     "loss_ablation.png", show=True)
         return self.ablation.round(4)
 
     def write_metrics(self) -> Dict[str, Any]:
@@ -260,6 +261,7 @@ class NotebookRun:
                               " (NOT equal: search_steps exceed the budget)"))
         self.notes.append(f"pipeline wall time {self.wall_s:.0f} s on {self.dev} with "
                           f"{torch.get_num_threads()} thread(s)")
+        self.notes.extend(sf.prefill_notes(self.out / "checkpoints" / "prefill_logs"))
         metrics = sf.metrics_json(self.table, res.search, targets, self.data_info,
                                   self.arch_source, res.input_arch, res.searched_arch, self.notes)
         metrics["wall_time_s"] = self.wall_s

@@ -5,23 +5,31 @@ processes into the notebook's own checkpoint folder, so that the notebook, run a
 with the same parameters, resumes every run from its finished checkpoint and only evaluates
 and draws::
 
-    python -m nascore.experiments.seg_prefill notebooks/params/full/04_segmentation_finetune.yaml --jobs 12
-    papermill notebooks/04_segmentation_finetune.ipynb reports/full/04_segmentation_finetune/04_segmentation_finetune.ipynb \\
-        -k nascore --cwd notebooks -f notebooks/params/full/04_segmentation_finetune.yaml -p profile full
+    python -m nascore.experiments.seg_prefill \\
+        notebooks/params/full/04_segmentation_finetune.yaml --jobs 2
+    papermill notebooks/04_segmentation_finetune.ipynb \\
+        reports/full/04_segmentation_finetune/04_segmentation_finetune.ipynb \\
+        -k nascore --cwd notebooks -f notebooks/params/full/04_segmentation_finetune.yaml \\
+        -p profile full
 
-Order: the knob search first (one process; every seed's ``searched`` model starts from it),
-then one job per (seed, run): ``searched``, ``searched_scratch``, ``searched_noattn``,
-``input_arch``, each baseline and each ``ablation:<variant>`` the parameters switch on,
-``--jobs`` at a time, the comparison's costliest first and the ablation last. Each job is ``--run-one SEED NAME`` of this command
-(:func:`nascore.seg.pipeline.run_pipeline` with ``only={NAME}``); its log goes to
-``reports/<profile>/04_segmentation_finetune/checkpoints/prefill_logs/``. Jobs share the device: their ``train_time_s`` is wall time
-under that sharing (the notebook reports it as measured). The weights do not depend on how
-many jobs ran at once: each run is seeded and re-seeds its data order per epoch.
+(``make reproduce PROFILE=full`` does both.) Order: the knob search first (one process; every
+seed's ``searched`` model starts from it), then one job per (seed, run): ``searched``,
+``searched_scratch``, ``searched_noattn``, ``input_arch`` and each baseline the parameters
+switch on, costliest first, then each ``ablation:<variant>``; ``--jobs`` at a time. Each job is
+``--run-one SEED NAME`` of this command (:func:`nascore.seg.pipeline.run_pipeline` with
+``only={NAME}``); its log goes to
+``reports/<profile>/04_segmentation_finetune/checkpoints/prefill_logs/``, and ``prefill.json``
+there records the jobs, their wall times and how many ran at once. Jobs share the machine, so
+their ``train_time_s`` is wall time under that sharing (the notebook says so in its notes). On
+a CPU the weights do not depend on how many jobs ran at once (each run is seeded and re-seeds
+its data order per epoch); on a GPU, non-deterministic kernels make any two runs differ a
+little.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -31,34 +39,50 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from ..paths import reports_dir, repo_root
+from ..paths import PROFILES, reports_dir, repo_root
+from ..provenance import provenance, write_json
 from .notebook_utils import notebook_defaults
 
 NOTEBOOK = "notebooks/04_segmentation_finetune.ipynb"
-#: Relative cost of one run, to start the costliest first (measured per step on CPU at 64 px;
-#: an ablation run adds its knob search). Unknown names cost 1.
-COST = {"unetr": 1.0, "swinunetr": 1.0, "hctnet_like": 1.6, "unet": 0.3}
+#: Relative cost per optimisation step at 64 px on one CPU core (measured, unetr = 1; see the
+#: full profile's parameter file), to start the costliest runs first. Unknown names cost 1.
+COST = {"hctnet_like": 1.8, "searched_noattn": 1.1, "searched_scratch": 1.1, "searched": 1.0,
+        "unetr": 1.0, "swinunetr": 0.85, "unet": 0.35}
 
 
-def load_params(params_path: Optional[str], profile: Optional[str] = None) -> Dict[str, Any]:
-    """The notebook's defaults overridden by a parameter file (as papermill does), with
-    ``profile`` (default: the parameter file's folder name, e.g. ``full``).
+def load_params(params_path: Optional[str], profile: Optional[str] = None,
+                data: Optional[str] = None) -> Dict[str, Any]:
+    """The notebook's defaults overridden by a parameter file (as papermill does), then by
+    ``data``, with the profile: ``profile``, else the file's ``profile`` key, else the file's
+    folder name when that is a profile (``notebooks/params/<profile>/``).
 
     Raises:
-        FileNotFoundError: the parameter file is missing. ValueError: it is not a mapping.
+        FileNotFoundError: the parameter file is missing.
+        ValueError: naming the file when it is not a YAML mapping, or when no profile can be
+            told (pass ``profile``); the notebook's parameter cell is malformed.
     """
     p = notebook_defaults(repo_root() / NOTEBOOK)
+    p.pop("profile", None)
     if params_path:
         path = Path(params_path)
         if not path.is_file():
             raise FileNotFoundError(f"parameter file not found: {path}")
-        over = yaml.safe_load(path.read_text()) or {}
+        try:
+            over = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML: {e}") from e
         if not isinstance(over, dict):
             raise ValueError(f"{path}: expected a mapping of parameter names to values")
         p.update(over)
-        profile = profile or path.parent.name
-    if profile:
+        if profile is None and "profile" not in over and path.resolve().parent.name in PROFILES:
+            profile = path.resolve().parent.name
+    if data is not None:
+        p["data"] = data
+    if profile is not None:
         p["profile"] = profile
+    if p.get("profile") not in PROFILES:
+        raise ValueError(f"{params_path or 'the notebook defaults'}: cannot tell the profile "
+                         f"(got {p.get('profile')!r}); pass --profile, one of {PROFILES}")
     return p
 
 
@@ -72,24 +96,29 @@ def run_names(p: Dict[str, Any]) -> List[str]:
     names += list(p.get("baselines", []))
     if p.get("loss_ablation"):
         names += [f"ablation:{v}" for v in p.get("ablation_variants", [])]
-    # the comparison first (costliest first), the ablation after it: a run stopped half-way
-    # (a session's end) leaves the headline complete; the ablation resumes next time
+    # the comparison first, the ablation after it: a prefill stopped half-way (a session's
+    # end) leaves the headline complete; the ablation resumes next time
+    names = list(dict.fromkeys(names))
     return sorted(names, key=lambda n: (n.startswith("ablation:"), -COST.get(n, 1.0)))
 
 
 def jobs(p: Dict[str, Any]) -> List[Tuple[int, str]]:
     """``[(seed, run)]``: every seed's runs (the ablation's on ``ablation_seeds`` when set),
-    in the order of :func:`run_names` across seeds."""
+    in the order of :func:`run_names` across seeds, each once."""
     abl = p.get("ablation_seeds")
     out = []
     for n in run_names(p):
         seeds = abl if (n.startswith("ablation:") and abl is not None) else p["seeds"]
-        out += [(int(s), n) for s in seeds]
+        out += [(int(s), n) for s in dict.fromkeys(seeds)]
     return out
 
 
 def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None:
-    """Trains (or resumes) one run; ``name=None``: the knob search only."""
+    """Trains (or resumes) one run; ``name=None``: the knob search only.
+
+    Raises:
+        ValueError: ``name`` is not a run of these parameters (the known ones are named).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,7 +127,9 @@ def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None
 
     one = [] if seed is None else [int(seed)]
     q = dict(p, seeds=one, progress=False)
-    if p.get("ablation_seeds") is not None:
+    if seed is None:  # the knob search alone (neither setting is part of the checkpoint key)
+        q.update(loss_ablation=False, ablation_seeds=None)
+    elif p.get("ablation_seeds") is not None:
         q["ablation_seeds"] = one
     run = NotebookRun(q)
     run_pipeline(run.arch, run.records, run.cfg, only=set() if name is None else {name})
@@ -113,65 +144,85 @@ def _spawn(args: Sequence[str], log: Path) -> Tuple[int, float]:
 
 
 def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
-            progress: bool = True) -> int:
-    """Runs the knob search, then every job ``n_jobs`` at a time (see the module docstring).
+            progress: bool = True, data: Optional[str] = None) -> int:
+    """Runs the knob search, then every job ``n_jobs`` at a time (see the module docstring),
+    and writes ``prefill.json`` beside the logs.
 
     Returns:
         The number of failed jobs (their logs are named).
+
+    Raises:
+        ValueError: ``n_jobs`` < 1, or bad parameters (:func:`load_params`).
     """
     from tqdm.auto import tqdm
 
-    p = load_params(params_path, profile)
-    common = [params_path, "--profile", p["profile"]]
+    if int(n_jobs) < 1:
+        raise ValueError(f"--jobs must be at least 1, got {n_jobs}")
+    params_path = str(Path(params_path).resolve())  # the children run in the repo root
+    p = load_params(params_path, profile, data)
+    common = [params_path, "--profile", p["profile"]] + ([] if data is None else ["--data", data])
     logs = reports_dir(p["profile"], "04_segmentation_finetune") / "checkpoints" / "prefill_logs"
     logs.mkdir(parents=True, exist_ok=True)
+    record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
+                              "runs": []}
+    t_all = time.perf_counter()
     rc, dt = _spawn([*common, "--run-one", "search"], logs / "search.log")
+    record["runs"].append({"run": "knob_search", "seed": p.get("search_seed", 0), "ok": rc == 0,
+                           "wall_s": round(dt, 1)})
     print(f"knob search: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
-    if rc:
-        print("see", logs / "search.log")
-        return 1
-    todo = jobs(p)
-    failed = []
+    todo = jobs(p) if rc == 0 else []
+    failed = [] if rc == 0 else [str(logs / "search.log")]
     bar = tqdm(total=len(todo), desc="prefill", disable=not progress)
 
     def one(job):
         seed, name = job
         log = logs / f"{name.replace(':', '_').replace('+', 'plus_')}_s{seed}.log"
         rc, dt = _spawn([*common, "--run-one", str(seed), name], log)
+        record["runs"].append({"run": name, "seed": seed, "ok": rc == 0, "wall_s": round(dt, 1)})
         bar.update(1)
         bar.write(f"{name} s{seed}: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
         if rc:
             failed.append(str(log))
 
-    with ThreadPoolExecutor(max_workers=max(1, int(n_jobs))) as ex:
+    with ThreadPoolExecutor(max_workers=int(n_jobs)) as ex:
         list(ex.map(one, todo))
     bar.close()
+    record.update(wall_s=round(time.perf_counter() - t_all, 1), n_failed=len(failed),
+                  provenance=provenance({"params": params_path, "jobs": int(n_jobs)}))
+    write_json(logs / "prefill.json", record)
     for f in failed:
         print("FAILED, see", f)
     return len(failed)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (see the module docstring); returns the exit status (2: bad input)."""
     ap = argparse.ArgumentParser(prog="python -m nascore.experiments.seg_prefill",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("params", help="notebook-04 parameter file (YAML), e.g. "
                                    "notebooks/params/full/04_segmentation_finetune.yaml")
-    ap.add_argument("--profile", default=None, help="profile (default: the file's folder name)")
+    ap.add_argument("--profile", default=None, choices=PROFILES,
+                    help="profile (default: the file's profile key, else its folder name)")
+    ap.add_argument("--data", default=None, help="override the file's data (as -p data ...)")
     ap.add_argument("--jobs", type=int, default=2, help="processes at a time (default 2)")
     ap.add_argument("--run-one", nargs="+", metavar=("SEED", "NAME"), default=None,
                     help="internal: 'search', or SEED NAME (one run)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
-    if a.run_one is not None:
-        p = load_params(a.params, a.profile)
-        if a.run_one == ["search"]:
-            run_one(p, None, None)
-        elif len(a.run_one) == 2:
-            run_one(p, int(a.run_one[0]), a.run_one[1])
-        else:
-            ap.error("--run-one takes 'search' or SEED NAME")
-        return 0
-    return 1 if prefill(a.params, a.profile, a.jobs, progress=not a.no_progress) else 0
+    try:
+        if a.run_one is not None:
+            p = load_params(a.params, a.profile, a.data)
+            if a.run_one == ["search"]:
+                run_one(p, None, None)
+            elif len(a.run_one) == 2:
+                run_one(p, int(a.run_one[0]), a.run_one[1])
+            else:
+                ap.error("--run-one takes 'search' or SEED NAME")
+            return 0
+        return 1 if prefill(a.params, a.profile, a.jobs, not a.no_progress, a.data) else 0
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -217,13 +217,18 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             those runs.
 
     Raises:
-        ValueError: ``only`` names a run this configuration does not have.
+        ValueError: ``only`` is a string or names a run this configuration does not switch on.
     """
     cfg = config or SegPipelineConfig()
     if only is not None:
+        if isinstance(only, str):
+            raise ValueError(f"only must be a collection of run names, got the string {only!r}")
         only = set(only)
-        known = {SEARCHED, SEARCHED_SCRATCH, NOATTN, INPUT, *cfg.baselines,
-                 *(f"ablation:{v}" for v in cfg.ablation_variants)}
+        known = {SEARCHED, SEARCHED_SCRATCH, *cfg.baselines}
+        known |= {NOATTN} if cfg.include_noattn else set()
+        known |= {INPUT} if cfg.include_input_arch else set()
+        if cfg.loss_ablation:
+            known |= {f"ablation:{v}" for v in cfg.ablation_variants}
         unknown = sorted(only - known)
         if unknown:
             raise ValueError(f"only: unknown run(s) {unknown}; this configuration has "

@@ -26,6 +26,16 @@ def test_notebook_defaults_errors_name_the_file(tmp_path):
                                          "source": ["a = 1\n", "b = len([])"]}]}))
     with pytest.raises(ValueError, match="'b' is not a literal"):
         notebook_defaults(nb)
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                                         "source": ["a: int = 1\n", "b = c = [2]\n", "print(a)\n"]}]}))
+    assert notebook_defaults(nb) == {"a": 1, "b": [2], "c": [2]}
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                                         "source": ["%matplotlib inline\n"]}]}))
+    with pytest.raises(ValueError, match="x.ipynb: the parameters cell does not parse"):
+        notebook_defaults(nb)
+    nb.write_text("not json")
+    with pytest.raises(ValueError, match="x.ipynb: not a notebook"):
+        notebook_defaults(nb)
 
 
 def test_load_params_overrides_defaults_and_takes_the_profile_from_the_folder(tmp_path):
@@ -41,6 +51,18 @@ def test_load_params_overrides_defaults_and_takes_the_profile_from_the_folder(tm
     (d / "bad.yaml").write_text("- 1\n")
     with pytest.raises(ValueError, match="bad.yaml: expected a mapping"):
         seg_prefill.load_params(str(d / "bad.yaml"))
+    (d / "broken.yaml").write_text("a: [1\n")
+    with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
+        seg_prefill.load_params(str(d / "broken.yaml"))
+    elsewhere = tmp_path / "perf"
+    elsewhere.mkdir()
+    (elsewhere / "gpu.yaml").write_text("epochs: 2\n")
+    with pytest.raises(ValueError, match="gpu.yaml: cannot tell the profile.*--profile"):
+        seg_prefill.load_params(str(elsewhere / "gpu.yaml"))
+    assert seg_prefill.load_params(str(elsewhere / "gpu.yaml"), "full")["profile"] == "full"
+    (elsewhere / "own.yaml").write_text("profile: smoke\n")
+    assert seg_prefill.load_params(str(elsewhere / "own.yaml"))["profile"] == "smoke"
+    assert seg_prefill.load_params(str(d / "04.yaml"), data="synthetic")["data"] == "synthetic"
 
 
 def test_jobs_cover_every_run_of_every_seed_costliest_first():
@@ -77,3 +99,61 @@ def test_ablation_seeds_limit_the_ablation_jobs_and_keep_one_checkpoint_folder()
             for s in ([], [0], [2], [0, 1, 2])}
     assert len(keys) == 1  # every prefill process writes into the notebook's folder
     assert pipeline_config(p).ablation_seeds == (0,)
+
+
+def test_prefill_spawns_the_search_then_every_job_and_records_them(tmp_path, monkeypatch):
+    d = tmp_path / "smoke"
+    d.mkdir()
+    (d / "04.yaml").write_text("seeds: [0, 1]\nbaselines: [unet]\n")
+    monkeypatch.setattr(seg_prefill, "reports_dir", lambda profile, name: tmp_path / "out" / profile)
+    calls = []
+
+    def fake_spawn(args, log):
+        calls.append(list(args))
+        log.write_text("log")
+        return (1 if args[-2:] == ["1", "unet"] else 0), 0.5
+
+    monkeypatch.setattr(seg_prefill, "_spawn", fake_spawn)
+    monkeypatch.chdir(tmp_path)  # a relative path must reach the children as an absolute one
+    n_failed = seg_prefill.prefill("smoke/04.yaml", n_jobs=2, progress=False, data="synthetic")
+    assert n_failed == 1
+    assert all(c[0] == str((d / "04.yaml").resolve()) for c in calls)
+    assert calls[0][-2:] == ["--run-one", "search"] and ["--data", "synthetic"] == calls[0][3:5]
+    runs = sorted((c[-2], c[-1]) for c in calls[1:])
+    assert runs == sorted((s, n) for s in ("0", "1") for n in ("searched", "searched_scratch", "unet"))
+    rec = json.loads((tmp_path / "out" / "smoke" / "checkpoints" / "prefill_logs" / "prefill.json").read_text())
+    assert rec["jobs"] == 2 and rec["n_failed"] == 1 and len(rec["runs"]) == 7
+    assert "provenance" in rec
+
+    calls.clear()
+    monkeypatch.setattr(seg_prefill, "_spawn", lambda args, log: (calls.append(args), (1, 0.1))[1])
+    assert seg_prefill.prefill(str(d / "04.yaml"), progress=False) == 1  # the search failed
+    assert len(calls) == 1  # so no job started
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
+        seg_prefill.prefill(str(d / "04.yaml"), n_jobs=0)
+
+
+def test_main_exits_2_naming_a_missing_file(tmp_path, capsys):
+    assert seg_prefill.main([str(tmp_path / "none.yaml"), "--profile", "smoke"]) == 2
+    assert "none.yaml" in capsys.readouterr().err
+
+
+def test_duplicate_seeds_run_once_and_prefill_notes(tmp_path):
+    from nascore.experiments.seg_finetune import pipeline_config, prefill_notes
+
+    p = seg_prefill.load_params(None, "smoke")
+    p.update(seeds=[0, 0], baselines=[])
+    assert sorted(seg_prefill.jobs(p)) == [(0, "searched"), (0, "searched_scratch")]
+    with pytest.raises(ValueError, match="'seeds' repeats a seed"):
+        pipeline_config(p)
+    with pytest.raises(ValueError, match="'ablation_seeds' must be a list"):
+        pipeline_config(dict(p, seeds=[0], ablation_seeds=0))
+    with pytest.raises(ValueError, match="'ablation_seeds' is empty"):
+        pipeline_config(dict(p, seeds=[0], ablation_seeds=[], loss_ablation=True))
+    logs = tmp_path / "logs"
+    assert prefill_notes(logs) == []
+    logs.mkdir()
+    (logs / "unet_s0.log").write_text("")
+    assert "several processes" in prefill_notes(logs)[0]
+    (logs / "prefill.json").write_text(json.dumps({"jobs": 3}))
+    assert "(3 processes at a time" in prefill_notes(logs)[0]

@@ -73,3 +73,7 @@ def test_only_trains_the_named_runs_and_a_later_full_run_resumes_them(arch, reco
     assert u["train_time_s"] == part.table.iloc[0]["train_time_s"]  # resumed, not retrained
     with pytest.raises(ValueError, match="unknown run.*swinunetr"):
         run_pipeline(arch, records, cfg, only={"swinunetr"})
+    with pytest.raises(ValueError, match="unknown run.*searched_noattn"):  # include_noattn is off
+        run_pipeline(arch, records, cfg, only={NOATTN})
+    with pytest.raises(ValueError, match="only must be a collection"):
+        run_pipeline(arch, records, cfg, only="unet")
