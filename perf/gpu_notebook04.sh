@@ -3,7 +3,7 @@
 # (python -m nascore.experiments.seg_prefill), then execute the notebook with papermill; it
 # resumes every finished run from its checkpoint and only evaluates and draws.
 #
-#   PROFILE=full NASCORE_DATA=/path/to/data bash perf/gpu_notebook04.sh [JOBS]
+#   PROFILE=full NASCORE_DATA=/path/to/data bash perf/gpu_notebook04.sh [JOBS, default 16]
 #
 # PROFILE is required: the results go to reports/$PROFILE/04_segmentation_finetune/ and replace
 # what is there (with PROFILE=full, the committed 64-px CPU run). Other environment: PARAMS
@@ -14,9 +14,10 @@
 # command, jobs, the device and the wall time of each phase).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-JOBS=${1:-12}
+JOBS=${1:-16}
 PARAMS=${PARAMS:-perf/gpu_notebook04.yaml}
 : "${PROFILE:?set PROFILE (smoke, default or full): the results replace reports/\$PROFILE/04_segmentation_finetune}"
+case " smoke default full " in *" $PROFILE "*) ;; *) echo "PROFILE must be smoke, default or full (got '$PROFILE')" >&2; exit 2;; esac
 export NASCORE_GIT_SHA=${NASCORE_GIT_SHA:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 PY=${PYTHON:-python3}
 OUTDIR=reports/$PROFILE/04_segmentation_finetune

@@ -171,6 +171,8 @@ def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] =
             kw[k] = tuple(kw[k])
     for k in ("seeds", "ablation_seeds"):
         v = kw.get(k)
+        if v is not None and not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise ValueError(f"parameter {k!r} must be a list of integer seeds, got {list(v)}")
         if v is not None and len(set(v)) != len(v):
             raise ValueError(f"parameter {k!r} repeats a seed: {list(v)}")
     if kw.get("ablation_seeds") is not None and not kw["ablation_seeds"] and params.get("loss_ablation"):
@@ -404,20 +406,21 @@ def write_arch_json(path: Path, arch: HybridSegArch, **extra: Any) -> Path:
                              "describe": arch.describe(), **extra})
 
 
-def prefill_notes(logs: Path) -> List[str]:
-    """A note for ``metrics.json`` when :mod:`nascore.experiments.seg_prefill` trained the
-    runs (its ``prefill.json`` or logs in ``logs``): their ``train_time_s`` is wall time while
-    several processes shared the machine. Empty when there was no prefill."""
+def prefill_record(logs: Path) -> Tuple[List[str], Optional[Dict[str, Any]]]:
+    """``(notes, record)`` for ``metrics.json`` when :mod:`nascore.experiments.seg_prefill`
+    trained the runs of one checkpoint folder (``logs`` = its ``prefill_logs/``): a note that
+    their ``train_time_s`` is wall time while several processes shared the machine, and the
+    prefill's ``prefill.json`` (None when absent). ``([], None)`` when there was no prefill."""
     logs = Path(logs)
     if not logs.is_dir() or not any(logs.glob("*.log")):
-        return []
-    rec = logs / "prefill.json"
-    jobs = "several"
-    if rec.is_file():
+        return [], None
+    rec, jobs = None, "several"
+    if (logs / "prefill.json").is_file():
         try:
-            jobs = str(int(json.loads(rec.read_text())["jobs"]))
+            rec = json.loads((logs / "prefill.json").read_text())
+            jobs = str(int(rec["jobs"]))
         except (ValueError, KeyError, TypeError):
             pass
     return [f"the runs were trained by python -m nascore.experiments.seg_prefill ({jobs} "
-            "processes at a time, logs in checkpoints/prefill_logs): train_time_s and "
-            "total_time_s are wall times while they shared the machine, not times alone"]
+            "processes at a time): train_time_s and total_time_s are wall times while they "
+            "shared the machine, not times alone"], rec

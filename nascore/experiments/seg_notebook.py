@@ -261,10 +261,12 @@ class NotebookRun:
                               " (NOT equal: search_steps exceed the budget)"))
         self.notes.append(f"pipeline wall time {self.wall_s:.0f} s on {self.dev} with "
                           f"{torch.get_num_threads()} thread(s)")
-        self.notes.extend(sf.prefill_notes(self.out / "checkpoints" / "prefill_logs"))
+        pre_notes, pre_record = sf.prefill_record(Path(self.cfg.checkpoint_root) / "prefill_logs")
+        self.notes.extend(pre_notes)
         metrics = sf.metrics_json(self.table, res.search, targets, self.data_info,
                                   self.arch_source, res.input_arch, res.searched_arch, self.notes)
         metrics["wall_time_s"] = self.wall_s
+        metrics["prefill"] = pre_record
         metrics["attention_effect"] = sf.attention_effect(res.per_case, res.search)
         abl = getattr(self, "ablation", None)
         metrics["loss_ablation"] = (None if abl is None else

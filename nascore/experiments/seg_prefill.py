@@ -17,9 +17,10 @@ seed's ``searched`` model starts from it), then one job per (seed, run): ``searc
 ``searched_scratch``, ``searched_noattn``, ``input_arch`` and each baseline the parameters
 switch on, costliest first, then each ``ablation:<variant>``; ``--jobs`` at a time. Each job is
 ``--run-one SEED NAME`` of this command (:func:`nascore.seg.pipeline.run_pipeline` with
-``only={NAME}``); its log goes to
-``reports/<profile>/04_segmentation_finetune/checkpoints/prefill_logs/``, and ``prefill.json``
-there records the jobs, their wall times and how many ran at once. Jobs share the machine, so
+``only={NAME}``); its log goes to ``prefill_logs/`` of the notebook's checkpoint folder
+(``reports/<profile>/04_segmentation_finetune/checkpoints/<key>/``), and ``prefill.json``
+there records the jobs, their wall times and how many ran at once (the notebook copies it into
+``metrics.json``). Parameters and data are checked before anything is spawned. Jobs share the machine, so
 their ``train_time_s`` is wall time under that sharing (the notebook says so in its notes). On
 a CPU the weights do not depend on how many jobs ran at once (each run is seeded and re-seeds
 its data order per epoch); on a GPU, non-deterministic kernels make any two runs differ a
@@ -29,17 +30,17 @@ little.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from ..paths import PROFILES, reports_dir, repo_root
+from ..paths import PROFILES, repo_root
 from ..provenance import provenance, write_json
 from .notebook_utils import notebook_defaults
 
@@ -53,18 +54,20 @@ COST = {"hctnet_like": 1.8, "searched_noattn": 1.1, "searched_scratch": 1.1, "se
 def load_params(params_path: Optional[str], profile: Optional[str] = None,
                 data: Optional[str] = None) -> Dict[str, Any]:
     """The notebook's defaults overridden by a parameter file (as papermill does), then by
-    ``data``, with the profile: ``profile``, else the file's ``profile`` key, else the file's
-    folder name when that is a profile (``notebooks/params/<profile>/``).
+    ``data``, with the profile: ``profile``, else the file's ``profile`` key, else the folder
+    of a file in ``notebooks/params/<profile>/``. Unknown parameter names are warned about.
 
     Raises:
         FileNotFoundError: the parameter file is missing.
-        ValueError: naming the file when it is not a YAML mapping, or when no profile can be
-            told (pass ``profile``); the notebook's parameter cell is malformed.
+        ValueError: naming the file when it is not a YAML mapping, or when no valid profile
+            can be told (pass ``profile``); the notebook's parameter cell is malformed.
     """
     p = notebook_defaults(repo_root() / NOTEBOOK)
     p.pop("profile", None)
     if params_path:
         path = Path(params_path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; expected a YAML parameter file")
         if not path.is_file():
             raise FileNotFoundError(f"parameter file not found: {path}")
         try:
@@ -73,16 +76,26 @@ def load_params(params_path: Optional[str], profile: Optional[str] = None,
             raise ValueError(f"{path}: not valid YAML: {e}") from e
         if not isinstance(over, dict):
             raise ValueError(f"{path}: expected a mapping of parameter names to values")
+        unknown = sorted(set(over) - set(p) - {"profile"})
         p.update(over)
-        if profile is None and "profile" not in over and path.resolve().parent.name in PROFILES:
-            profile = path.resolve().parent.name
+        folder = path.resolve().parent
+        if (profile is None and "profile" not in over and folder.name in PROFILES
+                and folder.parent.name == "params"):
+            profile = folder.name
+        if unknown:
+            warnings.warn(f"{path}: unknown parameter(s) {unknown} are ignored "
+                          f"(notebook 04's parameters: {sorted(p)})")
     if data is not None:
         p["data"] = data
     if profile is not None:
         p["profile"] = profile
-    if p.get("profile") not in PROFILES:
+    if p.get("profile") is None:
         raise ValueError(f"{params_path or 'the notebook defaults'}: cannot tell the profile "
-                         f"(got {p.get('profile')!r}); pass --profile, one of {PROFILES}")
+                         f"(no --profile, no profile key, not in notebooks/params/<profile>/); "
+                         f"pass --profile, one of {PROFILES}")
+    if p["profile"] not in PROFILES:
+        raise ValueError(f"{params_path or 'the notebook defaults'}: profile {p['profile']!r} "
+                         f"is not one of {PROFILES}")
     return p
 
 
@@ -159,9 +172,12 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     if int(n_jobs) < 1:
         raise ValueError(f"--jobs must be at least 1, got {n_jobs}")
     params_path = str(Path(params_path).resolve())  # the children run in the repo root
+    if data is not None and Path(data).expanduser().exists():
+        data = str(Path(data).expanduser().resolve())  # a folder relative to the caller's cwd
     p = load_params(params_path, profile, data)
+    root = checkpoint_root(p)  # checks data, architecture and every parameter up front
     common = [params_path, "--profile", p["profile"]] + ([] if data is None else ["--data", data])
-    logs = reports_dir(p["profile"], "04_segmentation_finetune") / "checkpoints" / "prefill_logs"
+    logs = root / "prefill_logs"
     logs.mkdir(parents=True, exist_ok=True)
     record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
                               "runs": []}
@@ -189,25 +205,53 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     bar.close()
     record.update(wall_s=round(time.perf_counter() - t_all, 1), n_failed=len(failed),
                   provenance=provenance({"params": params_path, "jobs": int(n_jobs)}))
+    record["data"] = p["data"]
     write_json(logs / "prefill.json", record)
     for f in failed:
         print("FAILED, see", f)
+    if not failed:
+        nb = f"reports/{p['profile']}/04_segmentation_finetune/04_segmentation_finetune.ipynb"
+        print(f"checkpoints in {root}\nnow run the notebook with the same parameters (it "
+              f"resumes and evaluates):\n  papermill {NOTEBOOK} {nb} -k nascore --cwd notebooks "
+              f"-f {params_path} -p profile {p['profile']}"
+              + ("" if data is None else f" -p data {data}"))
     return len(failed)
+
+
+def checkpoint_root(p: Dict[str, Any]) -> Path:
+    """The checkpoint folder notebook 04 uses for these parameters (its data, architecture and
+    settings checked as the notebook checks them).
+
+    Raises:
+        ValueError, FileNotFoundError: bad data, architecture file or parameter (named).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .seg_notebook import NotebookRun
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = NotebookRun(dict(p, progress=False))
+    return Path(run.cfg.checkpoint_root)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command line (see the module docstring); returns the exit status (2: bad input)."""
-    ap = argparse.ArgumentParser(prog="python -m nascore.experiments.seg_prefill",
-                                 description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m nascore.experiments.seg_prefill", description=__doc__.splitlines()[0],
+        epilog="Checkpoints go to reports/<profile>/04_segmentation_finetune/checkpoints/<key>/ "
+               "(logs and prefill.json in its prefill_logs/); then run notebook 04 with the same "
+               "parameters (-f FILE -p profile P, and -p data D if you passed --data). Keep "
+               "--jobs x num_threads within the machine's cores.")
     ap.add_argument("params", help="notebook-04 parameter file (YAML), e.g. "
                                    "notebooks/params/full/04_segmentation_finetune.yaml")
     ap.add_argument("--profile", default=None, choices=PROFILES,
                     help="profile (default: the file's profile key, else its folder name)")
     ap.add_argument("--data", default=None, help="override the file's data (as -p data ...)")
     ap.add_argument("--jobs", type=int, default=2, help="processes at a time (default 2)")
-    ap.add_argument("--run-one", nargs="+", metavar=("SEED", "NAME"), default=None,
-                    help="internal: 'search', or SEED NAME (one run)")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--run-one", nargs="+", default=None, help=argparse.SUPPRESS)  # internal
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar over the jobs")
     a = ap.parse_args(argv)
     try:
         if a.run_one is not None:

@@ -39,8 +39,8 @@ def test_notebook_defaults_errors_name_the_file(tmp_path):
 
 
 def test_load_params_overrides_defaults_and_takes_the_profile_from_the_folder(tmp_path):
-    d = tmp_path / "default"
-    d.mkdir()
+    d = tmp_path / "params" / "default"
+    d.mkdir(parents=True)
     (d / "04.yaml").write_text("epochs: 7\nseeds: [3, 4]\n")
     p = seg_prefill.load_params(str(d / "04.yaml"))
     assert p["epochs"] == 7 and p["seeds"] == [3, 4] and p["profile"] == "default"
@@ -59,6 +59,12 @@ def test_load_params_overrides_defaults_and_takes_the_profile_from_the_folder(tm
     (elsewhere / "gpu.yaml").write_text("epochs: 2\n")
     with pytest.raises(ValueError, match="gpu.yaml: cannot tell the profile.*--profile"):
         seg_prefill.load_params(str(elsewhere / "gpu.yaml"))
+    (elsewhere / "bad_profile.yaml").write_text("profile: gpu\n")
+    with pytest.raises(ValueError, match="profile 'gpu' is not one of"):
+        seg_prefill.load_params(str(elsewhere / "bad_profile.yaml"))
+    (elsewhere / "typo.yaml").write_text("epoch: 3\n")
+    with pytest.warns(UserWarning, match=r"unknown parameter\(s\) \['epoch'\]"):
+        seg_prefill.load_params(str(elsewhere / "typo.yaml"), "smoke")
     assert seg_prefill.load_params(str(elsewhere / "gpu.yaml"), "full")["profile"] == "full"
     (elsewhere / "own.yaml").write_text("profile: smoke\n")
     assert seg_prefill.load_params(str(elsewhere / "own.yaml"))["profile"] == "smoke"
@@ -102,10 +108,10 @@ def test_ablation_seeds_limit_the_ablation_jobs_and_keep_one_checkpoint_folder()
 
 
 def test_prefill_spawns_the_search_then_every_job_and_records_them(tmp_path, monkeypatch):
-    d = tmp_path / "smoke"
-    d.mkdir()
+    d = tmp_path / "params" / "smoke"
+    d.mkdir(parents=True)
     (d / "04.yaml").write_text("seeds: [0, 1]\nbaselines: [unet]\n")
-    monkeypatch.setattr(seg_prefill, "reports_dir", lambda profile, name: tmp_path / "out" / profile)
+    monkeypatch.setattr(seg_prefill, "checkpoint_root", lambda p: tmp_path / "ck" / p["profile"])
     calls = []
 
     def fake_spawn(args, log):
@@ -115,13 +121,13 @@ def test_prefill_spawns_the_search_then_every_job_and_records_them(tmp_path, mon
 
     monkeypatch.setattr(seg_prefill, "_spawn", fake_spawn)
     monkeypatch.chdir(tmp_path)  # a relative path must reach the children as an absolute one
-    n_failed = seg_prefill.prefill("smoke/04.yaml", n_jobs=2, progress=False, data="synthetic")
+    n_failed = seg_prefill.prefill("params/smoke/04.yaml", n_jobs=2, progress=False, data="synthetic")
     assert n_failed == 1
     assert all(c[0] == str((d / "04.yaml").resolve()) for c in calls)
     assert calls[0][-2:] == ["--run-one", "search"] and ["--data", "synthetic"] == calls[0][3:5]
     runs = sorted((c[-2], c[-1]) for c in calls[1:])
     assert runs == sorted((s, n) for s in ("0", "1") for n in ("searched", "searched_scratch", "unet"))
-    rec = json.loads((tmp_path / "out" / "smoke" / "checkpoints" / "prefill_logs" / "prefill.json").read_text())
+    rec = json.loads((tmp_path / "ck" / "smoke" / "prefill_logs" / "prefill.json").read_text())
     assert rec["jobs"] == 2 and rec["n_failed"] == 1 and len(rec["runs"]) == 7
     assert "provenance" in rec
 
@@ -139,7 +145,7 @@ def test_main_exits_2_naming_a_missing_file(tmp_path, capsys):
 
 
 def test_duplicate_seeds_run_once_and_prefill_notes(tmp_path):
-    from nascore.experiments.seg_finetune import pipeline_config, prefill_notes
+    from nascore.experiments.seg_finetune import pipeline_config, prefill_record
 
     p = seg_prefill.load_params(None, "smoke")
     p.update(seeds=[0, 0], baselines=[])
@@ -150,10 +156,14 @@ def test_duplicate_seeds_run_once_and_prefill_notes(tmp_path):
         pipeline_config(dict(p, seeds=[0], ablation_seeds=0))
     with pytest.raises(ValueError, match="'ablation_seeds' is empty"):
         pipeline_config(dict(p, seeds=[0], ablation_seeds=[], loss_ablation=True))
+    with pytest.raises(ValueError, match="'seeds' must be a list of integer seeds"):
+        pipeline_config(dict(p, seeds=[0.5]))
     logs = tmp_path / "logs"
-    assert prefill_notes(logs) == []
+    assert prefill_record(logs) == ([], None)
     logs.mkdir()
     (logs / "unet_s0.log").write_text("")
-    assert "several processes" in prefill_notes(logs)[0]
+    notes, rec = prefill_record(logs)
+    assert "several processes" in notes[0] and rec is None
     (logs / "prefill.json").write_text(json.dumps({"jobs": 3}))
-    assert "(3 processes at a time" in prefill_notes(logs)[0]
+    notes, rec = prefill_record(logs)
+    assert "(3 processes at a time" in notes[0] and rec == {"jobs": 3}
