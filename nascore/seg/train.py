@@ -34,7 +34,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import BEST, LAST, cpu_state_dict, find_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (BEST, LAST, checkpoint_lock, cpu_state_dict, find_checkpoint, load_checkpoint,
+                         save_checkpoint)
 from .data import reseed_loader
 from .evaluate import evaluate, resolve_device
 from .objective import SegObjective
@@ -287,10 +288,18 @@ class Trainer:
         :func:`nascore.seg.data.make_loader` for a reproducible order), validating on
         ``val_loader`` after every epoch and at the end (or never when None).
 
+        The checkpoint folder is locked while it runs
+        (:func:`nascore.seg.checkpoint.checkpoint_lock`).
+
         Raises:
             ValueError: on an empty loader, or a checkpoint from a run with another step
                 count (naming the file).
+            RuntimeError: another live process is training into the same checkpoint folder.
         """
+        with checkpoint_lock(self.config.checkpoint_dir):
+            return self._fit(train_loader, val_loader)
+
+    def _fit(self, train_loader, val_loader) -> TrainResult:
         cfg, model = self.config, self.model
         n_batches = len(train_loader)
         if n_batches == 0:

@@ -1,10 +1,16 @@
 """Checkpoints: atomic writes, clear errors, exact resumption from the saved step."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from nascore.build import build_model
-from nascore.seg.checkpoint import load_checkpoint, save_checkpoint
+from nascore.seg.checkpoint import LOCK, checkpoint_lock, load_checkpoint, save_checkpoint
 from nascore.seg.data import make_loader
 from nascore.seg.train import seeded, train_model
 
@@ -52,3 +58,37 @@ def test_resume_continues_from_the_saved_step(arch, records, tmp_path):
     assert again.step == 4 and len(again.history) == 4
     with pytest.raises(ValueError, match="last.pt"):
         train_model(model(0), train, val, checkpoint_dir=tmp_path, **{**kw, "steps": 6})
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid  # reaped: no process has it now (pids are not reused this quickly)
+
+
+def test_lock_refuses_a_second_trainer_and_takes_over_a_stale_lock(arch, records, tmp_path):
+    with checkpoint_lock(tmp_path) as lock:
+        assert json.loads(lock.read_text()) == {"pid": os.getpid(), "host": socket.gethostname()}
+        with pytest.raises(RuntimeError, match=f"in use by process {os.getpid()}"):
+            with checkpoint_lock(tmp_path):
+                pass
+        train = make_loader(records[:4], 32, batch_size=2, train=True, seed=0)
+        with pytest.raises(RuntimeError, match=str(tmp_path)):  # fit() takes the same lock
+            train_model(build_model(arch, 1, 1), train, steps=1, device="cpu", progress=False,
+                        checkpoint_dir=tmp_path)
+        assert not (tmp_path / "last.pt").exists()
+    assert not (tmp_path / LOCK).exists()  # released
+    # a lock whose holder is gone (killed job) or that is unreadable is taken over, with a warning
+    for content in (json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}), "garbage"):
+        (tmp_path / LOCK).write_text(content)
+        with pytest.warns(UserWarning, match="stale lock"):
+            with checkpoint_lock(tmp_path):
+                assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()
+        assert not (tmp_path / LOCK).exists()
+    # a holder on another host (shared file system) cannot be checked: refused
+    (tmp_path / LOCK).write_text(json.dumps({"pid": 1, "host": socket.gethostname() + "-other"}))
+    with pytest.raises(RuntimeError, match="delete the lock file"):
+        with checkpoint_lock(tmp_path):
+            pass
+    with checkpoint_lock(None) as lock:
+        assert lock is None
