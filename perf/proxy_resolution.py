@@ -1,20 +1,23 @@
-"""At which input resolution can the live proxy score hybrid-space candidates (issue 14)?
+"""At which input size can the live proxy score hybrid-space candidates (issue 14)?
 
 Scores every architecture of the hybrid LGG mini-benchmark (``reports/benchmarks/hybrid_lgg.csv``,
-trained at 64 px) with a proxy at each of ``--resolutions`` (the same 8 tumour slices of the
-training patients, proxy seed 0, :func:`nascore.experiments.hybrid_lgg.proxy_batch` at that
-resolution), and reports per resolution: the median seconds per candidate, the Kendall τ (95%
-bootstrap CI) between the proxy at that resolution and at the full one, and the Kendall τ of each
-against the trained validation tumour Dice.
+trained at 64 px) with a proxy at every setting of ``--resolutions`` x ``--batches`` (tumour
+slices of the training patients, proxy seed 0, :func:`nascore.experiments.hybrid_lgg.proxy_batch`
+at that resolution and batch size), and reports per setting: the median seconds per candidate,
+the Kendall τ (95% bootstrap CI) between the proxy at that setting and at the full one (the
+largest resolution and batch), and the Kendall τ of each against the trained validation tumour
+Dice.
 
-Choice rule, fixed before the run: the smallest resolution whose τ with the full-resolution
-score is at least ``--min-tau`` (0.9) *and* whose τ against the trained Dice is not lower than
-the full resolution's by more than 0.05; else the full resolution.
+Choice rule, fixed before the run: the smallest setting (input pixels x slices; the cost order,
+so the choice does not depend on machine load) whose τ with the full
+setting's score is at least ``--min-tau`` (0.9) *and* whose τ against the trained Dice is not
+lower than the full setting's by more than 0.05; else the full setting. (The first run varied
+the resolution only, at batch 8; the batch size was added with the same rule.)
 
 Writes ``reports/benchmarks/proxy_resolution.json`` (with provenance) and
 ``proxy_resolution.csv`` (every score). Usage::
 
-    python perf/proxy_resolution.py [--proxy hybrid] [--resolutions 32,48,64] [--n 122]
+    python perf/proxy_resolution.py [--proxy hybrid] [--resolutions 32,48,64] [--batches 2,4,8] [--n 122]
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--proxy", default="hybrid")
     ap.add_argument("--resolutions", default="32,48,64")
+    ap.add_argument("--batches", default="2,4,8", help="proxy batch sizes (tumour slices)")
     ap.add_argument("--n", type=int, default=None, help="first n architectures (default: all)")
     ap.add_argument("--min-tau", type=float, default=0.9)
     ap.add_argument("--n-boot", type=int, default=1000)
@@ -51,7 +55,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     res = sorted(int(r) for r in a.resolutions.split(","))
-    full = res[-1]
+    bs = sorted(int(b) for b in a.batches.split(","))
+    settings = [(r, b) for r in res for b in bs]
+    full = (res[-1], bs[-1])
+    key = lambda rb: f"r{rb[0]}_b{rb[1]}"  # noqa: E731
     tp = repo_root() / "reports" / "benchmarks" / "hybrid_lgg.csv"
     df = read_table(tp)
     recipe = Recipe.from_dict(BenchTable(tp).header_config()["recipe"])
@@ -61,8 +68,8 @@ def main(argv=None) -> int:
         rows = rows.iloc[: a.n]
     archs = [HybridSegArch.from_json(j) for j in rows["arch_json"]]
     out = []
-    for r in res:
-        batch = proxy_batch(dataclasses.replace(recipe, resolution=r), 8, 0)
+    for r, b in settings:
+        batch = proxy_batch(dataclasses.replace(recipe, resolution=r), b, 0)
         build = HybridSegBuilder(int(batch[0].shape[1]), 1)
         for arch in archs:
             with torch.random.fork_rng(devices=[]):
@@ -70,32 +77,39 @@ def main(argv=None) -> int:
                 model = build(dataclasses.replace(arch, resolution=r))
             t0 = time.perf_counter()
             s = score(a.proxy, model, batch, seed=0)
-            out.append({"arch_id": arch.arch_id, "resolution": r, "value": s.value if s.ok else np.nan,
-                        "status": s.status, "time_s": time.perf_counter() - t0})
-        print(f"{r} px done", flush=True)
+            out.append({"arch_id": arch.arch_id, "resolution": r, "batch": b,
+                        "value": s.value if s.ok else np.nan, "status": s.status,
+                        "time_s": time.perf_counter() - t0})
+        print(f"{r} px, batch {b} done", flush=True)
     d = pd.DataFrame(out)
-    wide = d.pivot_table(index="arch_id", columns="resolution", values="value")
+    d["setting"] = [key(rb) for rb in zip(d["resolution"], d["batch"])]
+    wide = d.pivot_table(index="arch_id", columns="setting", values="value")
     t = truth.reindex(wide.index).to_numpy(float)
     per = {}
-    for r in res:
-        c_full = correlate(wide[r].to_numpy(float), wide[full].to_numpy(float), n_boot=a.n_boot)
-        c_dice = correlate(wide[r].to_numpy(float), t, n_boot=a.n_boot)
-        per[str(r)] = {"median_s": float(d[d["resolution"] == r]["time_s"].median()),
-                       "kendall_vs_full": c_full["kendall"], "ci95_vs_full": list(c_full["ci95_kendall"]),
-                       "kendall_vs_dice": c_dice["kendall"], "ci95_vs_dice": list(c_dice["ci95_kendall"]),
-                       "n_failed": int(d[(d["resolution"] == r) & (d["status"] != "ok")].shape[0])}
+    for rb in settings:
+        k = key(rb)
+        c_full = correlate(wide[k].to_numpy(float), wide[key(full)].to_numpy(float), n_boot=a.n_boot)
+        c_dice = correlate(wide[k].to_numpy(float), t, n_boot=a.n_boot)
+        sel = d["setting"] == k
+        per[k] = {"resolution": rb[0], "batch": rb[1], "median_s": float(d[sel]["time_s"].median()),
+                  "kendall_vs_full": c_full["kendall"], "ci95_vs_full": list(c_full["ci95_kendall"]),
+                  "kendall_vs_dice": c_dice["kendall"], "ci95_vs_dice": list(c_dice["ci95_kendall"]),
+                  "n_failed": int((sel & (d["status"] != "ok")).sum())}
     chosen = full
-    for r in res:
-        p = per[str(r)]
-        if p["kendall_vs_full"] >= a.min_tau and p["kendall_vs_dice"] >= per[str(full)]["kendall_vs_dice"] - 0.05:
-            chosen = r
+    for rb in sorted(settings, key=lambda rb: (rb[0] ** 2 * rb[1], rb[1])):
+        p = per[key(rb)]
+        if p["kendall_vs_full"] >= a.min_tau and \
+                p["kendall_vs_dice"] >= per[key(full)]["kendall_vs_dice"] - 0.05:
+            chosen = rb
             break
-    cfg = {"proxy": a.proxy, "resolutions": res, "n": len(archs), "min_tau": a.min_tau,
-           "batch": "8 tumour slices of the training patients", "table": "reports/benchmarks/hybrid_lgg.csv"}
-    result = {"per_resolution": per, "chosen_resolution": chosen, "full_resolution": full,
-              "speedup_chosen": per[str(full)]["median_s"] / per[str(chosen)]["median_s"],
-              "rule": f"smallest resolution with tau vs full >= {a.min_tau} and tau vs Dice within "
-                      "0.05 of the full resolution's"}
+    cfg = {"proxy": a.proxy, "resolutions": res, "batches": bs, "n": len(archs),
+           "min_tau": a.min_tau, "batch": "tumour slices of the training patients",
+           "table": "reports/benchmarks/hybrid_lgg.csv"}
+    result = {"per_setting": per, "full_setting": key(full), "chosen_setting": key(chosen),
+              "chosen_resolution": chosen[0], "chosen_batch": chosen[1],
+              "speedup_chosen": per[key(full)]["median_s"] / per[key(chosen)]["median_s"],
+              "rule": f"smallest setting (pixels x slices) with tau vs the full setting >= {a.min_tau} "
+                      "and tau vs Dice within 0.05 of the full setting's"}
     from pathlib import Path
 
     if a.out is None and a.n:
@@ -106,11 +120,11 @@ def main(argv=None) -> int:
     if bench is not None:
         write_csv(bench / "proxy_resolution.csv", d, cfg, 0)
         write_metrics(bench / "proxy_resolution.json", result, cfg, 0)
-    for r in res:
-        p = per[str(r)]
-        print(f"{r:4d} px  {p['median_s']:.3f} s  tau vs {full} px {p['kendall_vs_full']:.3f}  "
-              f"tau vs Dice {p['kendall_vs_dice']:.3f}")
-    print(f"chosen: {chosen} px")
+    for rb in settings:
+        p = per[key(rb)]
+        print(f"{rb[0]:4d} px batch {rb[1]:2d}  {p['median_s']:.3f} s  tau vs {key(full)} "
+              f"{p['kendall_vs_full']:.3f}  tau vs Dice {p['kendall_vs_dice']:.3f}")
+    print(f"chosen: {key(chosen)}")
     return 0
 
 
