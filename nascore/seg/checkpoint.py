@@ -16,7 +16,6 @@ import io
 import json
 import os
 import socket
-import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
@@ -68,61 +67,52 @@ def cpu_state_dict(module: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
 
 @contextlib.contextmanager
 def checkpoint_lock(checkpoint_dir: Optional[os.PathLike]) -> Iterator[Optional[Path]]:
-    """Holds ``checkpoint_dir/.lock`` (pid and host, created exclusively) while training.
+    """Holds an exclusive ``flock`` on ``checkpoint_dir/.lock`` while a run trains into the folder.
 
-    A lock left by a process that is gone (same host, pid not running, or an unreadable lock
-    file) is taken over with a warning. ``checkpoint_dir=None``: no lock.
+    The kernel releases the lock when its holder exits in any way (``SIGKILL`` included), so no
+    lock outlives its process; the file itself stays (it holds the holder's pid and host while
+    held, for the error message). Without ``fcntl`` (Windows) nothing is locked.
+    ``checkpoint_dir=None``: no lock.
 
     Raises:
-        RuntimeError: another live process on this host, or any process on another host (a
-            shared file system), holds the lock; the message names the folder, the holder and
-            the file to delete if that holder is known to be gone.
+        RuntimeError: another process (or another ``checkpoint_lock`` in this process) holds
+            the lock; the message names the folder and the holder.
+        OSError: the folder cannot be created or the lock file not opened (a read-only folder).
     """
-    if checkpoint_dir is None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    if checkpoint_dir is None or fcntl is None:
         yield None
         return
     d = Path(checkpoint_dir)
     d.mkdir(parents=True, exist_ok=True)
     lock = d / LOCK
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                held = json.loads(lock.read_text())
-                pid, host = int(held["pid"]), str(held["host"])
-            except (OSError, ValueError, KeyError, TypeError):
-                pid, host = None, None
-            if pid is not None and (host != me["host"] or _alive(pid)):
-                raise RuntimeError(
-                    f"checkpoint folder {d} is in use by process {pid} on {host} (lock file "
-                    f"{lock}); wait for it to finish, or delete the lock file if that process "
-                    "is gone") from None
-            warnings.warn(f"taking over the stale lock {lock} (holder {pid} on {host} is gone)",
-                          stacklevel=3)
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        break
-    else:  # another process took the stale lock between our unlink and create
-        raise RuntimeError(f"checkpoint folder {d} is in use (lock file {lock})")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        yield lock
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                held = json.loads(lock.read_text() or "{}")
+            except (OSError, ValueError):
+                held = {}
+            who = ("this process already holds it" if held.get("pid") == os.getpid()
+                   and held.get("host") == socket.gethostname()
+                   else f"process {held['pid']} on {held.get('host')} holds it" if "pid" in held
+                   else "another process holds it")
+            raise RuntimeError(f"checkpoint folder {d} is in use: {who} (lock {lock}); wait "
+                               "for that run to finish, or train into another folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        try:
+            yield lock
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
+        os.close(fd)

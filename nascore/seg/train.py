@@ -16,7 +16,8 @@ kernels may be non-deterministic).
 Checkpoints (``checkpoint_dir``): ``last.pt`` (model, optimiser, scheduler, knobs, step, RNG
 state, histories) after every epoch, every ``checkpoint_every`` steps and at the end;
 ``best.pt`` (model and knobs weights) whenever the validation Dice improves. Both are written
-atomically (:mod:`nascore.seg.checkpoint`).
+atomically (:mod:`nascore.seg.checkpoint`). ``.lock`` is the lock a process holds while it
+trains into the folder.
 """
 
 from __future__ import annotations
@@ -288,18 +289,16 @@ class Trainer:
         :func:`nascore.seg.data.make_loader` for a reproducible order), validating on
         ``val_loader`` after every epoch and at the end (or never when None).
 
-        The checkpoint folder is locked while it runs
-        (:func:`nascore.seg.checkpoint.checkpoint_lock`).
+        While it trains, the checkpoint folder is locked
+        (:func:`nascore.seg.checkpoint.checkpoint_lock`); a finished run is only read, unlocked,
+        so any number of processes may load it at once.
 
         Raises:
             ValueError: on an empty loader, or a checkpoint from a run with another step
                 count (naming the file).
-            RuntimeError: another live process is training into the same checkpoint folder.
+            RuntimeError: the run is unfinished and another process is training it (the lock's
+                message names the folder and the holder).
         """
-        with checkpoint_lock(self.config.checkpoint_dir):
-            return self._fit(train_loader, val_loader)
-
-    def _fit(self, train_loader, val_loader) -> TrainResult:
         cfg, model = self.config, self.model
         n_batches = len(train_loader)
         if n_batches == 0:
@@ -314,39 +313,44 @@ class Trainer:
         self.best_val, self.best_step, self.best_state, self.best_knobs = -math.inf, 0, None, None
         self.elapsed = 0.0
         rng = self._resume()
+        trains = self.step < end  # else a finished (or already stopped) run is only read
+        with contextlib.ExitStack() as held:
+            if trains and cfg.checkpoint_dir is not None:
+                held.enter_context(checkpoint_lock(cfg.checkpoint_dir))
+                rng = self._resume()  # again under the lock: another process may have moved on
 
-        wants_aux = _accepts_aux(model)
-        with seeded(cfg.seed):
-            if rng is not None:
-                _set_rng_state(rng)
-            bar = tqdm(total=total, initial=self.step, disable=not cfg.progress, desc=cfg.desc,
-                       leave=False)
-            while self.step < end:
-                epoch, skip = divmod(self.step, n_batches)
-                reseed_loader(train_loader, int(cfg.seed) * 1_000_003 + epoch)
-                model.train()
-                t0 = time.perf_counter()
-                for bi, batch in enumerate(train_loader):
-                    if bi < skip:
-                        continue
-                    if self.step >= end:
-                        break
-                    row = self._train_step(batch, epoch, wants_aux)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{row['total']:.4f}")
-                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                        self.elapsed += time.perf_counter() - t0
-                        t0 = time.perf_counter()
+            wants_aux = _accepts_aux(model)
+            with seeded(cfg.seed):
+                if rng is not None:
+                    _set_rng_state(rng)
+                bar = tqdm(total=total, initial=self.step, disable=not cfg.progress, desc=cfg.desc,
+                           leave=False)
+                while self.step < end:
+                    epoch, skip = divmod(self.step, n_batches)
+                    reseed_loader(train_loader, int(cfg.seed) * 1_000_003 + epoch)
+                    model.train()
+                    t0 = time.perf_counter()
+                    for bi, batch in enumerate(train_loader):
+                        if bi < skip:
+                            continue
+                        if self.step >= end:
+                            break
+                        row = self._train_step(batch, epoch, wants_aux)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{row['total']:.4f}")
+                        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                            self.elapsed += time.perf_counter() - t0
+                            t0 = time.perf_counter()
+                            self._save_last()
+                    self.elapsed += time.perf_counter() - t0
+                    if self.step % n_batches == 0 or self.step == total:
+                        if val_loader is not None:
+                            self._validate(val_loader, epoch)
                         self._save_last()
-                self.elapsed += time.perf_counter() - t0
-                if self.step % n_batches == 0 or self.step == total:
-                    if val_loader is not None:
-                        self._validate(val_loader, epoch)
+                bar.close()
+                if trains and self.step < total:  # stopped early: the resume point goes to disk
                     self._save_last()
-            bar.close()
-            if self.step < total:  # stopped early: make sure the resume point is on disk
-                self._save_last()
-        return self._result()
+            return self._result()
 
     def _result(self) -> TrainResult:
         model, knobs = self.model, self.knobs

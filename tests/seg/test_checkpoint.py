@@ -5,12 +5,13 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
 
 from nascore.build import build_model
-from nascore.seg.checkpoint import LOCK, checkpoint_lock, load_checkpoint, save_checkpoint
+from nascore.seg.checkpoint import checkpoint_lock, load_checkpoint, save_checkpoint
 from nascore.seg.data import make_loader
 from nascore.seg.train import seeded, train_model
 
@@ -60,35 +61,45 @@ def test_resume_continues_from_the_saved_step(arch, records, tmp_path):
         train_model(model(0), train, val, checkpoint_dir=tmp_path, **{**kw, "steps": 6})
 
 
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid  # reaped: no process has it now (pids are not reused this quickly)
+def test_lock_refuses_a_second_trainer_not_a_reader_and_dies_with_its_holder(arch, records, tmp_path):
+    train = make_loader(records[:4], 32, batch_size=2, train=True, seed=0)
+    kw = dict(steps=2, lr=5e-3, seed=1, device="cpu", progress=False)
 
+    def fit(ck, **extra):
+        with seeded(0):
+            model = build_model(arch, 1, 1)
+        return train_model(model, train, checkpoint_dir=ck, **{**kw, **extra})
 
-def test_lock_refuses_a_second_trainer_and_takes_over_a_stale_lock(arch, records, tmp_path):
-    with checkpoint_lock(tmp_path) as lock:
+    ck = tmp_path / "run"
+    with checkpoint_lock(ck) as lock:
         assert json.loads(lock.read_text()) == {"pid": os.getpid(), "host": socket.gethostname()}
-        with pytest.raises(RuntimeError, match=f"in use by process {os.getpid()}"):
-            with checkpoint_lock(tmp_path):
+        with pytest.raises(RuntimeError, match="this process already holds it"):
+            with checkpoint_lock(ck):
                 pass
-        train = make_loader(records[:4], 32, batch_size=2, train=True, seed=0)
-        with pytest.raises(RuntimeError, match=str(tmp_path)):  # fit() takes the same lock
-            train_model(build_model(arch, 1, 1), train, steps=1, device="cpu", progress=False,
-                        checkpoint_dir=tmp_path)
-        assert not (tmp_path / "last.pt").exists()
-    assert not (tmp_path / LOCK).exists()  # released
-    # a lock whose holder is gone (killed job) or that is unreadable is taken over, with a warning
-    for content in (json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}), "garbage"):
-        (tmp_path / LOCK).write_text(content)
-        with pytest.warns(UserWarning, match="stale lock"):
-            with checkpoint_lock(tmp_path):
-                assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()
-        assert not (tmp_path / LOCK).exists()
-    # a holder on another host (shared file system) cannot be checked: refused
-    (tmp_path / LOCK).write_text(json.dumps({"pid": 1, "host": socket.gethostname() + "-other"}))
-    with pytest.raises(RuntimeError, match="delete the lock file"):
-        with checkpoint_lock(tmp_path):
-            pass
+        with pytest.raises(RuntimeError, match=f"checkpoint folder {ck} is in use"):
+            fit(ck)  # an unfinished run is not trained while another holds its folder
+        assert not (ck / "last.pt").exists()
+    done = fit(ck)  # released: it trains now
+    assert done.step == 2
+    with checkpoint_lock(ck):  # a finished run is only read: no lock needed
+        assert fit(ck).step == 2
+    # another process holds the lock until it dies, however it dies (SIGKILL here)
+    other = tmp_path / "other"
+    code = textwrap.dedent(f"""
+        import sys, time
+        from nascore.seg.checkpoint import checkpoint_lock
+        with checkpoint_lock({str(other)!r}):
+            print("held", flush=True)
+            time.sleep(600)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match=f"process {p.pid} on {socket.gethostname()} holds it"):
+            fit(other)
+    finally:
+        p.kill()
+        p.wait()
+    assert fit(other).step == 2  # the kernel dropped the dead holder's lock
     with checkpoint_lock(None) as lock:
         assert lock is None
