@@ -250,6 +250,26 @@ def test_cli_names_a_missing_or_bad_parameter_file(tmp_path):
     assert pc.prefill({"n_nb201": 0, "n_vit": 0}, cache_path=tmp_path / "c.sqlite") == 0
 
 
+def test_prefill_scores_every_vit_when_n_vit_is_none_as_the_notebook_does(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from nascore.experiments.proxy_corr import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "autoformer_rows", lambda p: pd.DataFrame({"n": [p["n_vit"]] * 4}))
+
+    def score(rows, names, *a, **k):
+        seen["rows"] = rows
+        return [0] * len(rows)
+
+    monkeypatch.setattr(cli, "score_autoformer", score)
+    assert cli.prefill({"n_nb201": 0, "n_vit": None}, cache_path=tmp_path / "c.sqlite") == 4
+    assert seen["rows"]["n"].isna().all()  # autoformer_rows got None: all of vit_source
+    seen.clear()
+    assert cli.prefill({"n_nb201": 0, "n_vit": 0}, cache_path=tmp_path / "c.sqlite") == 0
+    assert not seen
+
+
 def test_notebook_run_without_data_skips_each_part_with_a_note(tmp_path, monkeypatch):
     import json
 

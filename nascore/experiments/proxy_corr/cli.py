@@ -93,7 +93,7 @@ def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Option
                 warnings.simplefilter("ignore")
                 total += len(score_nb201(sub, prox, ds, p["batch_size"], p["seed"], cache, progress,
                                          p["input_kind"], device=dev, shard=shard))
-    if p["n_vit"]:
+    if p["n_vit"] != 0:  # None = every subnet (of vit_source), as in the notebook
         rows = autoformer_rows(p)
         total += len(score_autoformer(rows, vit, p["vit_batch_size"], p["seed"], cache, progress,
                                       p["input_kind"], device=dev, shard=shard))
