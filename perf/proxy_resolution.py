@@ -8,8 +8,8 @@ the Kendall τ (95% bootstrap CI) between the proxy at that setting and at the f
 largest resolution and batch), and the Kendall τ of each against the trained validation tumour
 Dice.
 
-Choice rule, fixed before the run: the smallest setting (input pixels x slices; the cost order,
-so the choice does not depend on machine load) whose τ with the full
+Choice rule, fixed before the run: the smallest setting (input pixels x slices, ties to the
+smaller batch; the cost order, so the choice does not depend on machine load) whose τ with the full
 setting's score is at least ``--min-tau`` (0.9) *and* whose τ against the trained Dice is not
 lower than the full setting's by more than 0.05; else the full setting. (The first run varied
 the resolution only, at batch 8; the batch size was added with the same rule.)
