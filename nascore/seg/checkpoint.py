@@ -67,7 +67,6 @@ def cpu_state_dict(module: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
-
 @contextlib.contextmanager
 def checkpoint_lock(checkpoint_dir: Optional[os.PathLike]) -> Iterator[Optional[Path]]:
     """Holds an exclusive ``flock`` on ``checkpoint_dir/.lock`` while a run trains into the folder.
