@@ -4,16 +4,23 @@ forward+backward of the same net.
 For each net, in one run and on the same machine, measures the median wall time of
 (a) one training-style forward+backward (task loss, train mode, gradients w.r.t. all weights)
 and (b) ``nascore.proxies.score(proxy, ...)`` (including the harness's copy and re-init),
-and reports the ratio b/a per proxy (target <= 2). Nets:
+and reports the ratio b/a per proxy (target <= 2). ``snip`` is timed beside them: it is v2's
+task-data pass alone (one forward+backward of the task loss), so ``hybrid`` minus ``snip`` is
+what the noise passes and the fixed per-call work (layer discovery, copy, spectra) cost.
 
-* ``nb201``: an NB201 cell network (C=16, N=5), CIFAR-shaped batch (B, 3, 32, 32);
-* ``hybrid_seg_128``: the hybrid U-shaped segmentation net of ``example_arch("hybrid", 128)``
-  at 128x128, 1 output channel (BCE);
-* ``vit``: an AutoFormer-Ti-sized ViT (embed 192, depth 12, 3 heads, MLP ratio 4), 32x32 input.
+Two sets of nets:
+
+* ``nets`` (batch 16, as first published): an NB201 cell network (C=16, N=5) on (16, 3, 32, 32);
+  the hybrid U-shaped segmentation net of ``example_arch("hybrid", 128)`` at 128x128, 1 output
+  channel (BCE); an AutoFormer-Ti-sized ViT (embed 192, depth 12, 3 heads, MLP ratio 4), 32x32.
+* ``as_used``: the settings the proxy is scored at in this project: NB201 at notebook 02's
+  batch 64, the ViT at its batch 32, and ``example_arch("hybrid", 64)`` at 64x64 with 8 slices,
+  the setting of the hybrid-space search and of the mini-benchmark's proxy scores. Small nets
+  and small batches make the fixed per-call work a larger share, hence a larger ratio.
 
 Writes ``reports/benchmarks/hybrid_cost.json`` (with provenance) and prints a table.
 Usage: ``python perf/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 1]
-[--proxies hybrid hybrid_v1]``.
+[--proxies hybrid hybrid_v1 snip]``.
 One thread by default: on the shared 2-core machine, 2 OpenMP threads competing with other
 processes made every op 3-5x slower and the small eigen-solves 50x slower (noise, not cost).
 """
@@ -38,15 +45,35 @@ from nascore.proxies.losses import as_logits, task_loss
 NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
+def _batch(g, n, size, classes=None):
+    x = torch.randn(n, 3, size, size, generator=g)
+    y = (torch.randint(0, classes, (n,), generator=g) if classes else
+         torch.randint(0, 2, (n, 1, size, size), generator=g))
+    return x, y
+
+
 def nets(batch: int):
+    """The batch-``batch`` set: ``(name, model, (inputs, targets))``."""
     g = torch.Generator().manual_seed(0)
-    x32 = torch.randn(batch, 3, 32, 32, generator=g)
-    yield "nb201", build_nb201_net(NB201_CELL), (x32, torch.randint(0, 10, (batch,), generator=g))
-    x128 = torch.randn(batch, 3, 128, 128, generator=g)
-    yield ("hybrid_seg_128", build_model(example_arch("hybrid", 128), 3, 1),
-           (x128, torch.randint(0, 2, (batch, 1, 128, 128), generator=g)))
-    yield ("vit", build_autoformer_vit(192, 12, 4.0, 3, num_classes=100),
-           (x32, torch.randint(0, 100, (batch,), generator=g)))
+    yield "nb201", build_nb201_net(NB201_CELL), _batch(g, batch, 32, 10)
+    yield "hybrid_seg_128", build_model(example_arch("hybrid", 128), 3, 1), _batch(g, batch, 128)
+    yield "vit", build_autoformer_vit(192, 12, 4.0, 3, num_classes=100), _batch(g, batch, 32, 100)
+
+
+#: The ``as_used`` set: (name, batch size, resolution) as the project scores each kind of net.
+AS_USED = (("nb201_b64", 64, 32), ("vit_b32", 32, 32), ("hybrid_seg_64_b8", 8, 64))
+
+
+def nets_as_used():
+    """The ``as_used`` set (see the module docstring)."""
+    g = torch.Generator().manual_seed(0)
+    for name, b, r in AS_USED:
+        if name.startswith("nb201"):
+            yield name, build_nb201_net(NB201_CELL), _batch(g, b, r, 10)
+        elif name.startswith("vit"):
+            yield name, build_autoformer_vit(192, 12, 4.0, 3, num_classes=100), _batch(g, b, r, 100)
+        else:
+            yield name, build_model(example_arch("hybrid", r), 3, 1), _batch(g, b, r)
 
 
 def fwd_bwd(model, batch) -> float:
@@ -58,43 +85,52 @@ def fwd_bwd(model, batch) -> float:
     return time.perf_counter() - t0
 
 
+def measure(model, batch, proxies, repeats: int) -> dict:
+    """Median seconds of one forward+backward and of each proxy, and their ratios."""
+    fwd_bwd(model, batch)  # warm-up
+    for p in proxies:
+        score(p, model, batch, seed=0)
+    fb, t = [], {p: [] for p in proxies}
+    for r in range(repeats):  # interleaved, so machine noise hits all alike
+        fb.append(fwd_bwd(model, batch))
+        for p in proxies:
+            out = score(p, model, batch, seed=r)
+            if not out.ok:
+                raise RuntimeError(f"{p} failed: {out.error}")
+            t[p].append(out.time_s)
+    m_fb = statistics.median(fb)
+    res = {"fwd_bwd_s": m_fb, "params": sum(q.numel() for q in model.parameters()),
+           "input_shape": list(batch[0].shape)}
+    for p in proxies:
+        res[f"{p}_s"] = statistics.median(t[p])
+        res[f"{p}_ratio"] = res[f"{p}_s"] / m_fb
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--proxies", nargs="+", default=["hybrid", "hybrid_v1"])
+    ap.add_argument("--proxies", nargs="+", default=["hybrid", "hybrid_v1", "snip"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    res = {}
-    for name, model, batch in nets(a.batch):
-        fwd_bwd(model, batch)  # warm-up
-        for p in a.proxies:
-            score(p, model, batch, seed=0)
-        fb, t = [], {p: [] for p in a.proxies}
-        for r in range(a.repeats):  # interleaved, so machine noise hits all alike
-            fb.append(fwd_bwd(model, batch))
-            for p in a.proxies:
-                out = score(p, model, batch, seed=r)
-                if not out.ok:
-                    raise RuntimeError(f"{p} failed on {name}: {out.error}")
-                t[p].append(out.time_s)
-        m_fb = statistics.median(fb)
-        res[name] = {"fwd_bwd_s": m_fb, "params": sum(q.numel() for q in model.parameters()),
-                     "input_shape": list(batch[0].shape)}
-        for p in a.proxies:
-            m = statistics.median(t[p])
-            res[name][f"{p}_s"] = m
-            res[name][f"{p}_ratio"] = m / m_fb
-        print(f"{name:16s} fwd+bwd {m_fb:7.3f}s  " + "  ".join(
-            f"{p} {res[name][p + '_s']:7.3f}s ({res[name][p + '_ratio']:4.2f}x)" for p in a.proxies),
-            flush=True)
-    out = {"nets": res, "target_ratio": 2.0,
-           "max_ratio": {p: max(v[f"{p}_ratio"] for v in res.values()) for p in a.proxies}}
+    out = {"target_ratio": 2.0}
+    for key, gen in (("nets", nets(a.batch)), ("as_used", nets_as_used())):
+        res = {}
+        for name, model, batch in gen:
+            res[name] = measure(model, batch, a.proxies, a.repeats)
+            print(f"{name:16s} fwd+bwd {res[name]['fwd_bwd_s']:7.3f}s  " + "  ".join(
+                f"{p} {res[name][p + '_s']:7.3f}s ({res[name][p + '_ratio']:4.2f}x)"
+                for p in a.proxies), flush=True)
+        out[key] = res
+        out["max_ratio" if key == "nets" else f"max_ratio_{key}"] = {
+            p: max(v[f"{p}_ratio"] for v in res.values()) for p in a.proxies}
     path = write_metrics(repo_root() / "reports" / "benchmarks" / "hybrid_cost.json", out,
                          config={"batch": a.batch, "repeats": a.repeats, "threads": a.threads,
-                                 "proxies": a.proxies, "device": "cpu"}, seed=0)
-    print(f"max ratio {out['max_ratio']} -> {path}")
+                                 "proxies": a.proxies, "as_used": [list(x) for x in AS_USED],
+                                 "device": "cpu"}, seed=0)
+    print(f"max ratio (batch {a.batch}) {out['max_ratio']}; as used {out['max_ratio_as_used']} -> {path}")
 
 
 if __name__ == "__main__":
