@@ -11,9 +11,10 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
+
+from data_prep._files import atomic_write_bytes, atomic_write_text  # noqa: F401 - re-exported
 
 from .paths import repo_root
 
@@ -56,29 +57,6 @@ def provenance(config: Optional[Mapping[str, Any]] = None, seed: Optional[int] =
     except ImportError:  # pragma: no cover
         pass
     return rec
-
-
-def atomic_write_bytes(path: os.PathLike, data: bytes) -> Path:
-    """Writes ``data`` to a temporary file beside ``path``, then renames it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path: os.PathLike, text: str) -> Path:
-    """Atomic text write (UTF-8)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _json_default(o: Any):

@@ -49,3 +49,19 @@ def test_git_sha_outside_a_checkout_reads_the_environment(monkeypatch, tmp_path)
     assert P.git_sha() == "abc123"
     monkeypatch.delenv("NASCORE_GIT_SHA")
     assert P.git_sha() == "unknown"
+
+
+def test_result_files_get_the_permissions_of_a_plain_open(tmp_path):
+    """Results are written through a temporary file; they must not keep mkstemp's 0600 (a
+    colleague on a shared machine could not read them)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        paths_ = [provenance.write_metrics(tmp_path / "m.json", {"a": 1}),
+                  provenance.write_csv(tmp_path / "t.csv", pd.DataFrame({"a": [1]})),
+                  provenance.atomic_write_text(tmp_path / "n.txt", "x")]
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths_} == {0o644}
