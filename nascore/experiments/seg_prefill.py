@@ -127,7 +127,8 @@ def jobs(p: Dict[str, Any]) -> List[Tuple[int, str]]:
 
 
 def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None:
-    """Trains (or resumes) one run; ``name=None``: the knob search only.
+    """Trains (or resumes) one run; ``name=None``: the knob search only. Nothing is evaluated
+    (the notebook evaluates every run from its finished checkpoint).
 
     Raises:
         ValueError: ``name`` is not a run of these parameters (the known ones are named).
@@ -145,7 +146,8 @@ def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None
     elif p.get("ablation_seeds") is not None:
         q["ablation_seeds"] = one
     run = NotebookRun(q)
-    run_pipeline(run.arch, run.records, run.cfg, only=set() if name is None else {name})
+    run_pipeline(run.arch, run.records, run.cfg, only=set() if name is None else {name},
+                 train_only=True)
 
 
 def _spawn(args: Sequence[str], log: Path) -> Tuple[int, float]:

@@ -61,7 +61,7 @@ def ablation_seeds(cfg) -> Tuple[int, ...]:
 
 
 def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_channels: int,
-                      flops_budget: Optional[float], variants=VARIANTS
+                      flops_budget: Optional[float], variants=VARIANTS, train_only: bool = False
                       ) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """Runs the ablation (see the module docstring).
 
@@ -72,6 +72,8 @@ def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_ch
             training settings, ``checkpoint_root`` for resumable runs).
         in_channels: image channels. flops_budget: the complexity budget (FLOPs) or None.
         variants: the variants to run (default all of :data:`VARIANTS`).
+        train_only: train (or resume) the checkpoints and skip the test evaluation; the
+            tables are then empty (:mod:`nascore.experiments.seg_prefill`).
 
     Returns:
         ``(rows, per_case)``: one row per (variant, seed), and the per-slice test metrics
@@ -106,6 +108,9 @@ def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_ch
                             SegObjective(w.replace(complexity=0, entropy=0)), train_cfg,
                             steps=fine, seed=seed, desc=f"ablation {v} s{seed}",
                             checkpoint_dir=None if ck is None else str(ck / f"{tag}_s{seed}"))
+            if train_only:
+                model.cpu()
+                continue
             per_case, _ = evaluate(model, L["test"])
             pm = patient_metrics(per_case, n_boot=200)
             ent = [h.get("entropy") for h in rep["history"] if h.get("entropy") is not None]

@@ -202,7 +202,8 @@ def _ckpt(cfg: SegPipelineConfig, name: str, seed: int) -> Optional[str]:
 
 def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
                  config: Optional[SegPipelineConfig] = None,
-                 only: Optional[Collection[str]] = None) -> PipelineResults:
+                 only: Optional[Collection[str]] = None,
+                 train_only: bool = False) -> PipelineResults:
     """Runs the whole comparison (see the module docstring).
 
     Args:
@@ -215,6 +216,9 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             (or resumes). Used by :mod:`nascore.experiments.seg_prefill` to fill the
             checkpoints of one part in each of several processes; the tables then hold only
             those runs.
+        train_only: train (or resume) the checkpoints and skip every test evaluation, latency
+            and prediction; the result tables are then empty (the prefill jobs: the notebook
+            evaluates afterwards from the finished checkpoints).
 
     Raises:
         ValueError: ``only`` is a string or names a run this configuration does not switch on.
@@ -284,6 +288,9 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         steps = fine_steps if pre_steps else total_steps
         r = train_model(model, L["train"], L["val"], objective, train_cfg, steps=steps,
                         seed=seed, checkpoint_dir=_ckpt(cfg, name, seed), desc=f"{name} s{seed}")
+        if train_only:
+            model.cpu()
+            return
         per_case, agg = evaluate(model, L["test"])
         cpu = copy.deepcopy(model).cpu()
         lat = measure_latency(cpu, shape, repeats=cfg.latency_repeats)
@@ -337,7 +344,8 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     abl = abl_cases = None
     variants = [v for v in cfg.ablation_variants if wanted(f"ablation:{v}")]
     if cfg.loss_ablation and variants:
-        abl, abl_cases = run_loss_ablation(arch, loaders, cfg, in_ch, budget, variants=variants)
+        abl, abl_cases = run_loss_ablation(arch, loaders, cfg, in_ch, budget, variants=variants,
+                                           train_only=train_only)
     search = {k: v for k, v in report.items() if k not in ("model", "history")}
     search.update(total_steps=total_steps, fine_tune_steps=fine_steps, steps_equal=steps_equal)
     return PipelineResults(table=pd.DataFrame(rows), curves=pd.DataFrame(curves),

@@ -77,3 +77,33 @@ def test_only_trains_the_named_runs_and_a_later_full_run_resumes_them(arch, reco
         run_pipeline(arch, records, cfg, only={NOATTN})
     with pytest.raises(ValueError, match="only must be a collection"):
         run_pipeline(arch, records, cfg, only="unet")
+
+
+def test_train_only_fills_checkpoints_without_evaluating(arch, records, tmp_path, monkeypatch):
+    """The prefill jobs train and stop: no test evaluation, latency or prediction (the notebook
+    evaluates later from the finished checkpoints, which it resumes, not retrains)."""
+    import nascore.seg.ablation as ablation_mod
+    import nascore.seg.pipeline as pipeline_mod
+
+    cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=2, latency_repeats=1,
+                                  loss_ablation=True, ablation_variants=("dice_ce",),
+                                  checkpoint_root=str(tmp_path / "ck"))
+
+    def boom(*a, **k):
+        raise AssertionError("train_only evaluated a model")
+
+    with monkeypatch.context() as m:
+        for mod in (pipeline_mod, ablation_mod):
+            m.setattr(mod, "evaluate", boom)
+        m.setattr(pipeline_mod, "measure_latency", boom)
+        m.setattr(pipeline_mod, "predict", boom)
+        part = run_pipeline(arch, records, cfg, only={"unet", "ablation:dice_ce"}, train_only=True)
+    assert part.table.empty and part.per_case.empty and part.predictions == {}
+    assert part.ablation is not None and part.ablation.empty
+    last = tmp_path / "ck" / "unet_s0" / "last.pt"
+    abl = tmp_path / "ck" / "ablation" / "dice_ce_s0" / "last.pt"
+    assert last.is_file() and abl.is_file()
+    stamps = (last.stat().st_mtime_ns, abl.stat().st_mtime_ns)
+    full = run_pipeline(arch, records, cfg, only={"unet", "ablation:dice_ce"})
+    assert list(full.table["model"]) == ["unet"] and len(full.ablation) == 1
+    assert (last.stat().st_mtime_ns, abl.stat().st_mtime_ns) == stamps  # resumed, not retrained
