@@ -13,13 +13,20 @@ Two sets of nets:
 * ``nets`` (batch 16, as first published): an NB201 cell network (C=16, N=5) on (16, 3, 32, 32);
   the hybrid U-shaped segmentation net of ``example_arch("hybrid", 128)`` at 128x128, 1 output
   channel (BCE); an AutoFormer-Ti-sized ViT (embed 192, depth 12, 3 heads, MLP ratio 4), 32x32.
-* ``as_used``: the settings the proxy is scored at in this project: NB201 at notebook 02's
-  batch 64, the ViT at its batch 32, and ``example_arch("hybrid", 64)`` at 64x64 with 8 slices,
-  the setting of the hybrid-space search and of the mini-benchmark's proxy scores. Small nets
-  and small batches make the fixed per-call work a larger share, hence a larger ratio.
+* ``as_used``: the settings the proxy is scored at in this project: NB201 at the live search's
+  batch 16 (notebook 03) and at notebook 02's full-profile batch 64, the ViT at notebook 02's
+  batch 32, and hybrid segmentation nets at the hybrid-space search's setting (64x64, 8 slices):
+  ``example_arch("hybrid", 64)`` and three candidates drawn uniformly from the searched space
+  (``HybridSegSpace(resolutions=(128,))``, seed 0). Small nets and small batches make the fixed
+  per-call work a larger share, hence a larger ratio.
+
+Beside each ratio, the two fixed parts a value-preserving trim could remove are timed on their
+own: ``copy_s`` (the harness's ``copy.deepcopy`` of the net) and ``discovery_s`` (the batch-1
+structure pass of :func:`nascore.proxies.layers.discover`); ``hybrid_without_fixed_ratio`` is
+v2's ratio with both taken off.
 
 Writes ``reports/benchmarks/hybrid_cost.json`` (with provenance) and prints a table.
-Usage: ``python perf/bench_hybrid_cost.py [--batch 16] [--repeats 3] [--threads 1]
+Usage: ``python perf/bench_hybrid_cost.py [--batch 16] [--repeats 5] [--threads 1]
 [--proxies hybrid hybrid_v1 snip]``.
 One thread by default: on the shared 2-core machine, 2 OpenMP threads competing with other
 processes made every op 3-5x slower and the small eigen-solves 50x slower (noise, not cost).
@@ -28,8 +35,11 @@ processes made every op 3-5x slower and the small eigen-solves 50x slower (noise
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
+
+import numpy as np
 
 import torch
 
@@ -40,6 +50,7 @@ from nascore.build import build_model
 from nascore.paths import repo_root
 from nascore.provenance import write_metrics
 from nascore.proxies import score
+from nascore.proxies.layers import discover
 from nascore.proxies.losses import as_logits, task_loss
 
 NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -61,7 +72,22 @@ def nets(batch: int):
 
 
 #: The ``as_used`` set: (name, batch size, resolution) as the project scores each kind of net.
-AS_USED = (("nb201_b64", 64, 32), ("vit_b32", 32, 32), ("hybrid_seg_64_b8", 8, 64))
+AS_USED = (("nb201_b16", 16, 32), ("nb201_b64", 64, 32), ("vit_b32", 32, 32),
+           ("hybrid_seg_64_b8", 8, 64))
+
+#: Candidates drawn from the searched hybrid space, scored at the search's setting.
+N_CANDIDATES = 3
+
+
+def space_candidates(n: int = N_CANDIDATES, seed: int = 0):
+    """``n`` architectures drawn uniformly, decision by decision, from the hybrid-space search's
+    space (``HybridSegSpace(resolutions=(128,))``)."""
+    from nascore.space import HybridSegSpace
+
+    space = HybridSegSpace(resolutions=(128,))
+    rng = np.random.default_rng(seed)
+    return [space.decode([int(rng.integers(len(d.choices))) for d in space.decisions()])
+            for _ in range(n)]
 
 
 def nets_as_used():
@@ -74,6 +100,8 @@ def nets_as_used():
             yield name, build_autoformer_vit(192, 12, 4.0, 3, num_classes=100), _batch(g, b, r, 100)
         else:
             yield name, build_model(example_arch("hybrid", r), 3, 1), _batch(g, b, r)
+    for i, arch in enumerate(space_candidates()):
+        yield f"hybrid_space_{i}_64_b8", build_model(arch, 3, 1), _batch(g, 8, 64)
 
 
 def fwd_bwd(model, batch) -> float:
@@ -85,8 +113,18 @@ def fwd_bwd(model, batch) -> float:
     return time.perf_counter() - t0
 
 
+def _median_s(fn, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
 def measure(model, batch, proxies, repeats: int) -> dict:
-    """Median seconds of one forward+backward and of each proxy, and their ratios."""
+    """Median seconds of one forward+backward and of each proxy, their ratios, and the fixed
+    parts ``copy_s`` and ``discovery_s`` (see the module docstring)."""
     fwd_bwd(model, batch)  # warm-up
     for p in proxies:
         score(p, model, batch, seed=0)
@@ -104,13 +142,18 @@ def measure(model, batch, proxies, repeats: int) -> dict:
     for p in proxies:
         res[f"{p}_s"] = statistics.median(t[p])
         res[f"{p}_ratio"] = res[f"{p}_s"] / m_fb
+    res["copy_s"] = _median_s(lambda: copy.deepcopy(model), repeats)
+    res["discovery_s"] = _median_s(lambda: discover(model, batch[0]), repeats)
+    if "hybrid" in proxies:
+        res["hybrid_without_fixed_ratio"] = (res["hybrid_s"] - res["copy_s"]
+                                             - res["discovery_s"]) / m_fb
     return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--proxies", nargs="+", default=["hybrid", "hybrid_v1", "snip"])
     a = ap.parse_args()
@@ -124,13 +167,18 @@ def main() -> None:
                 f"{p} {res[name][p + '_s']:7.3f}s ({res[name][p + '_ratio']:4.2f}x)"
                 for p in a.proxies), flush=True)
         out[key] = res
-        out["max_ratio" if key == "nets" else f"max_ratio_{key}"] = {
-            p: max(v[f"{p}_ratio"] for v in res.values()) for p in a.proxies}
+        out[f"max_ratio_{key}"] = {p: max(v[f"{p}_ratio"] for v in res.values()) for p in a.proxies}
+    out["max_ratio"] = {p: max(out["max_ratio_nets"][p], out["max_ratio_as_used"][p])
+                        for p in a.proxies}
     path = write_metrics(repo_root() / "reports" / "benchmarks" / "hybrid_cost.json", out,
                          config={"batch": a.batch, "repeats": a.repeats, "threads": a.threads,
                                  "proxies": a.proxies, "as_used": [list(x) for x in AS_USED],
+                                 "space_candidates": {"n": N_CANDIDATES, "seed": 0,
+                                                      "resolutions": [128], "proxy_px": 64,
+                                                      "batch": 8},
                                  "device": "cpu"}, seed=0)
-    print(f"max ratio (batch {a.batch}) {out['max_ratio']}; as used {out['max_ratio_as_used']} -> {path}")
+    print(f"max ratio (batch {a.batch}) {out['max_ratio_nets']}; as used "
+          f"{out['max_ratio_as_used']} -> {path}")
 
 
 if __name__ == "__main__":

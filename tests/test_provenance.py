@@ -51,17 +51,18 @@ def test_git_sha_outside_a_checkout_reads_the_environment(monkeypatch, tmp_path)
     assert P.git_sha() == "unknown"
 
 
-def test_result_files_get_the_permissions_of_a_plain_open(tmp_path):
-    """Results are written through a temporary file; they must not keep mkstemp's 0600 (a
-    colleague on a shared machine could not read them)."""
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_result_files_get_the_permissions_of_a_plain_open(tmp_path, umask, mode):
+    """Results are written through a temporary file; they must get ``0666 & ~umask`` like a
+    plain ``open``, not mkstemp's 0600 (a colleague on a shared machine could not read them)."""
     import os
     import stat
 
-    old = os.umask(0o022)
+    old = os.umask(umask)
     try:
         paths_ = [provenance.write_metrics(tmp_path / "m.json", {"a": 1}),
                   provenance.write_csv(tmp_path / "t.csv", pd.DataFrame({"a": [1]})),
                   provenance.atomic_write_text(tmp_path / "n.txt", "x")]
     finally:
         os.umask(old)
-    assert {stat.S_IMODE(p.stat().st_mode) for p in paths_} == {0o644}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths_} == {mode}

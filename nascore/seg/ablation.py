@@ -75,10 +75,16 @@ def run_loss_ablation(arch, loaders: Callable[[int], Dict[str, Any]], cfg, in_ch
         train_only: train (or resume) the checkpoints and skip the test evaluation; the
             tables are then empty (:mod:`nascore.experiments.seg_prefill`).
 
+    Raises:
+        ValueError: ``train_only`` without ``cfg.checkpoint_root``.
+
     Returns:
         ``(rows, per_case)``: one row per (variant, seed), and the per-slice test metrics
         with ``model`` = ``ablation:<variant>`` and ``seed``.
     """
+    if train_only and cfg.checkpoint_root is None:
+        raise ValueError("train_only=True needs cfg.checkpoint_root: without checkpoints the "
+                         "trained weights would be thrown away")
     base = cfg.loss_weights()
     train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, device=cfg.device,
                             progress=cfg.progress, val_metric=cfg.val_metric)

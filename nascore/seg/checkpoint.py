@@ -91,7 +91,7 @@ def checkpoint_lock(checkpoint_dir: Optional[os.PathLike]) -> Iterator[Optional[
     d = Path(checkpoint_dir)
     d.mkdir(parents=True, exist_ok=True)
     lock = d / LOCK
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)  # 0666 & ~umask, like the checkpoints
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -221,9 +221,13 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             evaluates afterwards from the finished checkpoints).
 
     Raises:
-        ValueError: ``only`` is a string or names a run this configuration does not switch on.
+        ValueError: ``only`` is a string or names a run this configuration does not switch on;
+            ``train_only`` without ``config.checkpoint_root`` (the training would be lost).
     """
     cfg = config or SegPipelineConfig()
+    if train_only and cfg.checkpoint_root is None:
+        raise ValueError("train_only=True needs config.checkpoint_root: without checkpoints the "
+                         "trained weights would be thrown away")
     if only is not None:
         if isinstance(only, str):
             raise ValueError(f"only must be a collection of run names, got the string {only!r}")

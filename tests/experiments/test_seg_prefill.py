@@ -167,3 +167,26 @@ def test_duplicate_seeds_run_once_and_prefill_notes(tmp_path):
     (logs / "prefill.json").write_text(json.dumps({"jobs": 3}))
     notes, rec = prefill_record(logs)
     assert "(3 processes at a time" in notes[0] and rec == {"jobs": 3}
+
+
+def test_run_one_trains_without_evaluating(monkeypatch):
+    """A prefill job trains into the checkpoints and stops (``train_only``): the notebook
+    evaluates afterwards, so an evaluation here would be thrown away."""
+    import nascore.seg
+    from nascore.experiments import seg_notebook
+
+    calls = []
+
+    class FakeRun:
+        def __init__(self, q):
+            self.arch, self.records, self.cfg = "arch", "records", q
+
+    monkeypatch.setattr(seg_notebook, "NotebookRun", FakeRun)
+    monkeypatch.setattr(nascore.seg, "run_pipeline",
+                        lambda arch, records, cfg, **kw: calls.append((cfg, kw)))
+    p = seg_prefill.load_params(None, "smoke")
+    seg_prefill.run_one(p, 0, "unet")
+    seg_prefill.run_one(p, None, None)
+    assert [kw for _, kw in calls] == [{"only": {"unet"}, "train_only": True},
+                                       {"only": set(), "train_only": True}]
+    assert calls[0][0]["seeds"] == [0] and calls[1][0]["loss_ablation"] is False

@@ -103,3 +103,19 @@ def test_lock_refuses_a_second_trainer_not_a_reader_and_dies_with_its_holder(arc
     assert fit(other).step == 2  # the kernel dropped the dead holder's lock
     with checkpoint_lock(None) as lock:
         assert lock is None
+
+
+def test_lock_file_gets_the_umask_permissions_like_the_checkpoints(tmp_path):
+    """Under a group-sharing umask a colleague can open the lock to resume the run."""
+    import os
+    import stat
+
+    from nascore.seg.checkpoint import LOCK, checkpoint_lock
+
+    old = os.umask(0o002)
+    try:
+        with checkpoint_lock(tmp_path / "run"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "run" / LOCK).stat().st_mode) == 0o664

@@ -107,3 +107,9 @@ def test_train_only_fills_checkpoints_without_evaluating(arch, records, tmp_path
     full = run_pipeline(arch, records, cfg, only={"unet", "ablation:dice_ce"})
     assert list(full.table["model"]) == ["unet"] and len(full.ablation) == 1
     assert (last.stat().st_mtime_ns, abl.stat().st_mtime_ns) == stamps  # resumed, not retrained
+
+
+def test_train_only_needs_checkpoints(arch, records):
+    cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=2)
+    with pytest.raises(ValueError, match="train_only=True needs config.checkpoint_root"):
+        run_pipeline(arch, records, cfg, train_only=True)
