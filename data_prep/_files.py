@@ -18,6 +18,14 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def _umask() -> int:
+    """The process umask: read from ``/proc/self/status`` where the kernel reports it (Linux
+    4.7+), so that no other thread ever sees a changed umask; elsewhere set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     old = os.umask(0o022)
     os.umask(old)
     return old

@@ -299,3 +299,18 @@ def test_prepared_output_round_trips(tmp_path):
                  "--no-progress"]) == 0
     back = load_prepared(tmp_path / "o")
     assert summary(back) == [("P1_1", "P1", 24), ("P2_1", "P2", 24), ("P3_1", "P3", 24)]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_umask_is_read_without_changing_it(monkeypatch):
+    """Reading the umask must not flip it process-wide (another thread creating a file at that
+    moment would get the wrong mode)."""
+    from data_prep._files import _umask
+
+    old = os.umask(0o027)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(os, "umask", lambda *_: (_ for _ in ()).throw(AssertionError("umask set")))
+            assert _umask() == 0o027
+    finally:
+        os.umask(old)
