@@ -7,9 +7,10 @@ Choices (all recorded in the outputs):
   with :class:`~nascore.search.objectives.HybridSegBuilder`), cached per arch in a
   :class:`~nascore.cache.ScoreCache`. To keep it cheap every candidate is scored at a REDUCED
   proxy resolution (default 64 px, batch 8; ``resize=False``), whatever its own resolution, on
-  a small batch of tumour slices of the dataset ``data`` names
-  (:func:`nascore.seg.datasets.load_dataset`: ``"auto"`` = LGG when present, else MSD, else
-  SYNTHETIC phantoms, labelled so everywhere); the model takes the data's channel count.
+  a small batch of tumour slices of the **training patients** (notebook 04's patient split) of
+  the dataset ``data`` names (:func:`nascore.seg.datasets.load_dataset`: ``"auto"`` = LGG when
+  present, else MSD, else SYNTHETIC phantoms, labelled so everywhere); the model takes the
+  data's channel count. The batch's fingerprint is part of the cache namespace and history name.
   ``hybrid`` (v2) reads the batch: its SNIP component takes the segmentation loss on these
   slices and masks (its other components use noise of the batch's shape), so the slices are
   part of the score; every candidate is scored at the proxy resolution, so the proxy cannot
@@ -48,6 +49,7 @@ Choices (all recorded in the outputs):
      "pred_latency_ms": float | null, "n_attn": int,
      "in_channels": int, "out_channels": int,
      "data": str, "synthetic": bool,
+     "batch_ids": [str], "batch_split": {"fractions", "seed", "side": "train", "n_patients"},
      "search": {"strategy", "settings", "budget", "seed", "n_evals", "n_rejected", "n_failed",
                 "min_attn_blocks", "note"},
      "provenance": {...}}                         # nascore.provenance.provenance(config, seed)
@@ -137,44 +139,90 @@ class HybridSearchConfig:
 
 
 # ----------------------------------------------------------------------------- data, objective
+#: The patient split notebook 04 trains and tests on (:class:`~nascore.seg.pipeline.SegPipelineConfig`
+#: defaults): the search's scoring batch is drawn from its training patients only.
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+SPLIT_SEED = 0
+
+
+def _plain(t):
+    """A MONAI ``MetaTensor`` as a plain tensor (other tensors unchanged)."""
+    return t.as_tensor() if hasattr(t, "as_tensor") else t
+
+
 def load_tumour_batch(batch_size: int = 8, resolution: int = 64, seed: int = 0,
-                      data: str = "auto", cache_dir=None, channels=None):
-    """A small batch of tumour slices at ``resolution`` from the dataset ``data`` names.
+                      data: str = "auto", cache_dir=None, channels=None,
+                      fractions=SPLIT_FRACTIONS, split_seed: int = SPLIT_SEED):
+    """A small batch of tumour slices at ``resolution`` from the **training patients** of the
+    dataset ``data`` names.
+
+    The patients are split as notebook 04 splits them (:func:`data_prep.patient_split` with
+    ``fractions`` and ``split_seed``), so no validation or test patient's image or mask is shown
+    to the proxy that picks the architecture notebook 04 then tests.
 
     Args:
         data: see :func:`nascore.seg.datasets.load_dataset` (``"auto"``, ``"lgg"``,
             ``"msd_brain"``, ``"synthetic"`` or a prepared folder's path).
         cache_dir: folder-dataset cache of the resized arrays.
         channels: channel indices to keep (None: all; the model takes the data's channels).
+        fractions, split_seed: the train/val/test patient split (notebook 04's by default).
 
     Returns:
-        ``((x, y), info)``: float32 images ``(B, C, r, r)``, float masks ``(B, 1, r, r)``;
-        ``info`` = ``{"source", "synthetic", "ids", "tag", "channels"}`` (``source`` is the
-        dataset label, ``tag`` its registry name for cache and history names).
+        ``((x, y), info)``: float32 images ``(B, C, r, r)``, each image and channel min-max
+        scaled to [0, 1] as training scales them (MONAI ``ScaleIntensity``, channel-wise),
+        float masks ``(B, 1, r, r)``;
+        ``info`` = ``{"source", "synthetic", "ids", "tag", "channels", "split"}`` (``source``
+        is the dataset label, ``tag`` its registry name for cache and history names,
+        ``split`` the split used and the number of training patients).
 
     Raises:
-        ValueError: fewer tumour slices than ``batch_size``.
+        ValueError: fewer tumour slices in the training patients than ``batch_size``, or a
+            split :func:`data_prep.patient_split` refuses.
     """
     import torch
+    from monai.transforms import ScaleIntensity
+
+    from data_prep import patient_split
 
     from ..seg.datasets import load_dataset
 
     recs, di = load_dataset(data, resolution=resolution, channels=channels, cache_dir=cache_dir,
-                            synthetic={"n_patients": max(4, batch_size // 2),
+                            synthetic={"n_patients": max(4, 2 * batch_size),
                                        "slices_per_patient": 8, "seed": seed})
+    train = patient_split(recs, fractions, split_seed)["train"]
     rng = np.random.default_rng(seed)
-    tumour = [r for r in recs if r["has_tumor"]]
-    recs = tumour or recs if di["synthetic"] else tumour
-    if len(recs) < batch_size:
-        raise ValueError(f"only {len(recs)} tumour slices in {di['label']}, need "
+    tumour = [r for r in train if r["has_tumor"]]
+    pool = tumour or train if di["synthetic"] else tumour
+    if len(pool) < batch_size:
+        raise ValueError(f"only {len(pool)} tumour slices in the training patients of "
+                         f"{di['label']} (split {list(fractions)}, seed {split_seed}), need "
                          f"batch_size={batch_size}")
-    pick = np.sort(rng.choice(len(recs), size=batch_size, replace=False))
-    x = torch.from_numpy(np.stack([np.asarray(recs[i]["image"], np.float32) for i in pick]))
-    y = torch.from_numpy(np.stack([np.asarray(recs[i]["mask"], np.float32) for i in pick]))
-    source = di["label"] if di["synthetic"] else f"{di['label']}, tumour slices"
+    pick = np.sort(rng.choice(len(pool), size=batch_size, replace=False))
+    scale = ScaleIntensity(channel_wise=True)  # as training does (nascore.seg.data)
+    x = torch.stack([_plain(scale(torch.from_numpy(np.asarray(pool[i]["image"], np.float32))))
+                     for i in pick])
+    y = torch.from_numpy(np.stack([np.asarray(pool[i]["mask"], np.float32) for i in pick]))
+    source = (di["label"] if di["synthetic"]
+              else f"{di['label']}, tumour slices of the training patients")
+    split = {"fractions": list(fractions), "seed": int(split_seed), "side": "train",
+             "n_patients": len({r["group"] for r in train})}
     info = {"source": source, "synthetic": di["synthetic"], "tag": di["name"],
-            "channels": di["channels"], "ids": [str(recs[i]["id"]) for i in pick]}
+            "channels": di["channels"], "ids": [str(pool[i]["id"]) for i in pick], "split": split}
     return (x, y), info
+
+
+def batch_fingerprint(batch) -> str:
+    """8-hex SHA-1 of the scoring batch's bytes (images, and masks when given): part of the
+    score-cache namespace and of the history name, so another batch (another split, seed or
+    dataset version) never reuses scores of this one."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for t in batch:
+        if t is not None:
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:8]
 
 
 def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=None):
@@ -183,20 +231,22 @@ def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=Non
     from .proxy_corr import code_version
 
     ns = (f"hybridseg/{data_tag}/r{cfg.proxy_resolution}/b{cfg.batch_size}/"
-          f"c{cfg.in_channels}o{cfg.out_channels}/{code_version()}")
+          f"c{cfg.in_channels}o{cfg.out_channels}/x{batch_fingerprint(batch)}/{code_version()}")
     return ProxyObjective(cfg.proxy, HybridSegBuilder(cfg.in_channels, cfg.out_channels), batch,
                           seed=cfg.seed, cache_path=cache_path, dataset=ns, resize=False)
 
 
-def history_name(cfg: HybridSearchConfig, data_tag: str) -> str:
+def history_name(cfg: HybridSearchConfig, data_tag: str, batch=None) -> str:
     """The history file name: everything the scores depend on beyond what the log's meta line
-    checks (data, proxy resolution/batch/channels, proxy code version), so that changing any
-    of them starts a fresh history instead of replaying scores of another setting."""
+    checks (data, proxy resolution/batch/channels, proxy code version and, given ``batch``, its
+    :func:`batch_fingerprint`), so that changing any of them starts a fresh history instead of
+    replaying scores of another setting."""
     from .proxy_corr import code_version
 
+    fp = "" if batch is None else f"__x{batch_fingerprint(batch)}"
     return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
             f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__code{code_version()}"
-            f"__attn{cfg.min_attn_blocks}__seed{cfg.seed}.jsonl")  # the constraint is resumed
+            f"{fp}__attn{cfg.min_attn_blocks}__seed{cfg.seed}.jsonl")  # the constraint is resumed
 
 
 def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, history_path=None,

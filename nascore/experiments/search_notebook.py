@@ -187,7 +187,7 @@ class NotebookRun:
             self.notes.append("hybrid-space search scored on " + info["source"])
         self.cost_fn = SH.SegCostFn(cfg.in_channels, cfg.out_channels, self.cache_dir / "flops_lut.json")
         obj = SH.make_objective(cfg, batch, info["tag"], self.cache_dir / "scores.sqlite")
-        path = self.hist_dir / SH.history_name(cfg, info["tag"])
+        path = self.hist_dir / SH.history_name(cfg, info["tag"], batch)
         self.seg_hist = h = SH.run_hybrid_search(cfg, obj, self.cost_fn, path, progress=True,
                                                  workers=int(p.get("seg_workers", 1)),
                                                  dask=p.get("dask"))

@@ -369,3 +369,39 @@ def test_notebook_hybrid_search_passes_workers_and_dask(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="stop here"):
         run.hybrid_search()
     assert seen == {"workers": 2, "dask": ""}
+
+
+def test_scoring_batch_holds_only_training_patients_of_notebook_04s_split():
+    """The proxy that picks notebook 04's architecture must never see a validation or test
+    patient's image or mask (v2's SNIP reads the masks)."""
+    from data_prep import patient_split
+    from nascore.seg.datasets import load_dataset
+    from nascore.seg.pipeline import SegPipelineConfig
+
+    cfg = SegPipelineConfig()
+    assert (SH.SPLIT_FRACTIONS, SH.SPLIT_SEED) == (tuple(cfg.fractions), cfg.split_seed)
+    batch, info = SH.load_tumour_batch(8, 32, 0, "synthetic")
+    recs, _ = load_dataset("synthetic", resolution=32,
+                           synthetic={"n_patients": 16, "slices_per_patient": 8, "seed": 0})
+    split = patient_split(recs, cfg.fractions, cfg.split_seed)
+    sides = {str(r["id"]): k for k, v in split.items() for r in v}
+    assert len(info["ids"]) == 8 and {sides[i] for i in info["ids"]} == {"train"}
+    import torch
+
+    x = batch[0]  # scaled per image and channel as training scales it
+    assert type(x) is torch.Tensor and x.dtype == torch.float32
+    assert torch.all(x.amin(dim=(2, 3)) == 0) and torch.all(x.amax(dim=(2, 3)) == 1)
+    assert info["split"] == {"fractions": list(cfg.fractions), "seed": cfg.split_seed,
+                             "side": "train", "n_patients": len({r["group"] for r in split["train"]})}
+    with pytest.raises(ValueError, match="only .* tumour slices in the training patients"):
+        SH.load_tumour_batch(8, 32, 0, "synthetic", fractions=(0.05, 0.5, 0.45))  # 1 patient
+
+
+def test_another_scoring_batch_gets_another_cache_namespace_and_history():
+    b1, _ = SH.load_tumour_batch(2, 32, 0, "synthetic", channels=[1])
+    b2, _ = SH.load_tumour_batch(2, 32, 0, "synthetic", channels=[1], split_seed=1)
+    assert SH.batch_fingerprint(b1) == SH.batch_fingerprint((b1[0].clone(), b1[1].clone()))
+    assert SH.batch_fingerprint(b1) != SH.batch_fingerprint(b2)
+    cfg = SH.HybridSearchConfig(proxy_resolution=32, batch_size=2, in_channels=1)
+    assert SH.history_name(cfg, "synthetic", b1) != SH.history_name(cfg, "synthetic", b2)
+    assert SH.make_objective(cfg, b1, "synthetic").dataset != SH.make_objective(cfg, b2, "synthetic").dataset
