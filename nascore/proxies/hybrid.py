@@ -53,8 +53,7 @@ Kendall 0.710 [0.634, 0.777] -- BELOW its own expressivity component alone (= az
 0.794 [0.735, 0.839]) and below the NB201-weights-only value (0.724): the target (best single
 + 0.05) is missed. NASWOT and DSS, which helped on the fit file, carry less signal on the
 report file (0.48 and 0.70 alone there vs 0.59 and 0.69 on the fit file).
-Cost: 1.2-2.4x one forward+backward, the most on small nets at the hybrid search's 64 px x 8
-slices (perf/bench_hybrid_cost.py, reports/benchmarks/hybrid_cost.json).
+Cost: 1.35-1.63x one forward+backward (perf/bench_hybrid_cost.py).
 """
 
 from __future__ import annotations

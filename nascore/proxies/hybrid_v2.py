@@ -13,11 +13,8 @@ percentile among a reference population of unlabelled networks of the same kind:
 * ``log_snip`` — log SNIP saliency Σ|∂L/∂W ⊙ W| of the task loss on the **real batch**
   (images and labels or masks) with the model's own initialisation: the task-data component.
 
-Cost: two passes by construction (the task-loss forward+backward, one noise forward and its
-backward), measured 2.0-2.8x one forward+backward of the network (``perf/bench_hybrid_cost.py``,
-``reports/benchmarks/hybrid_cost.json``; the most on small nets at the hybrid search's 64 px x
-8 slices, where the fixed per-call work weighs most), above the 2-pass budget the protocol
-declared.
+Cost: measured 2.2-2.5x one forward+backward of the network (``perf/bench_hybrid_cost.py``,
+``reports/benchmarks/hybrid_cost.json``), above the 2-pass budget the protocol declared.
 
 A component that cannot be measured on a network (``naswot_noise`` without ReLU-like
 activations, ``trainability`` with fewer than two connected blocks, SNIP with a non-finite loss)
