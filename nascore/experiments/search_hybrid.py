@@ -225,28 +225,43 @@ def batch_fingerprint(batch) -> str:
     return h.hexdigest()[:8]
 
 
+def scoring_version(proxy: str) -> str:
+    """12-hex SHA-1 of what a hybrid-space score depends on beyond the batch and the proxy
+    sources :func:`~nascore.experiments.proxy_corr.code_version` hashes: the proxy's own version
+    (its module closure and data files such as v2's calibration) and the sources of the network
+    builder (:class:`~nascore.search.objectives.HybridSegBuilder` and what it imports)."""
+    import hashlib
+
+    from ..cache import module_closure, proxy_version, source_hash
+
+    build = source_hash(module_closure(["nascore.search.objectives"]))
+    return hashlib.sha1(f"{proxy_version(proxy)}/{build}".encode()).hexdigest()[:12]
+
+
 def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=None):
     """The live proxy objective of the hybrid search (scores at the batch's resolution)."""
     from ..search.objectives import HybridSegBuilder, ProxyObjective
     from .proxy_corr import code_version
 
     ns = (f"hybridseg/{data_tag}/r{cfg.proxy_resolution}/b{cfg.batch_size}/"
-          f"c{cfg.in_channels}o{cfg.out_channels}/x{batch_fingerprint(batch)}/{code_version()}")
+          f"c{cfg.in_channels}o{cfg.out_channels}/x{batch_fingerprint(batch)}/{code_version()}/"
+          f"v{scoring_version(cfg.proxy)}")
     return ProxyObjective(cfg.proxy, HybridSegBuilder(cfg.in_channels, cfg.out_channels), batch,
                           seed=cfg.seed, cache_path=cache_path, dataset=ns, resize=False)
 
 
 def history_name(cfg: HybridSearchConfig, data_tag: str, batch=None) -> str:
     """The history file name: everything the scores depend on beyond what the log's meta line
-    checks (data, proxy resolution/batch/channels, proxy code version and, given ``batch``, its
-    :func:`batch_fingerprint`), so that changing any of them starts a fresh history instead of
-    replaying scores of another setting."""
+    checks (data, proxy resolution/batch/channels, proxy code version, :func:`scoring_version`
+    and, given ``batch``, its :func:`batch_fingerprint`; the constraint is resumed), so that
+    changing any of them starts a fresh history instead of replaying scores of another
+    setting."""
     from .proxy_corr import code_version
 
     fp = "" if batch is None else f"__x{batch_fingerprint(batch)}"
     return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
             f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__code{code_version()}"
-            f"{fp}__attn{cfg.min_attn_blocks}__seed{cfg.seed}.jsonl")  # the constraint is resumed
+            f"v{scoring_version(cfg.proxy)}{fp}__attn{cfg.min_attn_blocks}__seed{cfg.seed}.jsonl")
 
 
 def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, history_path=None,

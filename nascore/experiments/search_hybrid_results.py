@@ -159,6 +159,37 @@ def read_best_arch(path):
         raise ValueError(f"malformed best arch file {p}: {e!r}") from None
 
 
+def check_batch_split(path, fractions, split_seed: int) -> None:
+    """Refuses an architecture searched on another patient split than the one given.
+
+    Notebook 03 scores candidates on slices of the *training* patients of a split
+    (``batch_split`` in its ``best_arch.json``); notebook 04 calls this with its own split, so
+    that the proxy which picked its architecture never saw its validation or test patients.
+    Files without ``batch_split`` (older runs, hand-written architectures) and missing or
+    unreadable files pass (they are reported elsewhere).
+
+    Raises:
+        ValueError: naming the file, both splits and the two ways out.
+    """
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return
+    bs = d.get("batch_split") if isinstance(d, dict) else None
+    if not bs:
+        return
+    mine = ([float(f) for f in fractions], int(split_seed))
+    theirs = ([float(f) for f in bs.get("fractions", [])], int(bs.get("seed", -1)))
+    if mine != theirs:
+        raise ValueError(
+            f"{p}: its search scored candidates on training-patient slices of the split "
+            f"fractions={theirs[0]}, seed={theirs[1]}, but this run splits with "
+            f"fractions={mine[0]}, split_seed={mine[1]}, so the proxy that chose the "
+            f"architecture may have seen this run's validation or test patients. Re-run notebook "
+            f"03 with split_seed={mine[1]}, or use split_seed={theirs[1]} here.")
+
+
 def summary(history, frame: pd.DataFrame, cfg: HybridSearchConfig, info: Dict[str, Any],
             best: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Headline numbers for ``metrics.json``."""

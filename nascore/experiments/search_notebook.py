@@ -46,7 +46,9 @@ class NotebookRun:
             (merged over :data:`~nascore.experiments.search_nb201.DEFAULT_SETTINGS`), ``seeds``,
             ``budget``, ``latency_devices``, ``latency_objectives``, ``latency_budget``,
             ``live_budget``, ``live_seeds``, ``live_batch_size``, the ``seg_*`` / proxy settings
-            of the hybrid-space search, ``data``, ``lut_repeats`` and ``num_threads``.
+            of the hybrid-space search, ``split_seed`` (its scoring batch comes from the training
+            patients of this split: notebook 04's ``split_seed``, default 0), ``data``,
+            ``lut_repeats`` and ``num_threads``.
 
     Attributes:
         out, hist_dir, cache_dir: output, history and cache folders. config: the provenance
@@ -174,7 +176,8 @@ class NotebookRun:
         p = self.p
         batch, info = SH.load_tumour_batch(p["proxy_batch_size"], p["proxy_resolution"],
                                            p["seg_seed"], p["data"],
-                                           cache_dir=self.cache_dir / "seg_data")
+                                           cache_dir=self.cache_dir / "seg_data",
+                                           split_seed=int(p.get("split_seed", SH.SPLIT_SEED)))
         cfg = SH.HybridSearchConfig(
             strategy=p["seg_strategy"], settings=dict(p["seg_settings"]), budget=p["seg_budget"],
             seed=p["seg_seed"], proxy_resolution=p["proxy_resolution"],

@@ -25,6 +25,7 @@ from ..paths import repo_root, reports_dir
 from ..provenance import write_csv
 from . import seg_finetune as sf
 from .notebook_utils import display, save_and_close, torch_setup
+from .search_hybrid_results import check_batch_split
 
 #: The results table's columns shown in the notebook.
 SHOW_COLUMNS = ["model", "n_seeds", "dice", "dice_patient", "dice_patient_ci95_lo",
@@ -75,6 +76,8 @@ class NotebookRun:
                      None if ia == "default" else repo_root() / ia)
         self.arch, self.arch_source = sf.load_input_arch(arch_path, resolution=p["resolution"])
         self.cfg = sf.pipeline_config(p)
+        if arch_path is not None:  # the search's proxy must not have seen our val/test patients
+            check_batch_split(arch_path, self.cfg.fractions, self.cfg.split_seed)
         key = sf.run_key(self.arch, info, self.cfg.to_dict())
         self.cfg.checkpoint_root = str(out / "checkpoints" / key)
         self.config = dict(p, data_info=info, input_arch_source=self.arch_source,

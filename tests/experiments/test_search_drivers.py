@@ -355,7 +355,7 @@ def test_notebook_hybrid_search_passes_workers_and_dask(tmp_path, monkeypatch):
     seen = {}
 
     def fake_search(cfg, obj, cost, path, progress=False, workers=1, dask=None):
-        seen.update(workers=workers, dask=dask)
+        seen.update(workers=workers, dask=dask, path=path)
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(sn.SH, "run_hybrid_search", fake_search)
@@ -368,7 +368,32 @@ def test_notebook_hybrid_search_passes_workers_and_dask(tmp_path, monkeypatch):
     run = sn.NotebookRun(params)
     with pytest.raises(RuntimeError, match="stop here"):
         run.hybrid_search()
+    assert seen.pop("path").name.count("__x") == 1  # the history is keyed by the batch
     assert seen == {"workers": 2, "dask": ""}
+    loaded = {}
+    real = sn.SH.load_tumour_batch
+    monkeypatch.setattr(sn.SH, "load_tumour_batch",
+                        lambda *a, **k: loaded.update(k) or real(*a, **k))
+    run = sn.NotebookRun(dict(params, split_seed=1))
+    with pytest.raises(RuntimeError, match="stop here"):
+        run.hybrid_search()
+    assert loaded["split_seed"] == 1  # notebook 03's split_seed reaches the batch
+
+
+def test_notebook_04_refuses_an_arch_searched_on_another_split(tmp_path):
+    from nascore.experiments.search_hybrid_results import check_batch_split
+
+    f = tmp_path / "best_arch.json"
+    f.write_text(json.dumps({"arch": {}, "batch_split": {"fractions": [0.7, 0.15, 0.15],
+                                                         "seed": 0, "side": "train"}}))
+    check_batch_split(f, (0.7, 0.15, 0.15), 0)  # same split: fine
+    with pytest.raises(ValueError, match="best_arch.json.*seed=0.*split_seed=1.*Re-run notebook 03"):
+        check_batch_split(f, (0.7, 0.15, 0.15), 1)
+    with pytest.raises(ValueError, match="fractions"):
+        check_batch_split(f, (0.8, 0.1, 0.1), 0)
+    f.write_text(json.dumps({"arch": {}}))  # older files carry no split: nothing to check
+    check_batch_split(f, (0.8, 0.1, 0.1), 3)
+    check_batch_split(tmp_path / "missing.json", (0.7, 0.15, 0.15), 0)
 
 
 def test_scoring_batch_holds_only_training_patients_of_notebook_04s_split():

@@ -190,3 +190,18 @@ def test_run_one_trains_without_evaluating(monkeypatch):
     assert [kw for _, kw in calls] == [{"only": {"unet"}, "train_only": True},
                                        {"only": set(), "train_only": True}]
     assert calls[0][0]["seeds"] == [0] and calls[1][0]["loss_ablation"] is False
+
+
+def test_notebook_04_checks_the_split_of_its_input_arch(tmp_path):
+    """An arch searched on the training patients of another split is refused up front."""
+    from nascore.arch import example_arch
+
+    f = tmp_path / "best_arch.json"
+    f.write_text(json.dumps({"arch": example_arch("hybrid", 64).to_dict(),
+                             "batch_split": {"fractions": [0.7, 0.15, 0.15], "seed": 0}}))
+    p = seg_prefill.load_params(None, "smoke", data="synthetic")
+    p.update(input_arch=str(f), split_seed=1)
+    with pytest.raises(ValueError, match="split_seed=1.*Re-run notebook 03"):
+        seg_prefill.checkpoint_root(p)
+    p["split_seed"] = 0
+    assert seg_prefill.checkpoint_root(p).name  # the matching split passes

@@ -1,8 +1,9 @@
 """Proxies against the trained benchmark: scores, correlations with bootstrap CIs, noise ceiling.
 
 * :func:`score_proxies` scores every benchmark architecture with every proxy at the notebook-03
-  setting (the :class:`~nascore.search.objectives.HybridSegBuilder` network, a batch of real
-  tumour slices from :func:`nascore.experiments.search_hybrid.load_tumour_batch`, proxy seed 0),
+  setting (the :class:`~nascore.search.objectives.HybridSegBuilder` network, the batch the
+  caller passes: notebook 02 uses tumour slices of the benchmark's training patients,
+  :func:`nascore.experiments.hybrid_lgg.proxy_batch`; proxy seed 0),
   resumable through a :class:`~nascore.cache.ScoreCache` keyed by each proxy's code version.
 * :func:`noise_ceiling`: Kendall τ and Spearman ρ between two training seeds of the same
   architectures (no proxy can be judged above it).
