@@ -19,7 +19,8 @@ switch on, costliest first, then each ``ablation:<variant>``; ``--jobs`` at a ti
 ``--run-one SEED NAME`` of this command (:func:`nascore.seg.pipeline.run_pipeline` with
 ``only={NAME}``); its log goes to ``prefill_logs/`` of the notebook's checkpoint folder
 (``reports/<profile>/04_segmentation_finetune/checkpoints/<key>/``), and ``prefill.json``
-there records the jobs, their wall times and how many ran at once (the notebook copies it into
+there records the jobs, their wall times and how many ran at once, after every job (an
+earlier prefill's record of the same folder is kept under ``earlier``; the notebook copies it into
 ``metrics.json``). Parameters and data are checked before anything is spawned. Jobs share the machine, so
 their ``train_time_s`` is wall time under that sharing (the notebook says so in its notes). On
 a CPU the weights do not depend on how many jobs ran at once (each run is seeded and re-seeds
@@ -30,8 +31,10 @@ little.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -158,10 +161,28 @@ def _spawn(args: Sequence[str], log: Path) -> Tuple[int, float]:
     return rc, time.perf_counter() - t0
 
 
+def _earlier_records(path: Path) -> List[Dict[str, Any]]:
+    """The records of earlier prefills of a folder (oldest first) from its ``prefill.json``;
+    an unreadable file is kept aside as ``prefill.json.unreadable`` rather than lost."""
+    if not path.is_file():
+        return []
+    try:
+        old = json.loads(path.read_text())
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except ValueError:
+        path.replace(path.with_name(path.name + ".unreadable"))
+        return []
+    return list(old.pop("earlier", [])) + [old]
+
+
 def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
             progress: bool = True, data: Optional[str] = None) -> int:
     """Runs the knob search, then every job ``n_jobs`` at a time (see the module docstring),
-    and writes ``prefill.json`` beside the logs.
+    and writes ``prefill.json`` beside the logs after every job (``"complete": false`` until
+    the last), so a killed prefill keeps the record of what it trained; the record of an
+    earlier prefill of the same folder is kept under ``"earlier"`` (a resumed run that was
+    already trained shows up again with a short wall time).
 
     Returns:
         The number of failed jobs (their logs are named).
@@ -182,11 +203,21 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     logs = root / "prefill_logs"
     logs.mkdir(parents=True, exist_ok=True)
     record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
-                              "runs": []}
+                              "runs": [], "complete": False, "data": p["data"]}
+    earlier = _earlier_records(logs / "prefill.json")
+    if earlier:
+        record["earlier"] = earlier
+    lock = threading.Lock()
+
+    def save() -> None:
+        with lock:
+            write_json(logs / "prefill.json", record)
+
     t_all = time.perf_counter()
     rc, dt = _spawn([*common, "--run-one", "search"], logs / "search.log")
     record["runs"].append({"run": "knob_search", "seed": p.get("search_seed", 0), "ok": rc == 0,
                            "wall_s": round(dt, 1)})
+    save()
     print(f"knob search: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
     todo = jobs(p) if rc == 0 else []
     failed = [] if rc == 0 else [str(logs / "search.log")]
@@ -196,7 +227,10 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
         seed, name = job
         log = logs / f"{name.replace(':', '_').replace('+', 'plus_')}_s{seed}.log"
         rc, dt = _spawn([*common, "--run-one", str(seed), name], log)
-        record["runs"].append({"run": name, "seed": seed, "ok": rc == 0, "wall_s": round(dt, 1)})
+        with lock:
+            record["runs"].append({"run": name, "seed": seed, "ok": rc == 0,
+                                   "wall_s": round(dt, 1)})
+        save()
         bar.update(1)
         bar.write(f"{name} s{seed}: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
         if rc:
@@ -206,9 +240,8 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
         list(ex.map(one, todo))
     bar.close()
     record.update(wall_s=round(time.perf_counter() - t_all, 1), n_failed=len(failed),
-                  provenance=provenance({"params": params_path, "jobs": int(n_jobs)}))
-    record["data"] = p["data"]
-    write_json(logs / "prefill.json", record)
+                  complete=True, provenance=provenance({"params": params_path, "jobs": int(n_jobs)}))
+    save()
     for f in failed:
         print("FAILED, see", f)
     if not failed:

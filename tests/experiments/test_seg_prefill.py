@@ -127,14 +127,31 @@ def test_prefill_spawns_the_search_then_every_job_and_records_them(tmp_path, mon
     assert calls[0][-2:] == ["--run-one", "search"] and ["--data", "synthetic"] == calls[0][3:5]
     runs = sorted((c[-2], c[-1]) for c in calls[1:])
     assert runs == sorted((s, n) for s in ("0", "1") for n in ("searched", "searched_scratch", "unet"))
-    rec = json.loads((tmp_path / "ck" / "smoke" / "prefill_logs" / "prefill.json").read_text())
+    rec_path = tmp_path / "ck" / "smoke" / "prefill_logs" / "prefill.json"
+    rec = json.loads(rec_path.read_text())
     assert rec["jobs"] == 2 and rec["n_failed"] == 1 and len(rec["runs"]) == 7
-    assert "provenance" in rec
+    assert "provenance" in rec and rec["complete"] is True and "earlier" not in rec
 
     calls.clear()
     monkeypatch.setattr(seg_prefill, "_spawn", lambda args, log: (calls.append(args), (1, 0.1))[1])
     assert seg_prefill.prefill(str(d / "04.yaml"), progress=False) == 1  # the search failed
     assert len(calls) == 1  # so no job started
+    rec2 = json.loads(rec_path.read_text())  # a second prefill keeps the first one's record
+    assert len(rec2["runs"]) == 1 and [len(r["runs"]) for r in rec2["earlier"]] == [7]
+
+    def dies_on_third(args, log, n=[0]):
+        n[0] += 1
+        if n[0] == 3:
+            raise KeyboardInterrupt  # the session ends mid-prefill
+        return 0, 1.0
+
+    monkeypatch.setattr(seg_prefill, "_spawn", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        seg_prefill.prefill(str(d / "04.yaml"), n_jobs=1, progress=False)
+    rec3 = json.loads(rec_path.read_text())  # what was trained before the kill is recorded
+    assert rec3["complete"] is False and len(rec3["runs"]) >= 2
+    assert rec3["runs"][0]["run"] == "knob_search" and all(r["ok"] for r in rec3["runs"])
+    assert [len(r["runs"]) for r in rec3["earlier"]] == [7, 1]
     with pytest.raises(ValueError, match="--jobs must be at least 1"):
         seg_prefill.prefill(str(d / "04.yaml"), n_jobs=0)
 
