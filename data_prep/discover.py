@@ -216,8 +216,11 @@ def discover(root: Optional[os.PathLike] = None, images: Optional[os.PathLike] =
                 if m is None:
                     continue
                 if m.group(1) not in stems:
-                    raise FileNotFoundError(f"mask without an image: {f} (no {m.group(1)}.* "
-                                            f"beside it). Conventions: {CONVENTIONS_HELP}")
+                    raise FileNotFoundError(
+                        f"mask without an image: {f} (no {m.group(1)}.* beside it). Conventions: "
+                        f"{CONVENTIONS_HELP}. If this tree keeps images and masks in separate "
+                        f"folders under other names (e.g. DRIVE's images/ and 1st_manual/), give "
+                        f"them explicitly: images=..., masks=... (CLI --images DIR --masks DIR)")
                 masks_here.append(f)
             pool, is_mask = _Pool(masks_here), set(masks_here)
             for img in (f for f in fs if f not in is_mask):

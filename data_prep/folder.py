@@ -37,6 +37,21 @@ _CACHE_VERSION = 2
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+def _same_channels(base: Path, ids, images, pairs) -> None:
+    """Raises ValueError naming example files when the images have different channel counts
+    (e.g. grey and RGB PNGs mixed, as some public datasets ship them): a network takes one."""
+    by_n: dict = {}
+    for sid, im in zip(ids, images):
+        by_n.setdefault(int(im.shape[0]), []).append(sid)
+    if len(by_n) > 1:
+        desc = "; ".join(f"{n} channel(s): {len(v)} image(s), e.g. {pairs[v[0]].image}"
+                         for n, v in sorted(by_n.items()))
+        raise ValueError(f"{base}: the images have different channel counts ({desc}). Pass "
+                         "grayscale=True (CLI --grayscale) to average every image into one "
+                         "channel, or channels=[...] (--channels) to keep the same channels of "
+                         "each")
+
+
 def lgg_patient_id(stem: str) -> str:
     """The patient id of an LGG slice stem: the stem without its trailing ``_<slice>`` number.
 
@@ -212,7 +227,8 @@ def load_folder(root: Optional[os.PathLike] = None, resolution: Optional[Resolut
         verbose: print a one-line summary (images, merged masks, groups and their rule).
 
     Returns:
-        Records with float32 ``image`` (C, H, W) (uint8 sources scaled to [0, 1]), uint8
+        Records with float32 ``image`` (C, H, W) (integer sources divided by their dtype's
+        maximum: uint8 by 255, 16-bit by 65535, so [0, 1]), uint8
         ``mask`` (1, H, W) (the union of the image's mask files), ``id``, ``group``,
         ``has_tumor``, ``source`` and ``mask_sources`` (paths relative to the dataset folder).
 
@@ -220,7 +236,9 @@ def load_folder(root: Optional[os.PathLike] = None, resolution: Optional[Resolut
         FileNotFoundError: missing folder, a mask without an image or an image without a mask
             (listing the conventions tried), or a manifest id without files (naming the path).
         ValueError: empty folder, unreadable file, image/mask size mismatch, non-binary mask,
-            bad group rule or a regex that does not match (each naming the file or record).
+            bad group rule or a regex that does not match (each naming the file or record),
+            images with different channel counts (naming an example of each; use
+            ``grayscale`` or ``channels``).
     """
     rule = group_rule(groups, group_regex)
     base, found = discover(root, images, masks, mask_suffix)
@@ -266,6 +284,7 @@ def load_folder(root: Optional[os.PathLike] = None, resolution: Optional[Resolut
         if cache_file is not None:
             _save_cache(cache_file, ids, images_, masks_)
 
+    _same_channels(base, ids, images_, pairs)
     if rule is None and man_groups is not None:
         how = f"the {manifest_path.name} group column"
         rule = lambda id, rel: man_groups[id]  # noqa: E731

@@ -218,3 +218,16 @@ def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     assert len(calls) == 4  # a changed mtime invalidates the key
     load_folder(tmp_path / "d", resolution=4, cache_dir=cache)
     assert len(calls) == 8 and len(list(cache.glob("*.npz"))) == 3
+
+
+def test_error_mixed_grey_and_rgb_names_examples_and_the_fix(tmp_path):
+    """Some datasets ship grey and RGB PNGs side by side: refused at prep time, naming an
+    example of each; grayscale or channels make them one kind."""
+    make_folder(tmp_path / "g", n=2, stems=["a_0", "a_1"])
+    make_folder(tmp_path / "g", n=1, rgb=True, stems=["b_0"])
+    with pytest.raises(ValueError, match=r"different channel counts \(1 channel\(s\): 2 image\(s\), "
+                                         r"e\.g\. .*a_0\.png; 3 channel\(s\): 1 image\(s\), e\.g\. "
+                                         r".*b_0\.png\)\. Pass grayscale=True"):
+        load_folder(tmp_path / "g")
+    assert {r["image"].shape[0] for r in load_folder(tmp_path / "g", grayscale=True)} == {1}
+    assert {r["image"].shape[0] for r in load_folder(tmp_path / "g", channels=[0])} == {1}

@@ -111,6 +111,10 @@ def test_drive_gif_manual_masks(tmp_path):
     assert Image.open(src / "1st_manual" / "21_manual1.gif").mode == "P"
     recs = load_folder(images=src / "images", masks=src / "1st_manual")
     assert summary(recs) == [("21_training", "21_training", 24), ("22_training", "22_training", 24)]
+    mask(src / "mask" / "21_training_mask.gif", fmt="GIF")  # DRIVE's field-of-view masks
+    with pytest.raises(FileNotFoundError, match="mask without an image.*21_manual1.*give them "
+                                                "explicitly.*--images DIR --masks DIR"):
+        load_folder(src)  # as downloaded, one tree: the error says how to choose the folders
 
 
 def test_palette_image_is_expanded_to_rgb(tmp_path):
