@@ -47,9 +47,8 @@ def _same_channels(base: Path, ids, images, pairs) -> None:
         desc = "; ".join(f"{n} channel(s): {len(v)} image(s), e.g. {pairs[v[0]].image}"
                          for n, v in sorted(by_n.items()))
         raise ValueError(f"{base}: the images have different channel counts ({desc}). Pass "
-                         "grayscale=True (CLI --grayscale) to average every image into one "
-                         "channel, or channels=[...] (--channels) to keep the same channels of "
-                         "each")
+                         "grayscale=True (CLI --grayscale) to turn every image into one grey "
+                         "channel (an RGB file with equal channels keeps its grey values)")
 
 
 def lgg_patient_id(stem: str) -> str:
@@ -228,7 +227,7 @@ def load_folder(root: Optional[os.PathLike] = None, resolution: Optional[Resolut
 
     Returns:
         Records with float32 ``image`` (C, H, W) (integer sources divided by their dtype's
-        maximum: uint8 by 255, 16-bit by 65535, so [0, 1]), uint8
+        maximum: uint8 by 255, uint16 by 65535, so unsigned ones land in [0, 1]), uint8
         ``mask`` (1, H, W) (the union of the image's mask files), ``id``, ``group``,
         ``has_tumor``, ``source`` and ``mask_sources`` (paths relative to the dataset folder).
 
@@ -238,7 +237,7 @@ def load_folder(root: Optional[os.PathLike] = None, resolution: Optional[Resolut
         ValueError: empty folder, unreadable file, image/mask size mismatch, non-binary mask,
             bad group rule or a regex that does not match (each naming the file or record),
             images with different channel counts (naming an example of each; use
-            ``grayscale`` or ``channels``).
+            ``grayscale``).
     """
     rule = group_rule(groups, group_regex)
     base, found = discover(root, images, masks, mask_suffix)

@@ -415,12 +415,20 @@ def prefill_record(logs: Path) -> Tuple[List[str], Optional[Dict[str, Any]]]:
     if not logs.is_dir() or not any(logs.glob("*.log")):
         return [], None
     rec, jobs = None, "several"
+    notes = []
     if (logs / "prefill.json").is_file():
         try:
             rec = json.loads((logs / "prefill.json").read_text())
-            jobs = str(int(rec["jobs"]))
-        except (ValueError, KeyError, TypeError):
+            all_jobs = [int(r["jobs"]) for r in [*rec.get("earlier", []), rec]]
+            jobs = "/".join(str(j) for j in dict.fromkeys(all_jobs))
+            stopped = [r for r in [*rec.get("earlier", []), rec] if r.get("complete") is False]
+            if stopped:
+                notes.append(f"{len(stopped)} of {len(all_jobs)} prefill(s) of these checkpoints "
+                             "were stopped before their last job (prefill.json: complete false); "
+                             "runs they did not finish were resumed by a later prefill or by "
+                             "this notebook")
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
     return [f"the runs were trained by python -m nascore.experiments.seg_prefill ({jobs} "
             "processes at a time): train_time_s and total_time_s are wall times while they "
-            "shared the machine, not times alone"], rec
+            "shared the machine, not times alone", *notes], rec

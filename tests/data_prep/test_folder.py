@@ -230,4 +230,3 @@ def test_error_mixed_grey_and_rgb_names_examples_and_the_fix(tmp_path):
                                          r".*b_0\.png\)\. Pass grayscale=True"):
         load_folder(tmp_path / "g")
     assert {r["image"].shape[0] for r in load_folder(tmp_path / "g", grayscale=True)} == {1}
-    assert {r["image"].shape[0] for r in load_folder(tmp_path / "g", channels=[0])} == {1}

@@ -183,7 +183,12 @@ def test_duplicate_seeds_run_once_and_prefill_notes(tmp_path):
     assert "several processes" in notes[0] and rec is None
     (logs / "prefill.json").write_text(json.dumps({"jobs": 3}))
     notes, rec = prefill_record(logs)
-    assert "(3 processes at a time" in notes[0] and rec == {"jobs": 3}
+    assert "(3 processes at a time" in notes[0] and rec == {"jobs": 3} and len(notes) == 1
+    stopped = {"jobs": 1, "complete": True, "earlier": [{"jobs": 2, "complete": False}]}
+    (logs / "prefill.json").write_text(json.dumps(stopped))
+    notes, rec = prefill_record(logs)
+    assert "(2/1 processes at a time" in notes[0]
+    assert "1 of 2 prefill(s) of these checkpoints were stopped" in notes[1]
 
 
 def test_run_one_trains_without_evaluating(monkeypatch):
