@@ -222,7 +222,7 @@ def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
 
 def test_error_mixed_grey_and_rgb_names_examples_and_the_fix(tmp_path):
     """Some datasets ship grey and RGB PNGs side by side: refused at prep time, naming an
-    example of each; grayscale or channels make them one kind."""
+    example of each; grayscale makes them one kind."""
     make_folder(tmp_path / "g", n=2, stems=["a_0", "a_1"])
     make_folder(tmp_path / "g", n=1, rgb=True, stems=["b_0"])
     with pytest.raises(ValueError, match=r"different channel counts \(1 channel\(s\): 2 image\(s\), "
