@@ -174,17 +174,31 @@ class PreparedWriter:
         (self.tmp / "masks").mkdir(parents=True)
         self.rows: list[dict] = []
         self._ids: set[str] = set()
+        self._channels: tuple = (0, "")  # (channel count, id) of the first record
 
     def add(self, record: Mapping) -> dict:
-        """Writes one record's files; returns its manifest row."""
+        """Writes one record's files; returns its manifest row.
+
+        Raises:
+            ValueError: on a duplicate or invalid id, or an image whose channel count differs
+                from the first record's (naming both records).
+        """
         rid = str(record["id"])
         if rid in self._ids:
             raise ValueError(f"duplicate record id {rid!r} while writing {self.out_dir}")
         if any(c in rid for c in "/\\") or rid.startswith("."):
             raise ValueError(f"record id {rid!r} is not a valid file stem")
-        self._ids.add(rid)
         image = np.asarray(record["image"], dtype=np.float32)
         mask = np.asarray(record["mask"]).astype(np.uint8)
+        if self.rows and image.ndim and self._channels[0] != image.shape[0]:
+            raise ValueError(
+                f"record {rid!r} has {image.shape[0]} channel(s) but record "
+                f"{self._channels[1]!r} has {self._channels[0]} while writing {self.out_dir}: a "
+                "prepared folder holds one channel count (a network takes one); convert the "
+                "images first (e.g. data_prep folder --grayscale)")
+        if not self.rows:
+            self._channels = (image.shape[0] if image.ndim else 0, rid)
+        self._ids.add(rid)
         fmt = self.image_format
         if fmt == "auto":
             fmt = "png" if _png_lossless(image) else "npy"
@@ -286,7 +300,8 @@ def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None
 
     Raises:
         FileNotFoundError: if the folder, its manifest or a listed file is missing.
-        ValueError: on a malformed manifest or file (naming it).
+        ValueError: on a malformed manifest or file (naming it), or when the loaded images
+            have different channel counts (naming the manifest and a file of each count).
     """
     from .imageio import as_hw, read_image, read_mask, resize_image, resize_mask
 
@@ -314,4 +329,12 @@ def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None
             out.append(make_record(image, mask, row["id"], row["group"], **extra))
         except ValueError as e:
             raise ValueError(f"{root / row['image']}: {e}") from None
+    counts: dict = {}
+    for r, row in zip(out, (row for row in rows if wanted is None or row["id"] in wanted)):
+        counts.setdefault(r["image"].shape[0], row["image"])
+    if len(counts) > 1:
+        desc = "; ".join(f"{n} channel(s), e.g. {root / f}" for n, f in sorted(counts.items()))
+        raise ValueError(f"{man}: the images have different channel counts ({desc}); a network "
+                         "takes one. Re-prepare the data (data_prep folder --grayscale or "
+                         "--channels) so that every image has the same channels")
     return out

@@ -169,7 +169,8 @@ def check_batch_split(path, fractions, split_seed: int) -> None:
     unreadable files pass (they are reported elsewhere).
 
     Raises:
-        ValueError: naming the file, both splits and the two ways out.
+        ValueError: naming the file, both splits and the two ways out; or naming the file and
+            the field when ``batch_split`` is malformed.
     """
     p = Path(path)
     try:
@@ -180,7 +181,14 @@ def check_batch_split(path, fractions, split_seed: int) -> None:
     if not bs:
         return
     mine = ([float(f) for f in fractions], int(split_seed))
-    theirs = ([float(f) for f in bs.get("fractions", [])], int(bs.get("seed", -1)))
+    try:
+        theirs = ([float(f) for f in bs["fractions"]], int(bs["seed"]))
+    except (TypeError, KeyError, ValueError) as e:
+        raise ValueError(
+            f"{p}: field 'batch_split' is malformed ({bs!r}; expected "
+            f"{{\"fractions\": [train, val, test], \"seed\": int}}), so it cannot be checked that "
+            f"the search's scoring batch came from this run's training patients. Re-run notebook "
+            f"03, or delete the field if the architecture was written by hand.") from e
     if mine != theirs:
         raise ValueError(
             f"{p}: its search scored candidates on training-patient slices of the split "
