@@ -21,7 +21,9 @@ switch on, costliest first, then each ``ablation:<variant>``; ``--jobs`` at a ti
 (``reports/<profile>/04_segmentation_finetune/checkpoints/<key>/``), and ``prefill.json``
 there records the jobs, their wall times and how many ran at once, after every job (an
 earlier prefill's record of the same folder is kept under ``earlier``; the notebook copies it into
-``metrics.json``). Parameters and data are checked before anything is spawned. Jobs share the machine, so
+``metrics.json``). Parameters and data are checked before anything is spawned; a prefill holds
+``prefill_logs/.lock`` while it runs, and a second prefill of the same folder is refused (exit
+status 3). Jobs share the machine, so
 their ``train_time_s`` is wall time under that sharing (the notebook says so in its notes). On
 a CPU the weights do not depend on how many jobs ran at once (each run is seeded and re-seeds
 its data order per epoch); on a GPU, non-deterministic kernels make any two runs differ a
@@ -31,6 +33,7 @@ little.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -153,6 +156,10 @@ def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None
                  train_only=True)
 
 
+class PrefillBusy(RuntimeError):
+    """Another prefill holds the checkpoint folder's ``prefill_logs/.lock``."""
+
+
 def _spawn(args: Sequence[str], log: Path) -> Tuple[int, float]:
     t0 = time.perf_counter()
     with open(log, "w") as fh:
@@ -189,8 +196,13 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
 
     Raises:
         ValueError: ``n_jobs`` < 1, or bad parameters (:func:`load_params`).
+        PrefillBusy: another prefill of the same checkpoint folder is running (it holds
+            ``prefill_logs/.lock``; two would train the same runs and overwrite one
+            ``prefill.json``).
     """
     from tqdm.auto import tqdm
+
+    from ..seg.checkpoint import checkpoint_lock
 
     if int(n_jobs) < 1:
         raise ValueError(f"--jobs must be at least 1, got {n_jobs}")
@@ -202,55 +214,62 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     common = [params_path, "--profile", p["profile"]] + ([] if data is None else ["--data", data])
     logs = root / "prefill_logs"
     logs.mkdir(parents=True, exist_ok=True)
-    record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
-                              "runs": [], "complete": False, "data": p["data"]}
-    earlier = _earlier_records(logs / "prefill.json")
-    if earlier:
-        record["earlier"] = earlier
-    lock = threading.Lock()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(checkpoint_lock(logs))
+        except RuntimeError as e:
+            raise PrefillBusy(
+                f"another prefill is already running on {root} ({e}); it trains the same runs "
+                "and writes the same prefill.json: wait for it, or give it more --jobs") from None
+        record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
+                                  "runs": [], "complete": False, "data": p["data"]}
+        earlier = _earlier_records(logs / "prefill.json")
+        if earlier:
+            record["earlier"] = earlier
+        lock = threading.Lock()
 
-    def save() -> None:
-        with lock:
-            write_json(logs / "prefill.json", record)
+        def save() -> None:
+            with lock:
+                write_json(logs / "prefill.json", record)
 
-    t_all = time.perf_counter()
-    rc, dt = _spawn([*common, "--run-one", "search"], logs / "search.log")
-    record["runs"].append({"run": "knob_search", "seed": p.get("search_seed", 0), "ok": rc == 0,
-                           "wall_s": round(dt, 1)})
-    save()
-    print(f"knob search: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
-    todo = jobs(p) if rc == 0 else []
-    failed = [] if rc == 0 else [str(logs / "search.log")]
-    bar = tqdm(total=len(todo), desc="prefill", disable=not progress)
-
-    def one(job):
-        seed, name = job
-        log = logs / f"{name.replace(':', '_').replace('+', 'plus_')}_s{seed}.log"
-        rc, dt = _spawn([*common, "--run-one", str(seed), name], log)
-        with lock:
-            record["runs"].append({"run": name, "seed": seed, "ok": rc == 0,
-                                   "wall_s": round(dt, 1)})
+        t_all = time.perf_counter()
+        rc, dt = _spawn([*common, "--run-one", "search"], logs / "search.log")
+        record["runs"].append({"run": "knob_search", "seed": p.get("search_seed", 0), "ok": rc == 0,
+                               "wall_s": round(dt, 1)})
         save()
-        bar.update(1)
-        bar.write(f"{name} s{seed}: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
-        if rc:
-            failed.append(str(log))
+        print(f"knob search: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
+        todo = jobs(p) if rc == 0 else []
+        failed = [] if rc == 0 else [str(logs / "search.log")]
+        bar = tqdm(total=len(todo), desc="prefill", disable=not progress)
 
-    with ThreadPoolExecutor(max_workers=int(n_jobs)) as ex:
-        list(ex.map(one, todo))
-    bar.close()
-    record.update(wall_s=round(time.perf_counter() - t_all, 1), n_failed=len(failed),
-                  complete=True, provenance=provenance({"params": params_path, "jobs": int(n_jobs)}))
-    save()
-    for f in failed:
-        print("FAILED, see", f)
-    if not failed:
-        nb = f"reports/{p['profile']}/04_segmentation_finetune/04_segmentation_finetune.ipynb"
-        print(f"checkpoints in {root}\nnow run the notebook with the same parameters (it "
-              f"resumes and evaluates):\n  papermill {NOTEBOOK} {nb} -k nascore --cwd notebooks "
-              f"-f {params_path} -p profile {p['profile']}"
-              + ("" if data is None else f" -p data {data}"))
-    return len(failed)
+        def one(job):
+            seed, name = job
+            log = logs / f"{name.replace(':', '_').replace('+', 'plus_')}_s{seed}.log"
+            rc, dt = _spawn([*common, "--run-one", str(seed), name], log)
+            with lock:
+                record["runs"].append({"run": name, "seed": seed, "ok": rc == 0,
+                                       "wall_s": round(dt, 1)})
+            save()
+            bar.update(1)
+            bar.write(f"{name} s{seed}: {'ok' if rc == 0 else 'FAILED'} in {dt:.0f} s")
+            if rc:
+                failed.append(str(log))
+
+        with ThreadPoolExecutor(max_workers=int(n_jobs)) as ex:
+            list(ex.map(one, todo))
+        bar.close()
+        record.update(wall_s=round(time.perf_counter() - t_all, 1), n_failed=len(failed),
+                      complete=True, provenance=provenance({"params": params_path, "jobs": int(n_jobs)}))
+        save()
+        for f in failed:
+            print("FAILED, see", f)
+        if not failed:
+            nb = f"reports/{p['profile']}/04_segmentation_finetune/04_segmentation_finetune.ipynb"
+            print(f"checkpoints in {root}\nnow run the notebook with the same parameters (it "
+                  f"resumes and evaluates):\n  papermill {NOTEBOOK} {nb} -k nascore --cwd notebooks "
+                  f"-f {params_path} -p profile {p['profile']}"
+                  + ("" if data is None else f" -p data {data}"))
+        return len(failed)
 
 
 def checkpoint_root(p: Dict[str, Any]) -> Path:
@@ -272,7 +291,8 @@ def checkpoint_root(p: Dict[str, Any]) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The command line (see the module docstring); returns the exit status (2: bad input)."""
+    """The command line (see the module docstring); returns the exit status (1: a job failed,
+    2: bad input, 3: another prefill of the same folder is running)."""
     ap = argparse.ArgumentParser(
         prog="python -m nascore.experiments.seg_prefill", description=__doc__.splitlines()[0],
         epilog="Checkpoints go to reports/<profile>/04_segmentation_finetune/checkpoints/<key>/ "
@@ -302,6 +322,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except PrefillBusy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

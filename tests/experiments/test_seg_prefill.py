@@ -155,6 +155,19 @@ def test_prefill_spawns_the_search_then_every_job_and_records_them(tmp_path, mon
     with pytest.raises(ValueError, match="--jobs must be at least 1"):
         seg_prefill.prefill(str(d / "04.yaml"), n_jobs=0)
 
+    # a second prefill of the same folder while one runs is refused, its record untouched
+    from nascore.seg.checkpoint import checkpoint_lock
+
+    calls.clear()
+    monkeypatch.setattr(seg_prefill, "_spawn", lambda args, log: (calls.append(args), (0, 0.1))[1])
+    with checkpoint_lock(rec_path.parent):  # the running prefill's lock
+        with pytest.raises(seg_prefill.PrefillBusy, match=r"another prefill is already running "
+                                                          r"on .*ck.*smoke.*--jobs"):
+            seg_prefill.prefill(str(d / "04.yaml"), progress=False)
+        assert seg_prefill.main([str(d / "04.yaml"), "--no-progress"]) == 3
+    assert calls == [] and json.loads(rec_path.read_text()) == rec3
+    assert seg_prefill.prefill(str(d / "04.yaml"), progress=False) == 0  # released: runs
+
 
 def test_main_exits_2_naming_a_missing_file(tmp_path, capsys):
     assert seg_prefill.main([str(tmp_path / "none.yaml"), "--profile", "smoke"]) == 2
