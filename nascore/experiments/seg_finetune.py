@@ -273,6 +273,31 @@ def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapp
     return out
 
 
+def postprocessed_json(table_pp: Optional[pd.DataFrame]) -> Optional[Dict[str, Any]]:
+    """``metrics.json``'s ``postprocessed``: the rule and, per model, the test metrics with
+    small components removed (CIs included) and the ``min_size`` each seed chose on
+    validation; None without a post-processed table."""
+    from nascore.seg.postprocess import MIN_SIZES, SELECT_ON
+    from nascore.seg.stats import METRICS
+
+    if table_pp is None or not len(table_pp):
+        return None
+    models = {}
+    for _, r in table_pp.iterrows():
+        d: Dict[str, Any] = {"min_size_per_seed": [int(v) for v in
+                                                   str(r["min_size_per_seed"]).split("/")]}
+        for m in METRICS:
+            d[m] = _finite(float(r[m]))
+            if m + "_ci95_lo" in r:
+                d[m + "_ci95"] = [_finite(float(r[m + "_ci95_lo"])), _finite(float(r[m + "_ci95_hi"]))]
+        models[r["model"]] = d
+    return {"rule": f"predicted components smaller than min_size pixels removed; min_size per "
+                    f"run from {list(MIN_SIZES)} by the best validation {SELECT_ON} (ties: the "
+                    "smallest); the test set is not used for the choice (nascore.seg.postprocess)",
+            "headline": "the models/targets sections are without post-processing",
+            "models": models}
+
+
 def attention_effect(per_case: pd.DataFrame, search: Mapping[str, Any],
                      hybrid: str = SEARCHED_SCRATCH, cnn: str = "searched_noattn") -> Dict[str, Any]:
     """Does attention earn its place? ``hybrid`` minus ``cnn`` (the same arch with attention

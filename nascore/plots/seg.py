@@ -1,6 +1,6 @@
 """Plots of the segmentation study (notebook 04): Dice vs FLOPs, loss-term training curves,
-validation curves, cost before/after the knob search, and image / ground truth / prediction
-overlays.
+validation curves, cost before/after the knob search, the post-processing effect, and image /
+ground truth / prediction overlays.
 
 Every function returns a matplotlib ``Figure`` (save it with :func:`nascore.provenance.save_figure`) and
 imports matplotlib lazily.
@@ -197,6 +197,38 @@ def loss_ablation(table: pd.DataFrame, title: str = ""):
         ax.set_ylabel(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title or "loss-term ablation of the knob search", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def postprocess_effect(raw: pd.DataFrame, pp: pd.DataFrame, title: str = ""):
+    """Per model, without and with the validation-chosen small-component removal
+    (:mod:`nascore.seg.postprocess`): the false-positive rate on tumour-free slices, tumour
+    Dice and per-patient Dice (summaries of :func:`nascore.seg.pipeline.summarise`; error bar:
+    95% patient-bootstrap CI when present)."""
+    import matplotlib.pyplot as plt
+
+    models = [m for m in raw["model"] if m in set(pp["model"])]
+    r, q = raw.set_index("model").loc[models], pp.set_index("model").loc[models]
+    x = np.arange(len(models))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, (m, name) in zip(axes, (("fp_rate_empty", "FP rate on tumour-free slices"),
+                                    ("dice_tumor", "tumour Dice"),
+                                    ("dice_patient", "per-patient Dice"))):
+        for dx, t, lab, col in ((-0.2, r, "none", "#999999"),
+                                (0.2, q, "small components removed", "#4C72B0")):
+            y = t[m].to_numpy(float)
+            err = None
+            if f"{m}_ci95_lo" in t:
+                err = np.stack([np.nan_to_num(y - t[f"{m}_ci95_lo"].to_numpy(float)),
+                                np.nan_to_num(t[f"{m}_ci95_hi"].to_numpy(float) - y)])
+            ax.bar(x + dx, y, 0.4, yerr=err, capsize=2, color=col, label=lab)
+        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, title="post-processing", title_fontsize=8)
+    fig.suptitle(title or "test metrics without and with post-processing (min size chosen on "
+                          "validation)", fontsize=10)
     fig.tight_layout()
     return fig
 

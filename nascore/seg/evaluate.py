@@ -1,7 +1,9 @@
 """Evaluation: per-case Dice and HD95 (MONAI metrics), aggregates and CSV output.
 
 Predictions are ``sigmoid(logits) > threshold`` (one output channel; see
-:mod:`nascore.seg.objective`). Metrics are computed per case (2D slice) in pixel units.
+:mod:`nascore.seg.objective`), optionally with components smaller than ``min_size`` pixels
+removed (:mod:`nascore.seg.postprocess`). Metrics are computed per case (2D slice) in pixel
+units.
 
 Empty masks (Dice and HD95 are undefined when the ground truth is empty):
 
@@ -50,7 +52,9 @@ def logits_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def _batches(model, loader, device, threshold):
+def _batches(model, loader, device, threshold, min_size=0):
+    from .postprocess import remove_small_components
+
     was = model.training
     model.eval()
     try:
@@ -59,7 +63,8 @@ def _batches(model, loader, device, threshold):
                 x = batch["image"].to(device)
                 y = (batch["label"].to(device) > 0.5).float()
                 prob = torch.sigmoid(logits_of(model, x))
-                yield batch, x, y, prob, (prob > threshold).float()
+                pred = remove_small_components((prob > threshold).float(), min_size)
+                yield batch, x, y, prob, pred
     finally:
         model.train(was)
 
@@ -70,7 +75,7 @@ CASE_COLUMNS = ["id", "group", "has_tumor", "pred_empty", "dice", "dice_conv", "
 
 
 def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5,
-             hd95: bool = True) -> Tuple[pd.DataFrame, Dict[str, Any]]:
+             hd95: bool = True, min_size: int = 0) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-case and aggregate Dice / HD95 of ``model`` on ``loader``.
 
     Args:
@@ -79,6 +84,8 @@ def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5
         device: ``None`` = the model's device.
         threshold: probability threshold.
         hd95: also compute HD95 (slower; off for per-epoch validation).
+        min_size: remove predicted components smaller than this many pixels first
+            (:func:`nascore.seg.postprocess.remove_small_components`; 0: none).
 
     Returns:
         ``(per_case, aggregate)``: a DataFrame with :data:`CASE_COLUMNS` and a dict of
@@ -91,7 +98,7 @@ def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5
     dice_m = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
     hd_m = HausdorffDistanceMetric(include_background=True, percentile=95, reduction="none")
     rows: List[dict] = []
-    for batch, _, y, _, pred in _batches(model, loader, device, threshold):
+    for batch, _, y, _, pred in _batches(model, loader, device, threshold, min_size):
         d = dice_m(pred, y)[:, 0].cpu().numpy()
         if hd95:
             with warnings.catch_warnings():  # MONAI warns on empty masks; they are NaN here
@@ -140,8 +147,10 @@ def aggregate(df: pd.DataFrame) -> Dict[str, Any]:
 
 
 def predict(model: torch.nn.Module, loader, max_cases: int = 8, device=None,
-            threshold: float = 0.5, tumour_first: bool = True) -> List[Dict[str, Any]]:
-    """Images, labels and predictions of up to ``max_cases`` cases (for overlay figures).
+            threshold: float = 0.5, tumour_first: bool = True,
+            min_size: int = 0) -> List[Dict[str, Any]]:
+    """Images, labels and predictions of up to ``max_cases`` cases (for overlay figures);
+    ``min_size`` as in :func:`evaluate`.
 
     Returns:
         Dicts with ``id``, ``image`` ``(C, H, W)``, ``label``, ``prob`` and ``pred`` ``(H, W)``
@@ -151,7 +160,8 @@ def predict(model: torch.nn.Module, loader, max_cases: int = 8, device=None,
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
     out: List[Dict[str, Any]] = []
-    for batch, x, y, prob, pred in _batches(model, loader, torch.device(device), threshold):
+    for batch, x, y, prob, pred in _batches(model, loader, torch.device(device), threshold,
+                                            min_size):
         for k in range(len(x)):
             out.append({"id": batch["id"][k], "image": x[k].cpu().numpy(),
                         "label": y[k, 0].cpu().numpy(), "prob": prob[k, 0].cpu().numpy(),

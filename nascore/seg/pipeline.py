@@ -27,6 +27,9 @@ then every baseline on the same data, split, epochs and resolution.
   arch is then fine-tuned for each seed from the searched weights, and trained from scratch,
   with the Dice + Transformer terms.
 * Baselines use Dice (+ Transformer for ``hctnet_like``, which has the auxiliary head).
+* Every run is also evaluated with small predicted components removed, the minimum size
+  chosen on that run's validation patients (:mod:`nascore.seg.postprocess`); the headline
+  ``table`` is without post-processing, ``table_pp`` with it.
 * Params and FLOPs are counted at the architecture resolution (batch 1), CPU latency is
   measured with :func:`nascore.cost.measure_latency` on a CPU copy, and ``train_time_s`` is
   the optimisation wall time of each run (``search_time_s`` is reported separately).
@@ -55,6 +58,7 @@ from .data import make_loaders
 from .evaluate import evaluate, predict
 from .knob_search import pruned_model, search_knobs
 from .objective import LossWeights, SegObjective
+from .postprocess import choose_min_size
 from .stats import METRICS, patient_metrics
 from .train import TrainConfig, seeded, train_model
 
@@ -144,6 +148,11 @@ class PipelineResults:
         config: the configuration as a dict.
         ablation, ablation_cases: the loss-term ablation's rows and per-case metrics
             (:mod:`nascore.seg.ablation`; None unless ``loss_ablation``).
+        table_pp, per_case_pp: as ``table`` (metrics only, with ``min_size``) and
+            ``per_case``, with small components removed at the ``min_size`` each run chose
+            on its validation patients (:mod:`nascore.seg.postprocess`).
+        postprocess_val: every run's validation score of every candidate ``min_size``
+            (``model, seed, min_size, dice_all, dice_tumor, fp_rate_empty, chosen``).
     """
 
     table: pd.DataFrame
@@ -157,10 +166,17 @@ class PipelineResults:
     config: Dict[str, Any] = field(default_factory=dict)
     ablation: Optional[pd.DataFrame] = None
     ablation_cases: Optional[pd.DataFrame] = None
+    table_pp: Optional[pd.DataFrame] = None
+    per_case_pp: Optional[pd.DataFrame] = None
+    postprocess_val: Optional[pd.DataFrame] = None
 
     def summary(self) -> pd.DataFrame:
         """Per model over seeds: the metrics with patient-bootstrap CIs, cost, training time."""
         return summarise(self.table, self.per_case)
+
+    def summary_pp(self) -> pd.DataFrame:
+        """:meth:`summary` of the post-processed predictions (metrics and CIs only)."""
+        return summarise(self.table_pp, self.per_case_pp)
 
 
 def summarise(table: pd.DataFrame, per_case: Optional[pd.DataFrame] = None,
@@ -281,6 +297,7 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
               for r in report["history"]]
 
     rows, vals, cases, preds = [], [], [], {}
+    rows_pp, cases_pp, pp_val = [], [], []
     fine_obj = SegObjective(weights.replace(complexity=0, entropy=0))
     plain_obj = SegObjective(weights.replace(transformer=0, complexity=0, entropy=0))
 
@@ -309,6 +326,13 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         vals.extend(dict(v, model=name, seed=seed, opt_step=v["step"] + pre_steps)
                     for v in r.val_history)
         cases.append(per_case.assign(model=name, seed=seed))
+        size, val_tab = choose_min_size(model, L["val"])  # validation patients only
+        pp_val.append(val_tab.assign(model=name, seed=seed, chosen=val_tab["min_size"] == size))
+        pc = per_case if size == 0 else evaluate(model, L["test"], min_size=size)[0]
+        pm = patient_metrics(pc, n_boot=200)
+        rows_pp.append({"model": name, "seed": seed, "min_size": size,
+                        **{m: pm[m] for m in METRICS}})
+        cases_pp.append(pc.assign(model=name, seed=seed))
         if name not in preds:
             preds[name] = predict(model, L["test"], max_cases=cfg.n_predictions)
         model.cpu()
@@ -356,4 +380,9 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
                            val_curves=pd.DataFrame(vals),
                            per_case=pd.concat(cases, ignore_index=True) if cases else pd.DataFrame(),
                            predictions=preds, input_arch=arch, searched_arch=new_arch, search=search,
-                           config=cfg.to_dict(), ablation=abl, ablation_cases=abl_cases)
+                           config=cfg.to_dict(), ablation=abl, ablation_cases=abl_cases,
+                           table_pp=pd.DataFrame(rows_pp),
+                           per_case_pp=(pd.concat(cases_pp, ignore_index=True) if cases_pp
+                                        else pd.DataFrame()),
+                           postprocess_val=(pd.concat(pp_val, ignore_index=True) if pp_val
+                                            else pd.DataFrame()))

@@ -184,3 +184,22 @@ def test_tiny_end_to_end(tmp_path):
     assert sf.parse_arch_json(p) == res.searched_arch
     assert math.isfinite(m["models"]["searched"]["dice_all"])
     assert len(m["models"]["searched"]["dice_patient_ci95"]) == 2
+    # the post-processed summary, its metrics.json section and figure
+    assert sf.postprocessed_json(None) is None
+    pp = res.summary_pp()
+    pp.insert(1, "min_size_per_seed", pp["model"].map(
+        res.table_pp.set_index("model")["min_size"].astype(int).astype(str)))
+    pj = sf.postprocessed_json(pp)
+    assert set(pj["models"]) == set(m["models"]) and "validation" in pj["rule"]
+    assert all(len(d["min_size_per_seed"]) == 1 and len(d["dice_patient_ci95"]) == 2
+               for d in pj["models"].values())
+    json.dumps(pj)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nascore.plots.seg import postprocess_effect
+
+    fig = postprocess_effect(table, pp)
+    assert len(fig.axes) == 3 and len(fig.axes[0].patches) == 2 * len(table)
+    plt.close(fig)

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from nascore.seg.pipeline import NOATTN, SEARCHED, SEARCHED_SCRATCH, SegPipelineConfig, run_pipeline
@@ -35,6 +36,21 @@ def test_smoke_pipeline(arch, records):
     assert (summ.loc[ok, "dice_patient_ci95_lo"] <= summ.loc[ok, "dice_patient"] + 1e-9).all()
     assert set(r.per_case["group"]) <= {str(rec["group"]) for rec in records}
     assert r.search["flops_budget"] > 0
+    # post-processed test metrics, the min size chosen per run on validation patients
+    from nascore.seg.postprocess import MIN_SIZES
+
+    assert list(r.table_pp["model"]) == models and r.table_pp["min_size"].isin(MIN_SIZES).all()
+    assert len(r.per_case_pp) == len(r.per_case)
+    pv = r.postprocess_val
+    assert len(pv) == len(models) * len(MIN_SIZES) and pv.groupby(["model", "seed"])["chosen"].sum().eq(1).all()
+    chosen = pv[pv["chosen"]].set_index("model")["min_size"]
+    assert chosen.to_dict() == r.table_pp.set_index("model")["min_size"].to_dict()
+    for m, g in pv.groupby("model"):  # the choice is the best validation dice_all
+        assert g.loc[g["chosen"], "dice_all"].iloc[0] == g["dice_all"].max()
+    no_pp = r.table_pp["min_size"] == 0  # size 0: the same numbers as the headline table
+    np.testing.assert_array_equal(r.table_pp.loc[no_pp, "dice_tumor"].values,
+                                  r.table.loc[no_pp, "dice_tumor"].values)
+    assert list(r.summary_pp()["model"]) == models
 
 
 def test_attention_effect_from_per_case():
