@@ -189,7 +189,11 @@ class PreparedWriter:
         if any(c in rid for c in "/\\") or rid.startswith("."):
             raise ValueError(f"record id {rid!r} is not a valid file stem")
         image = np.asarray(record["image"], dtype=np.float32)
+        if image.ndim == 2:  # (H, W): one channel, as make_record and load_prepared take it
+            image = image[None]
         mask = np.asarray(record["mask"]).astype(np.uint8)
+        if mask.ndim == 2:
+            mask = mask[None]
         if self.rows and image.ndim and self._channels[0] != image.shape[0]:
             raise ValueError(
                 f"record {rid!r} has {image.shape[0]} channel(s) but record "

@@ -24,12 +24,29 @@ def torch_setup(params: Mapping[str, Any]) -> str:
 
 def save_and_close(fig, path: os.PathLike, show: bool = False) -> Path:
     """Saves ``fig`` (:func:`nascore.provenance.save_figure`), shows it in the notebook when
-    ``show``, and closes it; returns the path."""
+    ``show``, and closes it; returns the path.
+
+    Inside IPython the saved PNG itself is displayed, so the figure appears whatever the
+    matplotlib backend (the notebooks select the non-interactive ``Agg``, under which
+    ``plt.show()`` shows nothing); elsewhere ``plt.show()`` is called.
+    """
     import matplotlib.pyplot as plt
 
     out = save_figure(fig, path)
     if show:
-        plt.show()
+        ip = None
+        try:
+            from IPython import get_ipython
+
+            ip = get_ipython()
+        except ImportError:  # pragma: no cover - IPython comes with the notebook tooling
+            pass
+        if ip is not None and Path(out).suffix.lower() == ".png":
+            from IPython.display import Image
+
+            display(Image(filename=str(out)))
+        else:
+            plt.show()
     plt.close(fig)
     return out
 

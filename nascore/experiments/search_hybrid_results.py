@@ -166,7 +166,8 @@ def check_batch_split(path, fractions, split_seed: int) -> None:
     (``batch_split`` in its ``best_arch.json``); notebook 04 calls this with its own split, so
     that the proxy which picked its architecture never saw its validation or test patients.
     Files without ``batch_split`` (older runs, hand-written architectures) and missing or
-    unreadable files pass (they are reported elsewhere).
+    unreadable files pass (they are reported elsewhere); a ``batch_split`` that is present
+    (not null) but not ``{"fractions": [3 numbers], "seed": int}`` is refused.
 
     Raises:
         ValueError: naming the file, both splits and the two ways out; or naming the file and
@@ -177,13 +178,20 @@ def check_batch_split(path, fractions, split_seed: int) -> None:
         d = json.loads(p.read_text())
     except (OSError, ValueError):
         return
-    bs = d.get("batch_split") if isinstance(d, dict) else None
-    if not bs:
+    if not isinstance(d, dict) or d.get("batch_split") is None:
         return
+    bs = d["batch_split"]
     mine = ([float(f) for f in fractions], int(split_seed))
     try:
-        theirs = ([float(f) for f in bs["fractions"]], int(bs["seed"]))
-    except (TypeError, KeyError, ValueError) as e:
+        fr, seed = bs["fractions"], bs["seed"]
+        ok = (isinstance(fr, list) and len(fr) == 3
+              and all(isinstance(f, (int, float)) and not isinstance(f, bool)
+                      and math.isfinite(f) for f in fr)
+              and isinstance(seed, int) and not isinstance(seed, bool))
+        if not ok:
+            raise TypeError("fractions must be 3 finite numbers and seed an integer")
+        theirs = ([float(f) for f in fr], int(seed))
+    except (TypeError, KeyError, ValueError, OverflowError) as e:
         raise ValueError(
             f"{p}: field 'batch_split' is malformed ({bs!r}; expected "
             f"{{\"fractions\": [train, val, test], \"seed\": int}}), so it cannot be checked that "

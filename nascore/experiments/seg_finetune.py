@@ -273,27 +273,56 @@ def metrics_json(summary: pd.DataFrame, search: Mapping[str, Any], targets: Mapp
     return out
 
 
-def postprocessed_json(table_pp: Optional[pd.DataFrame]) -> Optional[Dict[str, Any]]:
-    """``metrics.json``'s ``postprocessed``: the rule and, per model, the test metrics with
-    small components removed (CIs included) and the ``min_size`` each seed chose on
-    validation; None without a post-processed table."""
-    from nascore.seg.postprocess import MIN_SIZES, SELECT_ON
-    from nascore.seg.stats import METRICS
+def postprocessed_summary(table_pp: pd.DataFrame, per_case_pp: pd.DataFrame) -> pd.DataFrame:
+    """Per model, the post-processed test metrics (:func:`nascore.seg.pipeline.summarise`: mean
+    over seeds, sd, patient-bootstrap CIs) with ``min_size_per_seed`` (``"8/16/8"``: the size
+    each seed chose on validation) and ``n_hd95_missed`` (mean over seeds)."""
+    from nascore.seg.pipeline import summarise
 
-    if table_pp is None or not len(table_pp):
+    out = summarise(table_pp, per_case_pp)
+    g = table_pp.groupby("model", sort=False)
+    sizes = g["min_size"].apply(lambda v: "/".join(str(int(x)) for x in v))
+    out.insert(1, "min_size_per_seed", out["model"].map(sizes))
+    if "n_hd95_missed" in table_pp:
+        out["n_hd95_missed"] = out["model"].map(g["n_hd95_missed"].mean())
+    return out
+
+
+def postprocessed_json(summary_pp: Optional[pd.DataFrame], per_case: Optional[pd.DataFrame] = None,
+                       per_case_pp: Optional[pd.DataFrame] = None) -> Optional[Dict[str, Any]]:
+    """``metrics.json``'s ``postprocessed``: the rule and, per model, the test metrics with
+    small components removed (CIs included), the ``min_size`` each seed chose on validation
+    and, given both per-case tables, ``change``: post-processed minus raw for every metric with
+    a paired patient-bootstrap CI (:func:`nascore.seg.stats.paired_difference`).
+
+    Args:
+        summary_pp: :func:`postprocessed_summary` (None or empty: returns None).
+        per_case, per_case_pp: the raw and post-processed per-case tables (``model`` column).
+    """
+    from nascore.seg.postprocess import MIN_SIZES, SELECT_ON, TUMOUR_DICE_TOLERANCE
+    from nascore.seg.stats import METRICS, paired_difference
+
+    if summary_pp is None or not len(summary_pp):
         return None
     models = {}
-    for _, r in table_pp.iterrows():
+    for _, r in summary_pp.iterrows():
         d: Dict[str, Any] = {"min_size_per_seed": [int(v) for v in
                                                    str(r["min_size_per_seed"]).split("/")]}
         for m in METRICS:
             d[m] = _finite(float(r[m]))
             if m + "_ci95_lo" in r:
                 d[m + "_ci95"] = [_finite(float(r[m + "_ci95_lo"])), _finite(float(r[m + "_ci95_hi"]))]
+        if per_case is not None and per_case_pp is not None:
+            diff = paired_difference(per_case_pp[per_case_pp["model"] == r["model"]],
+                                     per_case[per_case["model"] == r["model"]])
+            d["change"] = {k: ([_finite(x) for x in v] if isinstance(v, list) else _finite(v))
+                           for k, v in diff.items()}
         models[r["model"]] = d
     return {"rule": f"predicted components smaller than min_size pixels removed; min_size per "
-                    f"run from {list(MIN_SIZES)} by the best validation {SELECT_ON} (ties: the "
-                    "smallest); the test set is not used for the choice (nascore.seg.postprocess)",
+                    f"run from {list(MIN_SIZES)}: among sizes whose validation dice_tumor is "
+                    f"at most {TUMOUR_DICE_TOLERANCE} below no post-processing, the best "
+                    f"validation {SELECT_ON} (ties: the smallest); the test set is not used for "
+                    "the choice (nascore.seg.postprocess)",
             "headline": "the models/targets sections are without post-processing",
             "models": models}
 

@@ -5,7 +5,7 @@ targets and metrics), writing its files under ``reports/<profile>/04_segmentatio
 Notebook use::
 
     run = NotebookRun(provenance.notebook_params(globals()))
-    run.input_cost(); run.run_pipeline(); run.results()  # + the post-processed table
+    run.input_cost(); run.run_pipeline(); run.results(); run.postprocessed()
     run.knob_search()
     run.dice_vs_flops(); run.loss_curves(); run.overlays(); run.loss_ablation()
     run.write_metrics()      # metrics.json; returns the targets
@@ -144,36 +144,32 @@ class NotebookRun:
                          ("per_case.csv", res.per_case), ("train_curves.csv", res.curves),
                          ("val_curves.csv", res.val_curves)):
             self._csv(name, df)
-        self._postprocessed()
         return self.table[[c for c in SHOW_COLUMNS if c in self.table]].round(4)
 
-    def _postprocessed(self) -> None:
-        """``results_postprocessed.csv`` (and its per-seed, per-case and validation-choice CSVs)
-        and ``postprocess.png``: test metrics with small components removed at the size each
-        run chose on its validation patients (:mod:`nascore.seg.postprocess`)."""
+    def postprocessed(self):
+        """``results_postprocessed.csv`` (per model, CIs), its per-seed, per-case and
+        validation-choice CSVs and ``postprocess.png``: the test metrics with small components
+        removed at the size each run chose on its validation patients
+        (:mod:`nascore.seg.postprocess`); the headline tables are without it. Returns the
+        table (None when the pipeline produced none)."""
         from ..plots.seg import postprocess_effect
-        from ..seg.postprocess import MIN_SIZES, SELECT_ON
 
         res = self.res
         self.table_pp = None
         if res.table_pp is None or not len(res.table_pp):
-            return
-        self.table_pp = res.summary_pp()
-        sizes = res.table_pp.groupby("model", sort=False)["min_size"].apply(
-            lambda v: "/".join(str(int(x)) for x in v))
-        self.table_pp.insert(1, "min_size_per_seed", self.table_pp["model"].map(sizes))
+            print("no post-processed results")
+            return None
+        self.table_pp = sf.postprocessed_summary(res.table_pp, res.per_case_pp)
         for name, df in (("results_postprocessed.csv", self.table_pp),
                          ("results_postprocessed_per_seed.csv", res.table_pp),
                          ("per_case_postprocessed.csv", res.per_case_pp),
                          ("postprocess_validation.csv", res.postprocess_val)):
             self._csv(name, df)
         self._figure(postprocess_effect(self.table, self.table_pp), "postprocess.png", show=True)
-        print(f"post-processing: components below min_size pixels removed, min_size per run "
-              f"from {list(MIN_SIZES)} by validation {SELECT_ON} (test never used); "
-              "headline tables above are without it")
-        cols = ["model", "min_size_per_seed", "dice_tumor", "dice_patient", "dice_patient_ci95_lo",
-                "dice_patient_ci95_hi", "fp_rate_empty", "hd95", "dice_all"]
-        display(self.table_pp[[c for c in cols if c in self.table_pp]].round(4))
+        cols = ["model", "min_size_per_seed", "dice_tumor", "dice_tumor_ci95_lo",
+                "dice_tumor_ci95_hi", "dice_patient", "dice_patient_ci95_lo",
+                "dice_patient_ci95_hi", "fp_rate_empty", "hd95", "dice_all", "n_hd95_missed"]
+        return self.table_pp[[c for c in cols if c in self.table_pp]].round(4)
 
     def knob_search(self) -> pd.DataFrame:
         """Cost before/after and the decisions of the knob search (CSVs, arch JSONs, figures)."""
@@ -301,7 +297,8 @@ class NotebookRun:
         metrics["wall_time_s"] = self.wall_s
         metrics["prefill"] = pre_record
         metrics["attention_effect"] = sf.attention_effect(res.per_case, res.search)
-        metrics["postprocessed"] = sf.postprocessed_json(getattr(self, "table_pp", None))
+        metrics["postprocessed"] = sf.postprocessed_json(getattr(self, "table_pp", None),
+                                                         res.per_case, res.per_case_pp)
         abl = getattr(self, "ablation", None)
         metrics["loss_ablation"] = (None if abl is None else
                                     [{k: sf._finite(v) for k, v in r.items()}

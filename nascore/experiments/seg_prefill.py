@@ -217,10 +217,18 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(checkpoint_lock(logs))
-        except RuntimeError as e:
+        except RuntimeError:
+            held = ""
+            try:
+                who = json.loads((logs / ".lock").read_text() or "{}")
+                held = f" (process {who['pid']} on {who.get('host')})" if "pid" in who else ""
+            except (OSError, ValueError, TypeError):
+                pass
             raise PrefillBusy(
-                f"another prefill is already running on {root} ({e}); it trains the same runs "
-                "and writes the same prefill.json: wait for it, or give it more --jobs") from None
+                f"another prefill{held} is already running on the checkpoint folder {root}: it "
+                "trains the same runs and writes the same prefill_logs/prefill.json. Wait for it "
+                "to finish (then run this again: finished runs are skipped), or stop it first"
+            ) from None
         record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
                                   "runs": [], "complete": False, "data": p["data"]}
         earlier = _earlier_records(logs / "prefill.json")
@@ -319,7 +327,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 ap.error("--run-one takes 'search' or SEED NAME")
             return 0
         return 1 if prefill(a.params, a.profile, a.jobs, not a.no_progress, a.data) else 0
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # FileNotFoundError, a read-only folder, bad input
         print(f"error: {e}", file=sys.stderr)
         return 2
     except PrefillBusy as e:

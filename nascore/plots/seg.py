@@ -223,13 +223,18 @@ def postprocess_effect(raw: pd.DataFrame, pp: pd.DataFrame, title: str = ""):
                 err = np.stack([np.nan_to_num(y - t[f"{m}_ci95_lo"].to_numpy(float)),
                                 np.nan_to_num(t[f"{m}_ci95_hi"].to_numpy(float) - y)])
             ax.bar(x + dx, y, 0.4, yerr=err, capsize=2, color=col, label=lab)
-        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=8)
+        labels = models
+        if "min_size_per_seed" in q:
+            labels = [f"{m}\n(min {q.loc[m, 'min_size_per_seed']} px)" for m in models]
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
         ax.set_ylabel(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, title="post-processing", title_fontsize=8)
-    fig.suptitle(title or "test metrics without and with post-processing (min size chosen on "
-                          "validation)", fontsize=10)
-    fig.tight_layout()
+    handles, labs = axes[0].get_legend_handles_labels()
+    fig.suptitle(title or "test metrics without and with post-processing (min component size "
+                          "per seed, chosen on validation)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.legend(handles, labs, loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=2, fontsize=8,
+               frameon=False)
     return fig
 
 

@@ -27,9 +27,10 @@ then every baseline on the same data, split, epochs and resolution.
   arch is then fine-tuned for each seed from the searched weights, and trained from scratch,
   with the Dice + Transformer terms.
 * Baselines use Dice (+ Transformer for ``hctnet_like``, which has the auxiliary head).
-* Every run is also evaluated with small predicted components removed, the minimum size
-  chosen on that run's validation patients (:mod:`nascore.seg.postprocess`); the headline
-  ``table`` is without post-processing, ``table_pp`` with it.
+* Every run of the comparison (not the loss ablation's) is also evaluated with small predicted
+  components removed, the minimum size chosen on that run's validation patients
+  (:mod:`nascore.seg.postprocess`); the headline ``table`` is without post-processing,
+  ``table_pp`` with it.
 * Params and FLOPs are counted at the architecture resolution (batch 1), CPU latency is
   measured with :func:`nascore.cost.measure_latency` on a CPU copy, and ``train_time_s`` is
   the optimisation wall time of each run (``search_time_s`` is reported separately).
@@ -148,11 +149,11 @@ class PipelineResults:
         config: the configuration as a dict.
         ablation, ablation_cases: the loss-term ablation's rows and per-case metrics
             (:mod:`nascore.seg.ablation`; None unless ``loss_ablation``).
-        table_pp, per_case_pp: as ``table`` (metrics only, with ``min_size``) and
-            ``per_case``, with small components removed at the ``min_size`` each run chose
+        table_pp, per_case_pp: as ``table`` (metrics and ``n_hd95_missed`` only, with
+            ``min_size``) and ``per_case`` (with ``min_size``), with small components removed at the ``min_size`` each run chose
             on its validation patients (:mod:`nascore.seg.postprocess`).
         postprocess_val: every run's validation score of every candidate ``min_size``
-            (``model, seed, min_size, dice_all, dice_tumor, fp_rate_empty, chosen``).
+            (``model, seed, min_size, dice_all, dice_tumor, fp_rate_empty, allowed, chosen``).
     """
 
     table: pd.DataFrame
@@ -328,11 +329,11 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         cases.append(per_case.assign(model=name, seed=seed))
         size, val_tab = choose_min_size(model, L["val"])  # validation patients only
         pp_val.append(val_tab.assign(model=name, seed=seed, chosen=val_tab["min_size"] == size))
-        pc = per_case if size == 0 else evaluate(model, L["test"], min_size=size)[0]
+        pc, agg_pp = (per_case, agg) if size == 0 else evaluate(model, L["test"], min_size=size)
         pm = patient_metrics(pc, n_boot=200)
         rows_pp.append({"model": name, "seed": seed, "min_size": size,
-                        **{m: pm[m] for m in METRICS}})
-        cases_pp.append(pc.assign(model=name, seed=seed))
+                        **{m: pm[m] for m in METRICS}, "n_hd95_missed": agg_pp["n_hd95_missed"]})
+        cases_pp.append(pc.assign(model=name, seed=seed, min_size=size))
         if name not in preds:
             preds[name] = predict(model, L["test"], max_cases=cfg.n_predictions)
         model.cpu()

@@ -10,10 +10,13 @@ is read:
   and scikit-image's ``remove_small_objects`` default to) with fewer than ``min_size`` pixels
   (voxels in 3D) are set to background;
 * ``min_size`` is chosen per trained run from :data:`MIN_SIZES` (pixels at the training
-  resolution) as the value with the highest validation ``dice_all`` (mean over all validation
-  slices, a tumour-free slice scoring 1 when predicted empty and 0 otherwise, so false
-  positives on empty slices and lost tumour both count); ties go to the smallest size, so
-  ``0`` (no post-processing) wins unless removal helps on validation.
+  resolution) on its validation slices: among the sizes whose validation ``dice_tumor`` (mean
+  Dice over tumour slices, the headline) is at most :data:`TUMOUR_DICE_TOLERANCE` below that of
+  no post-processing, the one with the highest validation ``dice_all`` (mean over all slices, a
+  tumour-free slice scoring 1 when predicted empty and 0 otherwise, so false positives on empty
+  slices count); ties go to the smallest size, so ``0`` (no post-processing) wins unless
+  removal helps on validation. The tolerance keeps the rule from buying a lower false-positive
+  rate with the tumours themselves (small tumours are components too).
 
 The test set is never used for the choice. :func:`nascore.seg.pipeline.run_pipeline` reports
 the test metrics both without post-processing (the headline tables) and with it.
@@ -35,22 +38,28 @@ MIN_SIZES: Tuple[int, ...] = (0, 8, 16, 32, 64, 128)
 #: :func:`nascore.seg.evaluate.aggregate`).
 SELECT_ON = "dice_all"
 
+#: How far below no post-processing the validation tumour Dice of a chosen size may fall.
+TUMOUR_DICE_TOLERANCE = 0.005
+
 
 def remove_small_components(pred: torch.Tensor, min_size: int) -> torch.Tensor:
     """``pred`` with every connected component smaller than ``min_size`` pixels removed.
 
     Args:
         pred: binary predictions ``(B, 1, *spatial)`` (2D or 3D), any float or bool dtype.
-        min_size: components with fewer pixels are removed; ``<= 1`` returns ``pred`` as is.
+        min_size: components with fewer pixels are removed; 0 or 1 returns ``pred`` as is.
 
     Returns:
         A tensor of ``pred``'s shape, dtype and device.
 
     Raises:
-        ValueError: ``pred`` is not ``(B, 1, ...)`` with 2 or 3 spatial dimensions.
+        ValueError: ``pred`` is not ``(B, 1, ...)`` with 2 or 3 spatial dimensions, or
+            ``min_size`` is not an integer >= 0.
     """
     if pred.dim() not in (4, 5) or pred.shape[1] != 1:
         raise ValueError(f"pred must be (B, 1, H, W) or (B, 1, D, H, W), got {tuple(pred.shape)}")
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
+        raise ValueError(f"min_size must be an integer >= 0 (pixels), got {min_size!r}")
     if min_size <= 1:
         return pred
     arr = pred.detach().cpu().numpy() > 0.5
@@ -66,32 +75,41 @@ def remove_small_components(pred: torch.Tensor, min_size: int) -> torch.Tensor:
     return torch.from_numpy(out).to(device=pred.device, dtype=pred.dtype)
 
 
-def choose_min_size(model: torch.nn.Module, val_loader, sizes: Sequence[int] = MIN_SIZES
-                    ) -> Tuple[int, pd.DataFrame]:
-    """The ``min_size`` of :data:`MIN_SIZES` with the best validation :data:`SELECT_ON`.
+def choose_min_size(model: torch.nn.Module, val_loader, sizes: Sequence[int] = MIN_SIZES,
+                    tolerance: float = TUMOUR_DICE_TOLERANCE) -> Tuple[int, pd.DataFrame]:
+    """The ``min_size`` chosen by the rule of the module docstring on ``val_loader``.
 
     Args:
         model: the trained model (evaluated in eval mode; its mode is restored).
         val_loader: the run's validation loader (never the test loader).
-        sizes: the candidates (must include 0 to allow "no post-processing").
+        sizes: the candidates; must include 0 (no post-processing, the reference).
+        tolerance: how far below size 0's validation ``dice_tumor`` a size may fall (when the
+            validation slices hold no tumour, every size is allowed).
 
     Returns:
-        ``(min_size, table)``: the choice (ties: the smallest) and one row per candidate with
-        ``min_size`` and the validation ``dice_all``, ``dice_tumor`` and ``fp_rate_empty``.
+        ``(min_size, table)``: the choice and one row per candidate (ascending) with
+        ``min_size``, the validation ``dice_all``, ``dice_tumor`` and ``fp_rate_empty``, and
+        ``allowed`` (within the tumour-Dice tolerance).
 
     Raises:
-        ValueError: ``sizes`` is empty.
+        ValueError: ``sizes`` lacks 0 or holds a value that is not an integer >= 0.
     """
     from .evaluate import evaluate
 
-    if not len(sizes):
-        raise ValueError("choose_min_size: no candidate sizes")
+    cand = sorted(set(sizes))
+    bad = [v for v in cand if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0]
+    if bad or 0 not in cand:
+        raise ValueError(f"choose_min_size: sizes must be integers >= 0 including 0 (no "
+                         f"post-processing, the reference), got {list(sizes)!r}")
     rows = []
-    for s in sorted(int(v) for v in sizes):
-        _, agg = evaluate(model, val_loader, hd95=False, min_size=s)
-        rows.append({"min_size": s, **{k: agg[k] for k in (SELECT_ON, "dice_tumor",
-                                                            "fp_rate_empty")}})
+    for s in cand:
+        _, agg = evaluate(model, val_loader, hd95=False, min_size=int(s))
+        rows.append({"min_size": int(s), **{k: agg[k] for k in (SELECT_ON, "dice_tumor",
+                                                                 "fp_rate_empty")}})
     table = pd.DataFrame(rows)
-    score = table[SELECT_ON].fillna(-np.inf).to_numpy()
+    ref = table["dice_tumor"].iloc[0]
+    table["allowed"] = (True if not np.isfinite(ref) else
+                        table["dice_tumor"].fillna(-np.inf) >= ref - tolerance)
+    score = np.where(table["allowed"], table[SELECT_ON].fillna(-np.inf), -np.inf)
     best = int(table["min_size"].iloc[int(np.argmax(score))])  # argmax: first = smallest
     return best, table

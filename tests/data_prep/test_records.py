@@ -38,3 +38,20 @@ def test_load_prepared_refuses_a_folder_edited_into_mixed_channels(tmp_path):
     with open(grey / "manifest.csv", newline="") as f:
         others = [r["id"] for r in csv.DictReader(f)][1:]
     assert [r["image"].shape[0] for r in load_prepared(grey, ids=others)] == [1, 1, 1]
+
+
+def test_two_dimensional_records_are_one_channel(tmp_path):
+    """(H, W) images and masks, as make_record takes them, are written as one channel and may
+    be mixed with (1, H, W) records."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    m = np.zeros((16, 20), np.uint8)
+    m[3:9, 4:12] = 1
+    flat = {"id": "a", "group": "p0", "image": rng.random((16, 20)).astype(np.float32), "mask": m}
+    chan = {"id": "b", "group": "p1", "image": rng.random((1, 16, 20)).astype(np.float32),
+            "mask": m[None]}
+    back = load_prepared(write_prepared([flat, chan], tmp_path / "o"))
+    assert [r["image"].shape for r in back] == [(1, 16, 20)] * 2
+    assert all(np.array_equal(r["mask"][0], m) for r in back)  # the whole mask, not a row
+    np.testing.assert_allclose(back[0]["image"][0], flat["image"], atol=1e-6)

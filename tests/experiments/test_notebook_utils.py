@@ -19,6 +19,29 @@ def test_save_and_close_writes_the_png_and_closes_the_figure(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["f.png"]  # no temporary left
 
 
+def test_show_displays_the_saved_png_inside_ipython(tmp_path, monkeypatch):
+    """Under the notebooks' Agg backend plt.show() shows nothing, so in IPython the PNG is
+    displayed; outside IPython plt.show() is called."""
+    import IPython
+    import IPython.display
+
+    import nascore.experiments.notebook_utils as nu
+
+    shown, calls = [], []
+    monkeypatch.setattr(nu, "display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(plt, "show", lambda *a, **k: calls.append("show"))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # "inside a kernel"
+    fig, _ = plt.subplots()
+    path = save_and_close(fig, tmp_path / "g.png", show=True)
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
+    assert shown[0].data == path.read_bytes() and calls == []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # plain Python
+    save_and_close(plt.subplots()[0], tmp_path / "h.png", show=True)
+    assert calls == ["show"] and len(shown) == 1
+    save_and_close(plt.subplots()[0], tmp_path / "i.png")  # show=False: neither
+    assert calls == ["show"] and len(shown) == 1
+
+
 def test_torch_setup_sets_threads_and_resolves_the_device():
     n = torch.get_num_threads()
     try:

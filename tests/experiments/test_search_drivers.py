@@ -394,10 +394,18 @@ def test_notebook_04_refuses_an_arch_searched_on_another_split(tmp_path):
     f.write_text(json.dumps({"arch": {}}))  # older files carry no split: nothing to check
     check_batch_split(f, (0.8, 0.1, 0.1), 3)
     check_batch_split(tmp_path / "missing.json", (0.7, 0.15, 0.15), 0)
-    for bad in ({"seed": 0}, {"fractions": 0.7, "seed": 0}, {"fractions": [0.7], "seed": "x"}, "train"):
+    for bad in ({"seed": 0}, {"fractions": 0.7, "seed": 0}, {"fractions": [0.7], "seed": "x"}, "train",
+                [], 0, False, {"fractions": [0.7, 0.15, 0.15], "seed": 0.9},
+                {"fractions": [0.7, 0.15, 0.15], "seed": "0"}, {"fractions": [0.7, 0.15, 0.15], "seed": True},
+                {"fractions": [0.7, 0.15, float("nan")], "seed": 0}):
         f.write_text(json.dumps({"arch": {}, "batch_split": bad}))
         with pytest.raises(ValueError, match="best_arch.json.*'batch_split' is malformed"):
             check_batch_split(f, (0.7, 0.15, 0.15), 0)
+    f.write_text('{"arch": {}, "batch_split": {"fractions": [0.7, 0.15, 0.15], "seed": Infinity}}')
+    with pytest.raises(ValueError, match="'batch_split' is malformed"):
+        check_batch_split(f, (0.7, 0.15, 0.15), 0)
+    f.write_text(json.dumps({"arch": {}, "batch_split": None}))  # null: no split recorded
+    check_batch_split(f, (0.7, 0.15, 0.15), 0)
 
 
 def test_scoring_batch_holds_only_training_patients_of_notebook_04s_split():

@@ -186,13 +186,18 @@ def test_tiny_end_to_end(tmp_path):
     assert len(m["models"]["searched"]["dice_patient_ci95"]) == 2
     # the post-processed summary, its metrics.json section and figure
     assert sf.postprocessed_json(None) is None
-    pp = res.summary_pp()
-    pp.insert(1, "min_size_per_seed", pp["model"].map(
-        res.table_pp.set_index("model")["min_size"].astype(int).astype(str)))
-    pj = sf.postprocessed_json(pp)
+    pp = sf.postprocessed_summary(res.table_pp, res.per_case_pp)
+    assert list(pp["model"]) == list(table["model"]) and "n_hd95_missed" in pp
+    assert pp["min_size_per_seed"].tolist() == [str(v) for v in res.table_pp["min_size"]]
+    pj = sf.postprocessed_json(pp, res.per_case, res.per_case_pp)
     assert set(pj["models"]) == set(m["models"]) and "validation" in pj["rule"]
-    assert all(len(d["min_size_per_seed"]) == 1 and len(d["dice_patient_ci95"]) == 2
-               for d in pj["models"].values())
+    for name, d in pj["models"].items():
+        assert len(d["min_size_per_seed"]) == 1 and len(d["dice_patient_ci95"]) == 2
+        ch = d["change"]  # post-processed minus raw, paired over the same test patients
+        assert len(ch["dice_tumor_diff_ci95"]) == 2 and ch["n_patients"] >= 1
+        if d["min_size_per_seed"] == [0]:
+            assert ch["dice_tumor_diff"] in (0.0, None)
+    assert "change" not in sf.postprocessed_json(pp)["models"]["searched"]
     json.dumps(pj)
     import matplotlib
     matplotlib.use("Agg")

@@ -29,6 +29,9 @@ def test_removes_components_below_the_size_only():
     assert remove_small_components(v, 2).sum() == 8
     with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
         remove_small_components(torch.zeros(2, 2, 4, 4), 3)
+    for bad in (-1, 2.5, float("nan"), None, "8", True):
+        with pytest.raises(ValueError, match="min_size must be an integer >= 0"):
+            remove_small_components(p, bad)
 
 
 class Speckle(nn.Module):
@@ -60,12 +63,42 @@ def test_choice_is_made_on_the_loader_given_and_removes_the_speckle():
     assert size == 8
     best = table.set_index("min_size")
     assert best.loc[8, "dice_all"] == 1.0 and best.loc[8, "fp_rate_empty"] == 0.0
-    assert best.loc[64, "dice_tumor"] == 0.0
+    assert best.loc[64, "dice_tumor"] == 0.0 and not best.loc[64, "allowed"]
+    assert best["allowed"].tolist() == [True, True, True, True, False, False]
     _, agg = evaluate(Speckle(), loader, min_size=size)
     assert agg["fp_rate_empty"] == 0.0 and agg["dice_tumor"] == 1.0
     # no gain on validation: no post-processing
     clean = make_loader(_records(n_empty=0), 16, batch_size=4)
     size0, _ = choose_min_size(Speckle(), clean, sizes=(0, 64))
     assert size0 == 0
-    with pytest.raises(ValueError, match="no candidate"):
-        choose_min_size(Speckle(), loader, sizes=())
+    for bad in ((), (8, 64), (0, -8), (0, 8.5)):
+        with pytest.raises(ValueError, match="including 0"):
+            choose_min_size(Speckle(), loader, sizes=bad)
+    size_dup, t_dup = choose_min_size(Speckle(), loader, sizes=(0, 8, 8, 16))
+    assert size_dup == 8 and list(t_dup["min_size"]) == [0, 8, 16]
+
+
+class Blob(nn.Module):
+    """Predicts the mask plus a 12-px false-positive blob in every slice."""
+
+    def forward(self, x):
+        y = x[:, :1] * 40.0 - 20.0
+        y[:, :, 12:15, 12:16] = 20.0
+        return y
+
+
+def test_the_rule_does_not_buy_fewer_false_positives_with_the_tumours():
+    """Removing the 12-px blob (size 16) would also remove every 9-px tumour: on 3 tumour and 7
+    empty slices it raises dice_all, but tumour Dice falls below the tolerance, so it is not
+    allowed and the smallest size with the best allowed dice_all (0: 8 removes nothing) wins."""
+    recs = []
+    for k in range(10):
+        m = np.zeros((16, 16), np.uint8)
+        if k < 3:
+            m[2:5, 2:5] = 1
+        recs.append(make_record(m.astype(np.float32), m, f"c{k}", f"p{k}"))
+    size, table = choose_min_size(Blob(), make_loader(recs, 16, batch_size=4))
+    t = table.set_index("min_size")
+    assert t.loc[16, "dice_all"] > t.loc[0, "dice_all"]  # what a dice_all-only rule would take
+    assert t.loc[16, "dice_tumor"] == 0.0 and not t.loc[16, "allowed"] and t.loc[8, "allowed"]
+    assert size == 0
