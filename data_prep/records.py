@@ -194,14 +194,14 @@ class PreparedWriter:
         mask = np.asarray(record["mask"]).astype(np.uint8)
         if mask.ndim == 2:
             mask = mask[None]
-        if self.rows and image.ndim and self._channels[0] != image.shape[0]:
+        if not self.rows:
+            self._channels = (image.shape[0], rid)
+        elif image.shape[0] != self._channels[0]:
             raise ValueError(
                 f"record {rid!r} has {image.shape[0]} channel(s) but record "
                 f"{self._channels[1]!r} has {self._channels[0]} while writing {self.out_dir}: a "
                 "prepared folder holds one channel count (a network takes one); convert the "
                 "images first (e.g. data_prep folder --grayscale)")
-        if not self.rows:
-            self._channels = (image.shape[0] if image.ndim else 0, rid)
         self._ids.add(rid)
         fmt = self.image_format
         if fmt == "auto":
@@ -321,6 +321,7 @@ def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None
         raise ValueError(f"{man}: missing columns {missing}")
     wanted = None if ids is None else set(ids)
     out = []
+    counts: dict = {}  # channel count -> an image file that has it
     for row in rows:
         if wanted is not None and row["id"] not in wanted:
             continue
@@ -333,9 +334,7 @@ def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None
             out.append(make_record(image, mask, row["id"], row["group"], **extra))
         except ValueError as e:
             raise ValueError(f"{root / row['image']}: {e}") from None
-    counts: dict = {}
-    for r, row in zip(out, (row for row in rows if wanted is None or row["id"] in wanted)):
-        counts.setdefault(r["image"].shape[0], row["image"])
+        counts.setdefault(out[-1]["image"].shape[0], row["image"])
     if len(counts) > 1:
         desc = "; ".join(f"{n} channel(s), e.g. {root / f}" for n, f in sorted(counts.items()))
         raise ValueError(f"{man}: the images have different channel counts ({desc}); a network "

@@ -51,7 +51,6 @@ TARGET_COST_FRAC = 0.5
 TARGET_DICE_MARGIN = 0.01
 
 
-
 #: Notebook parameters forwarded to :class:`~nascore.seg.pipeline.SegPipelineConfig`.
 CONFIG_KEYS = ("seeds", "batch_size", "epochs", "lr", "weight_decay", "search_steps",
                "search_seed", "arch_lr", "w_dice", "w_transformer", "w_complexity", "w_entropy",

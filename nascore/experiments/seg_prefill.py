@@ -202,7 +202,7 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     """
     from tqdm.auto import tqdm
 
-    from ..seg.checkpoint import checkpoint_lock
+    from ..seg.checkpoint import CheckpointBusy, checkpoint_lock
 
     if int(n_jobs) < 1:
         raise ValueError(f"--jobs must be at least 1, got {n_jobs}")
@@ -217,17 +217,12 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(checkpoint_lock(logs))
-        except RuntimeError:
-            held = ""
-            try:
-                who = json.loads((logs / ".lock").read_text() or "{}")
-                held = f" (process {who['pid']} on {who.get('host')})" if "pid" in who else ""
-            except (OSError, ValueError, TypeError):
-                pass
+        except CheckpointBusy as e:
             raise PrefillBusy(
-                f"another prefill{held} is already running on the checkpoint folder {root}: it "
-                "trains the same runs and writes the same prefill_logs/prefill.json. Wait for it "
-                "to finish (then run this again: finished runs are skipped), or stop it first"
+                f"another prefill ({e.holder}) is already running on the checkpoint folder "
+                f"{root}: it trains the same runs and writes the same prefill_logs/prefill.json. "
+                "Wait for it to finish (then run this again: finished runs are skipped), or stop "
+                "it first"
             ) from None
         record: Dict[str, Any] = {"params": params_path, "profile": p["profile"], "jobs": int(n_jobs),
                                   "runs": [], "complete": False, "data": p["data"]}

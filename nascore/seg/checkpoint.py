@@ -67,6 +67,14 @@ def cpu_state_dict(module: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+class CheckpointBusy(RuntimeError):
+    """A :func:`checkpoint_lock` is held elsewhere; ``holder`` says by whom (for messages)."""
+
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder
+
+
 @contextlib.contextmanager
 def checkpoint_lock(checkpoint_dir: Optional[os.PathLike]) -> Iterator[Optional[Path]]:
     """Holds an exclusive ``flock`` on ``checkpoint_dir/.lock`` while a run trains into the folder.
@@ -77,8 +85,8 @@ def checkpoint_lock(checkpoint_dir: Optional[os.PathLike]) -> Iterator[Optional[
     ``checkpoint_dir=None``: no lock.
 
     Raises:
-        RuntimeError: another process (or another ``checkpoint_lock`` in this process) holds
-            the lock; the message names the folder and the holder.
+        CheckpointBusy: (a ``RuntimeError``) another process (or another ``checkpoint_lock``
+            in this process) holds the lock; the message names the folder and the holder.
         OSError: the folder cannot be created or the lock file not opened (a read-only folder).
     """
     try:
@@ -104,8 +112,9 @@ def checkpoint_lock(checkpoint_dir: Optional[os.PathLike]) -> Iterator[Optional[
                    and held.get("host") == socket.gethostname()
                    else f"process {held['pid']} on {held.get('host')} holds it" if "pid" in held
                    else "another process holds it")
-            raise RuntimeError(f"checkpoint folder {d} is in use: {who} (lock {lock}); wait "
-                               "for that run to finish, or train into another folder") from None
+            raise CheckpointBusy(f"checkpoint folder {d} is in use: {who} (lock {lock}); wait "
+                                 "for that run to finish, or train into another folder",
+                                 who) from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         try:

@@ -147,10 +147,8 @@ def aggregate(df: pd.DataFrame) -> Dict[str, Any]:
 
 
 def predict(model: torch.nn.Module, loader, max_cases: int = 8, device=None,
-            threshold: float = 0.5, tumour_first: bool = True,
-            min_size: int = 0) -> List[Dict[str, Any]]:
-    """Images, labels and predictions of up to ``max_cases`` cases (for overlay figures);
-    ``min_size`` as in :func:`evaluate`.
+            threshold: float = 0.5, tumour_first: bool = True) -> List[Dict[str, Any]]:
+    """Images, labels and predictions of up to ``max_cases`` cases (for overlay figures).
 
     Returns:
         Dicts with ``id``, ``image`` ``(C, H, W)``, ``label``, ``prob`` and ``pred`` ``(H, W)``
@@ -160,8 +158,7 @@ def predict(model: torch.nn.Module, loader, max_cases: int = 8, device=None,
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
     out: List[Dict[str, Any]] = []
-    for batch, x, y, prob, pred in _batches(model, loader, torch.device(device), threshold,
-                                            min_size):
+    for batch, x, y, prob, pred in _batches(model, loader, torch.device(device), threshold):
         for k in range(len(x)):
             out.append({"id": batch["id"][k], "image": x[k].cpu().numpy(),
                         "label": y[k, 0].cpu().numpy(), "prob": prob[k, 0].cpu().numpy(),

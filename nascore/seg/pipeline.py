@@ -150,8 +150,9 @@ class PipelineResults:
         ablation, ablation_cases: the loss-term ablation's rows and per-case metrics
             (:mod:`nascore.seg.ablation`; None unless ``loss_ablation``).
         table_pp, per_case_pp: as ``table`` (metrics and ``n_hd95_missed`` only, with
-            ``min_size``) and ``per_case`` (with ``min_size``), with small components removed at the ``min_size`` each run chose
-            on its validation patients (:mod:`nascore.seg.postprocess`).
+            ``min_size``) and ``per_case`` (with ``min_size``), with small components removed
+            at the ``min_size`` each run chose on its validation patients
+            (:mod:`nascore.seg.postprocess`).
         postprocess_val: every run's validation score of every candidate ``min_size``
             (``model, seed, min_size, dice_all, dice_tumor, fp_rate_empty, allowed, chosen``).
     """

@@ -161,7 +161,8 @@ def test_prefill_spawns_the_search_then_every_job_and_records_them(tmp_path, mon
     calls.clear()
     monkeypatch.setattr(seg_prefill, "_spawn", lambda args, log: (calls.append(args), (0, 0.1))[1])
     with checkpoint_lock(rec_path.parent):  # the running prefill's lock
-        with pytest.raises(seg_prefill.PrefillBusy, match=r"another prefill \(process \d+ on .*\) is "
+        with pytest.raises(seg_prefill.PrefillBusy, match=r"another prefill \(this process "
+                                                          r"already holds it\) is "
                                                           r"already running on .*ck.*smoke.*Wait"):
             seg_prefill.prefill(str(d / "04.yaml"), progress=False)
         assert seg_prefill.main([str(d / "04.yaml"), "--no-progress"]) == 3
