@@ -1,4 +1,4 @@
-"""Cost of the ``hybrid`` proxies (v2 ``hybrid`` and ``hybrid_v1``) relative to one
+"""Cost of the ``hybrid`` proxies (``hybrid_v3``, v2 ``hybrid`` and ``hybrid_v1``) relative to one
 forward+backward of the same net.
 
 For each net, in one run and on the same machine, measures the median wall time of
@@ -8,7 +8,8 @@ and reports the ratio b/a per proxy (target <= 2). ``snip`` is timed beside them
 task-data pass alone (one forward+backward of the task loss), so ``hybrid`` minus ``snip`` is
 what the noise passes and the fixed per-call work (layer discovery, copy, spectra) cost.
 
-Two sets of nets:
+Two sets of nets (defined in :mod:`nascore.experiments.hybrid_protocol.cost`, whose measured
+cost check times candidate rules on the same nets):
 
 * ``nets`` (batch 16, as first published): an NB201 cell network (C=16, N=5) on (16, 3, 32, 32);
   the hybrid U-shaped segmentation net of ``example_arch("hybrid", 128)`` at 128x128, 1 output
@@ -27,7 +28,7 @@ v2's ratio with both taken off.
 
 Writes ``reports/benchmarks/hybrid_cost.json`` (with provenance) and prints a table.
 Usage: ``python perf/bench_hybrid_cost.py [--batch 16] [--repeats 5] [--threads 1]
-[--proxies hybrid hybrid_v1 snip]``.
+[--proxies hybrid_v3 hybrid hybrid_v1 snip]``.
 One thread by default: on the shared 2-core machine, 2 OpenMP threads competing with other
 processes made every op 3-5x slower and the small eigen-solves 50x slower (noise, not cost).
 """
@@ -39,78 +40,13 @@ import copy
 import statistics
 import time
 
-import numpy as np
-
 import torch
 
-from nascore.arch import example_arch
-from nascore.bench.nb201 import build_nb201_net
-from nascore.bench.vit import build_autoformer_vit
-from nascore.build import build_model
+from nascore.experiments.hybrid_protocol.cost import AS_USED, N_CANDIDATES, fwd_bwd, nets, nets_as_used
 from nascore.paths import repo_root
 from nascore.provenance import write_metrics
 from nascore.proxies import score
 from nascore.proxies.layers import discover
-from nascore.proxies.losses import as_logits, task_loss
-
-NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-
-
-def _batch(g, n, size, classes=None):
-    x = torch.randn(n, 3, size, size, generator=g)
-    y = (torch.randint(0, classes, (n,), generator=g) if classes else
-         torch.randint(0, 2, (n, 1, size, size), generator=g))
-    return x, y
-
-
-def nets(batch: int):
-    """The batch-``batch`` set: ``(name, model, (inputs, targets))``."""
-    g = torch.Generator().manual_seed(0)
-    yield "nb201", build_nb201_net(NB201_CELL), _batch(g, batch, 32, 10)
-    yield "hybrid_seg_128", build_model(example_arch("hybrid", 128), 3, 1), _batch(g, batch, 128)
-    yield "vit", build_autoformer_vit(192, 12, 4.0, 3, num_classes=100), _batch(g, batch, 32, 100)
-
-
-#: The ``as_used`` set: (name, batch size, resolution) as the project scores each kind of net.
-AS_USED = (("nb201_b16", 16, 32), ("nb201_b64", 64, 32), ("vit_b32", 32, 32),
-           ("hybrid_seg_64_b8", 8, 64))
-
-#: Candidates drawn from the searched hybrid space, scored at the search's setting.
-N_CANDIDATES = 3
-
-
-def space_candidates(n: int = N_CANDIDATES, seed: int = 0):
-    """``n`` architectures drawn uniformly, decision by decision, from the hybrid-space search's
-    space (``HybridSegSpace(resolutions=(128,))``)."""
-    from nascore.space import HybridSegSpace
-
-    space = HybridSegSpace(resolutions=(128,))
-    rng = np.random.default_rng(seed)
-    return [space.decode([int(rng.integers(len(d.choices))) for d in space.decisions()])
-            for _ in range(n)]
-
-
-def nets_as_used():
-    """The ``as_used`` set (see the module docstring)."""
-    g = torch.Generator().manual_seed(0)
-    for name, b, r in AS_USED:
-        if name.startswith("nb201"):
-            yield name, build_nb201_net(NB201_CELL), _batch(g, b, r, 10)
-        elif name.startswith("vit"):
-            yield name, build_autoformer_vit(192, 12, 4.0, 3, num_classes=100), _batch(g, b, r, 100)
-        else:
-            yield name, build_model(example_arch("hybrid", r), 3, 1), _batch(g, b, r)
-    for i, arch in enumerate(space_candidates()):
-        yield f"hybrid_space_{i}_64_b8", build_model(arch, 3, 1), _batch(g, 8, 64)
-
-
-def fwd_bwd(model, batch) -> float:
-    x, y = batch
-    model.train()
-    t0 = time.perf_counter()
-    loss = task_loss(as_logits(model(x)), y)
-    torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad], allow_unused=True)
-    return time.perf_counter() - t0
 
 
 def _median_s(fn, repeats: int) -> float:
@@ -155,7 +91,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--proxies", nargs="+", default=["hybrid", "hybrid_v1", "snip"])
+    ap.add_argument("--proxies", nargs="+", default=["hybrid_v3", "hybrid", "hybrid_v1", "snip"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     out = {"target_ratio": 2.0}

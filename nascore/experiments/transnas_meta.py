@@ -48,7 +48,8 @@ HYBRID_TO_PUBLISHED: Dict[str, tuple] = {
 #: NASWOT and SNIP components have published counterparts (computed on the task's real data, as
 #: v2's SNIP is); its AZ-NAS expressivity and trainability have none.
 V2_TO_PUBLISHED: Dict[str, tuple] = {"log_expressivity": (), "trainability": (),
-                                     "naswot_noise": ("nwot",), "log_snip": ("snip",)}
+                                     "naswot_noise": ("nwot",), "log_snip": ("snip",),
+                                     "log_flops": ("flops",), "log_params": ("params",)}
 
 #: Columns of the published tables that are not proxies.
 _ID_COLUMNS = {"task", "net", "idx", "arch_str", "val_accuracy", "val_acc", "random", "rank",
@@ -115,16 +116,18 @@ def rule_score(table: pd.DataFrame, mapping: Mapping[str, str],
     return total.rename("hybrid_rule")
 
 
-def v2_mirror(table: pd.DataFrame) -> tuple:
-    """``hybrid`` v2's rule (:data:`nascore.proxies.hybrid_v2.RULE`, same normalisation, equal
-    weights) over the components that have a published column (:data:`V2_TO_PUBLISHED`).
+def v2_mirror(table: pd.DataFrame, rule=None) -> tuple:
+    """``rule`` (default ``hybrid`` v2's, :data:`nascore.proxies.hybrid_v2.RULE`; same
+    normalisation, equal weights) over the components that have a published column
+    (:data:`V2_TO_PUBLISHED`; FLOPs and params map to the published ``flops``/``params``).
 
     Returns:
         ``(values or None, columns used, components missing)``.
     """
     from ..proxies.hybrid_rule import Rule, population_values
-    from ..proxies.hybrid_v2 import RULE
+    from ..proxies.hybrid_v2 import RULE as V2_RULE
 
+    RULE = rule or V2_RULE
     avail = set(proxy_columns(table))
     use, missing = {}, []
     for c in RULE.components:
@@ -143,7 +146,7 @@ def proxy_columns(table: pd.DataFrame) -> list:
 
 
 def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: int = 0,
-                   nan_policy: str = "worst") -> dict:
+                   nan_policy: str = "worst", rule=None) -> dict:
     """One summary row: the rule's and every single proxy's rank correlation with ``truth_col``."""
     proxies = proxy_columns(table)
     mapping, missing = rule_columns(proxies)
@@ -171,7 +174,7 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
         "rule_columns": "+".join(mapping.values()),
         "rule_missing": "+".join(missing),
     })
-    v2, cols2, miss2 = v2_mirror(table)
+    v2, cols2, miss2 = v2_mirror(table, rule)
     if v2 is not None:
         c2 = corr.correlate(v2, truth, n_boot=n_boot, seed=seed, nan_policy=nan_policy)
         kb = {p: row[f"kendall_{p}"] for p in finite if np.isfinite(row[f"kendall_{p}"])}
@@ -187,7 +190,8 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
 
 
 def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root=None,
-                  n_boot: int = 0, seed: int = 0, nan_policy: str = "worst") -> pd.DataFrame:
+                  n_boot: int = 0, seed: int = 0, nan_policy: str = "worst",
+                  rule=None) -> pd.DataFrame:
     """The hybrid rule vs single published proxies on every TransNAS-Bench-101 task.
 
     Args:
@@ -195,6 +199,7 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
         root: data root (default :func:`nascore.paths.data_root`).
         n_boot: bootstrap resamples for the rule's Spearman CI (0: none).
         nan_policy: for failed published scores (NASLib's ``-1e8`` sentinel -> NaN): ``worst``.
+        rule: the protocol rule mirrored in the ``v2_mirror_*`` columns (default v2's).
 
     Returns:
         One row per (space, task) -- all 7 tasks incl. ``segmentsemantic`` -- with ``n``,
@@ -211,7 +216,7 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
         for task, sub in df.groupby("task", sort=False):
             rows.append({"space": space, "task": task,
                          **meta_for_table(sub.reset_index(drop=True), "val_accuracy", n_boot, seed,
-                                          nan_policy)})
+                                          nan_policy, rule)})
     return pd.DataFrame(rows)
 
 

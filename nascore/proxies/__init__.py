@@ -8,8 +8,8 @@ Proxy files compose shared primitives from :mod:`.signals` (and layer discovery 
 and how the loss/activations are taken for dense (segmentation) outputs.
 """
 
-from . import (aznas, basic, dss, gradient, hybrid, hybrid_v2, jacob_cov, meco, naswot,  # noqa: F401
-               swap, synflow, tenas, zen, zico)  # (registration)
+from . import (aznas, basic, dss, gradient, hybrid, hybrid_v2, hybrid_v3, jacob_cov, meco,  # noqa: F401
+               naswot, swap, synflow, tenas, zen, zico)  # (registration)
 from .aggregate import rank_aggregate
 from .base import (PROXIES, STATUSES, ProxyContext, ProxyFailure, ProxyResult, ProxySpec,
                    register_proxy)

@@ -84,3 +84,52 @@ def test_metrics_block_reads_committed_outputs_or_skips(tmp_path):
         pytest.skip("no committed protocol outputs")
     b = metrics_block(src)
     assert b["rule"].startswith(("rank:", "z:")) and len(b["report"]) >= 1 and b["lobo"]
+
+
+def test_measured_cost_check_walks_down_the_selection_order():
+    """v3: the first rule in selection order whose measured cost is within the budget wins;
+    the ones passed over are listed with their cost, and LOBO uses the same check."""
+    tab = pd.DataFrame({"rule": ["z:log_dss", "z:log_flops", "z:naswot_noise"],
+                        "cost": [0.2, 1 / 3, 1 / 3], "n_components": [1, 1, 1],
+                        "tau_a": [0.6, 0.5, 0.4], "tau_b": [0.6, 0.5, 0.4]})
+    costs = {"z:log_dss": 2.6, "z:log_flops": 1.4, "z:naswot_noise": 0.9}
+    seen = []
+
+    def cost_of(r):
+        seen.append(r)
+        return costs[r]
+
+    assert select(tab, ["a", "b"])["rule"] == "z:log_dss"  # v2: declared cost only
+    sel = select(tab, ["a", "b"], cost_of=cost_of)
+    assert sel["rule"] == "z:log_flops" and sel["measured_cost"] == 1.4
+    assert sel["over_budget"] == [{"rule": "z:log_dss", "measured_cost": 2.6, "fit_mean_tau": 0.6}]
+    assert "z:naswot_noise" not in seen  # nothing past the chosen rule is timed
+    with pytest.raises(ValueError, match="measured cost budget"):
+        select(tab, ["a", "b"], cost_of=lambda r: 3.0)
+
+
+def test_cost_book_times_a_rule_through_the_harness_and_reads_it_back(tmp_path):
+    import torch
+
+    from nascore.bench.nb201 import build_nb201_net
+    from nascore.experiments.hybrid_protocol.cost import CostBook
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = build_nb201_net("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|"
+                              "nor_conv_1x1~1|avg_pool_3x3~2|", C=4, N=1)
+    g = torch.Generator().manual_seed(0)
+    nets = [("tiny", net, (torch.randn(4, 3, 16, 16, generator=g), torch.randint(0, 10, (4,), generator=g)))]
+    book = CostBook(tmp_path / "costs.csv", repeats=2, config={"x": 1}, nets=nets)
+    c = book("rank:log_expressivity+naswot_noise")
+    assert c > 0 and (tmp_path / "costs.csv").is_file()
+    row = pd.read_csv(tmp_path / "costs.csv", comment="#").iloc[0]
+    assert row["rule"] == "rank:log_expressivity+naswot_noise" and row["argmax_net"] == "tiny"
+    again = CostBook(tmp_path / "costs.csv", nets=[])  # read back, not re-timed (no nets to time)
+    assert again("rank:log_expressivity+naswot_noise") == pytest.approx(c)
+    # a proxy that fails on a net is an error, not a silent cost
+    from nascore.experiments.hybrid_protocol.cost import time_spec
+    from nascore.proxies.base import ProxySpec
+
+    with pytest.raises(RuntimeError, match="failed"):
+        time_spec(ProxySpec("broken", lambda m, b, c: 1 / 0), net, nets[0][2])

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ...proxies.hybrid_rule import COST_BUDGET, Rule
-from .protocol import (SELECTION, all_candidates, component_study, fit_table, lobo_table,
-                       report_rows, select)
+from .protocol import (SELECTION, SELECTION_V3, all_candidates, component_study, fit_table,
+                       lobo_table, report_rows, select)
 from .sets import (BENCHMARKS, LGG_FIT_PER_STRATUM, LGG_SPLIT_SEED, _extra, is_v1_row, pool_proxies, v1_name,                    components_table, lgg_split, nb201_split)
 
 #: Proxies left out of the "single proxy" comparisons: hybrid v1 and v2 (reported on their own)
@@ -57,9 +57,16 @@ def _v1(long: pd.DataFrame, key: str) -> pd.Series:
                      index=d[key].to_numpy())
 
 
-def _v2net(long: pd.DataFrame, key: str) -> pd.Series:
-    """The registered v2 ``hybrid``'s per-network value (calibrated), where it was scored."""
-    mask = [p == "hybrid" and "family_index" in _extra(e) for p, e in zip(long["proxy"], long["extra"])]
+#: Protocol versions: output folder, whether the cost check is measured (:mod:`.cost`), and the
+#: registered proxy that computes the chosen rule per network.
+VERSIONS = {"v2": {"out": "hybrid_v2", "measured_cost": False, "proxy": "hybrid"},
+            "v3": {"out": "hybrid_v3", "measured_cost": True, "proxy": "hybrid_v3"}}
+
+
+def _v2net(long: pd.DataFrame, key: str, proxy: str = "hybrid") -> pd.Series:
+    """The registered rule proxy's per-network value (calibrated), where it was scored
+    (``proxy``: ``"hybrid"`` for v2, ``"hybrid_v3"`` for v3)."""
+    mask = [p == proxy and "family_index" in _extra(e) for p, e in zip(long["proxy"], long["extra"])]
     d = long[mask]
     return pd.Series(np.where(d["status"].astype(str) == "ok", d["value"].astype(float), np.nan),
                      index=d[key].to_numpy())
@@ -161,7 +168,7 @@ def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]
 
 
 def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress: bool = True,
-                   verify_n: int = 20) -> Dict[str, Any]:
+                   verify_n: int = 20, proxy: str = "hybrid") -> Dict[str, Any]:
     """The report sets (read only after the selection): ``{name: {"benchmark", "components",
     "truth", "singles", "v1"}}`` plus the AutoFormer file-2 scores and the reuse check."""
     from ...bench.tables import load_nb201_accuracy
@@ -185,7 +192,7 @@ def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress
     report["autoformer/file2"] = {"benchmark": "autoformer", "components": components_table(a2, "arch_key"),
                                   "truth": f2.set_index("arch_key")["c100_kd_acc"].astype(float),
                                   "singles": _singles(a2, "arch_key"), "v1": _v1(a2, "arch_key"),
-                                  "v2net": _v2net(a2, "arch_key")}
+                                  "v2net": _v2net(a2, "arch_key", proxy)}
     lsplit, lg, lt, comp = _lgg(repo)
     rl = lg[lg["arch_id"].isin(lsplit["report"])]
     report["hybrid_lgg/report"] = {"benchmark": "hybrid_lgg", "components": comp.reindex(lsplit["report"]),
@@ -194,19 +201,34 @@ def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress
 
 
 def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int = 1000,
-        seed: int = 0, cache=None, progress: bool = True, fit_only: bool = False) -> Dict[str, Any]:
+        seed: int = 0, cache=None, progress: bool = True, fit_only: bool = False,
+        version: str = "v3", cost_repeats: int = 5) -> Dict[str, Any]:
     """Runs the protocol (see :mod:`.protocol`) and writes its outputs; returns the selection.
 
-    ``fit_only``: stop after steps 1-3 (``candidates.csv`` and ``selection.json`` with the final
-    rule), before any report set is read.
+    Args:
+        fit_only: stop after steps 1-3 (``candidates.csv`` and ``selection.json`` with the final
+            rule), before any report set is read.
+        version: ``"v3"`` (the measured cost check; outputs in ``reports/benchmarks/hybrid_v3/``
+            with ``measured_costs.csv``, reused on a rerun) or ``"v2"`` (declared costs only;
+            ``hybrid_v2/``). See :data:`VERSIONS`.
+        cost_repeats: timing repeats per cost net (v3).
+
+    Raises:
+        ValueError: for an unknown ``version``.
     """
     from ...paths import repo_root
     from ...provenance import write_csv, write_metrics
+    from .cost import CostBook
 
+    if version not in VERSIONS:
+        raise ValueError(f"unknown protocol version {version!r}; known: {sorted(VERSIONS)}")
+    ver = VERSIONS[version]
     repo = Path(repo or repo_root())
-    out = Path(out_dir or repo / "reports" / "benchmarks" / "hybrid_v2")
+    out = Path(out_dir or repo / "reports" / "benchmarks" / ver["out"])
     data = collect_fit(repo, cache=cache, progress=progress)
-    cfg = {"selection": SELECTION, "cost_budget": COST_BUDGET, "benchmarks": list(BENCHMARKS),
+    cfg = {"version": version,
+           "selection": SELECTION_V3 if ver["measured_cost"] else SELECTION,
+           "cost_budget": COST_BUDGET, "benchmarks": list(BENCHMARKS),
            "lgg_split_seed": LGG_SPLIT_SEED, "lgg_fit_per_stratum": LGG_FIT_PER_STRATUM,
            "n_boot": n_boot, "nb201_fit_cells": len(data["nb201_split"]["fit"]),
            "nb201_report_dropped_canonical": len(data["nb201_split"]["dropped"]),
@@ -216,25 +238,29 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     write_csv(out / "fit_components.csv", fit_components_frame(data["fit"]), cfg, seed)
     fit = fit_table(data["fit"], all_candidates())
     write_csv(out / "candidates.csv", fit.sort_values("rule"), cfg, seed)
-    final = select(fit, BENCHMARKS)
+    cost_of = (CostBook(out / "measured_costs.csv", repeats=cost_repeats, config=cfg, seed=seed)
+               if ver["measured_cost"] else None)
+    final = select(fit, BENCHMARKS, cost_of=cost_of)
     write_metrics(out / "selection.json", {"final": final, "config": cfg}, cfg, seed)
     write_calibration(out / "fit_components.csv", Rule.from_name(final["rule"]),
                       out / "calibration.json")
     if fit_only:
         return {"final": final, "lobo": {}}
     # steps 4-5: report sets
-    rdata = collect_report(repo, data["nb201_split"]["report"], cache=cache, progress=progress)
+    rdata = collect_report(repo, data["nb201_split"]["report"], cache=cache, progress=progress,
+                           proxy=ver["proxy"])
     comps = component_study({**{f"fit:{b}": v for b, v in data["fit"].items()},
                              **{f"report:{k}": (v["components"], v["truth"])
                                 for k, v in rdata["report"].items()}})
     write_csv(out / "components.csv", comps, cfg, seed)
-    lobo = lobo_table(fit, rdata["report"], BENCHMARKS, n_boot, seed)
+    lobo = lobo_table(fit, rdata["report"], BENCHMARKS, n_boot, seed, cost_of=cost_of)
     write_csv(out / "lobo.csv", lobo, cfg, seed)
     rows = report_rows(Rule.from_name(final["rule"]), rdata["report"], n_boot, seed, label="final")
-    v1 = _v1_rows(rdata["report"], n_boot, seed)
+    v1 = _v1_rows(rdata["report"], n_boot, seed, version)
     rep = pd.DataFrame(rows).merge(v1, on="report_set", how="left")
     write_csv(out / "report.csv", rep, cfg, seed)
-    write_csv(out / "tnb101_mirror.csv", tnb101_mirror(n_boot, seed), cfg, seed)
+    write_csv(out / "tnb101_mirror.csv",
+              tnb101_mirror(n_boot, seed, Rule.from_name(final["rule"]), version), cfg, seed)
     sel = {"final": final, "lobo": {b: lobo[lobo["held_out"] == b]["rule"].iloc[0]
                                      for b in BENCHMARKS if (lobo["held_out"] == b).any()},
            "config": cfg, "nb201_report_dropped": data["nb201_split"]["dropped"],
@@ -298,8 +324,9 @@ def _lgg_ceiling(repo: Path) -> float:
                                n_boot=0)["kendall"])
 
 
-def _v1_rows(report_sets, n_boot: int, seed: int) -> pd.DataFrame:
-    """v1's τ (and, where the registered v2 proxy was scored, its per-network calibrated τ)."""
+def _v1_rows(report_sets, n_boot: int, seed: int, version: str = "v2") -> pd.DataFrame:
+    """v1's τ (and, where the registered rule proxy of ``version`` was scored, its per-network
+    calibrated τ in ``<version>_per_network_*``)."""
     from ...corr import correlate
 
     rows = []
@@ -312,23 +339,27 @@ def _v1_rows(report_sets, n_boot: int, seed: int) -> pd.DataFrame:
         if "v2net" in s and len(s["v2net"]):
             w = s["v2net"].reindex(s["components"].index).to_numpy(float)
             c2 = correlate(w, t, n_boot=n_boot, seed=seed, nan_policy="worst")
-            row.update(v2_per_network_kendall=c2["kendall"], v2_per_network_lo=c2["ci95_kendall"][0],
-                       v2_per_network_hi=c2["ci95_kendall"][1])
+            row.update({f"{version}_per_network_kendall": c2["kendall"],
+                        f"{version}_per_network_lo": c2["ci95_kendall"][0],
+                        f"{version}_per_network_hi": c2["ci95_kendall"][1]})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def tnb101_mirror(n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def tnb101_mirror(n_boot: int = 1000, seed: int = 0, rule: Optional[Rule] = None,
+                  version: str = "v2") -> pd.DataFrame:
     """TransNAS-Bench-101, where components exist: the final rule over its components that have
-    a published score (NASWOT and SNIP; :func:`nascore.experiments.transnas_meta.v2_mirror`)
-    beside v1's mirror and the best single published proxy, per (space, task), Kendall τ."""
+    a published score (NASWOT, SNIP, FLOPs, params; :func:`nascore.experiments.transnas_meta.v2_mirror`)
+    beside v1's mirror and the best single published proxy, per (space, task), Kendall τ.
+    Columns ``<version>_mirror_*`` (``rule``: default v2's)."""
     from .. import transnas_meta as tm
 
-    m = tm.transnas_meta(n_boot=n_boot, seed=seed)
+    m = tm.transnas_meta(n_boot=n_boot, seed=seed, rule=rule)
     cols = ["space", "task", "n", "v2_mirror_kendall", "v2_mirror_ci95_kendall_lo",
             "v2_mirror_ci95_kendall_hi", "v2_mirror_columns", "v2_mirror_missing", "rule_kendall",
             "best_single_by_kendall", "best_single_kendall", "v2_mirror_minus_best_kendall"]
-    return m.reindex(columns=cols).rename(columns={"rule_kendall": "v1_mirror_kendall"})
+    out = m.reindex(columns=cols).rename(columns={"rule_kendall": "v1_mirror_kendall"})
+    return out.rename(columns=lambda c: c.replace("v2_mirror", f"{version}_mirror"))
 
 
 def metrics_block(src: Path) -> Dict[str, Any]:
@@ -347,7 +378,8 @@ def metrics_block(src: Path) -> Dict[str, Any]:
             "spearman_hi", "v1_kendall", "v1_lo", "v1_hi", "best_single", "best_single_kendall",
             "best_single_lo", "best_single_hi", "diff_vs_best", "diff_lo", "diff_hi",
             "within_ci_of_best", "beats_best_by_005", "v2_per_network_kendall",
-            "v2_per_network_lo", "v2_per_network_hi"]
+            "v2_per_network_lo", "v2_per_network_hi", "v3_per_network_kendall",
+            "v3_per_network_lo", "v3_per_network_hi"]
     lcols = ["held_out", "selected_on", "rule", "report_set", "kendall", "kendall_lo", "kendall_hi",
              "best_single", "best_single_kendall", "diff_vs_best", "diff_lo", "diff_hi",
              "within_ci_of_best"]
