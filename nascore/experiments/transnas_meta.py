@@ -146,7 +146,7 @@ def proxy_columns(table: pd.DataFrame) -> list:
 
 
 def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: int = 0,
-                   nan_policy: str = "worst", rule=None) -> dict:
+                   nan_policy: str = "worst", mirror_rule=None) -> dict:
     """One summary row: the rule's and every single proxy's rank correlation with ``truth_col``."""
     proxies = proxy_columns(table)
     mapping, missing = rule_columns(proxies)
@@ -174,7 +174,7 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
         "rule_columns": "+".join(mapping.values()),
         "rule_missing": "+".join(missing),
     })
-    v2, cols2, miss2 = v2_mirror(table, rule)
+    v2, cols2, miss2 = v2_mirror(table, mirror_rule)
     if v2 is not None:
         c2 = corr.correlate(v2, truth, n_boot=n_boot, seed=seed, nan_policy=nan_policy)
         kb = {p: row[f"kendall_{p}"] for p in finite if np.isfinite(row[f"kendall_{p}"])}
@@ -191,7 +191,7 @@ def meta_for_table(table: pd.DataFrame, truth_col: str, n_boot: int = 0, seed: i
 
 def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root=None,
                   n_boot: int = 0, seed: int = 0, nan_policy: str = "worst",
-                  rule=None) -> pd.DataFrame:
+                  mirror_rule=None) -> pd.DataFrame:
     """The hybrid rule vs single published proxies on every TransNAS-Bench-101 task.
 
     Args:
@@ -199,7 +199,7 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
         root: data root (default :func:`nascore.paths.data_root`).
         n_boot: bootstrap resamples for the rule's Spearman CI (0: none).
         nan_policy: for failed published scores (NASLib's ``-1e8`` sentinel -> NaN): ``worst``.
-        rule: the protocol rule mirrored in the ``v2_mirror_*`` columns (default v2's).
+        mirror_rule: the protocol rule mirrored in the ``v2_mirror_*`` columns (default v2's).
 
     Returns:
         One row per (space, task) -- all 7 tasks incl. ``segmentsemantic`` -- with ``n``,
@@ -216,7 +216,7 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
         for task, sub in df.groupby("task", sort=False):
             rows.append({"space": space, "task": task,
                          **meta_for_table(sub.reset_index(drop=True), "val_accuracy", n_boot, seed,
-                                          nan_policy, rule)})
+                                          nan_policy, mirror_rule)})
     return pd.DataFrame(rows)
 
 

@@ -1,6 +1,7 @@
-"""``hybrid_v3``: the rule the protocol's v3 (measured cost check) selects, as a per-network proxy.
+"""``hybrid`` (v3): the project's proxy for CNN, Transformer and hybrid CNN+Transformer nets: the
+rule the protocol's v3 (the measured cost check) selected, as a per-network proxy.
 
-v2 (``hybrid``) was chosen under *declared* pass costs and measured 2.0-2.8x one
+v2 (now ``hybrid_v2``) was chosen under *declared* pass costs and measured 2.0-2.8x one
 forward+backward, over the issue's 2-pass limit. The protocol's v3
 (:mod:`nascore.experiments.hybrid_protocol`, ``--version v3``) keeps v2's candidates and
 selection order and takes the first rule whose **measured** cost is within 2.0x on every cost
@@ -52,10 +53,10 @@ def calibrations() -> Dict[str, Calibration]:
     return load_calibrations(CALIBRATION_FILE, RULE)
 
 
-@register_proxy("hybrid_v3", needs_data=RULE.uses_data, needs_targets=False,
+@register_proxy("hybrid", needs_data=RULE.uses_data, needs_targets=False,
                 changes_weights=True, mode="train")
-def hybrid_v3(model, batch, ctx):
-    """``hybrid_v3`` (see :mod:`nascore.proxies.hybrid_v3`). Higher is better.
+def hybrid(model, batch, ctx):
+    """``hybrid`` v3 (see :mod:`nascore.proxies.hybrid_v3`). Higher is better.
 
     ``extra`` holds every component, ``attn_share``, ``family_index`` (the index in
     :data:`nascore.proxies.rule_proxy.FAMILIES` of the calibration used) and ``n_unmeasured``.

@@ -1,4 +1,4 @@
-"""``hybrid`` v2: the protocol-selected rule, its components, calibration and families."""
+"""``hybrid_v2``: the v2 protocol-selected rule, its components, calibration and families."""
 
 import json
 import math
@@ -49,13 +49,13 @@ def test_rule_is_the_protocol_selection_and_calibration_is_its_output():
 
 
 def test_spec_reads_the_real_batch():
-    spec = PROXIES.get("hybrid")
+    spec = PROXIES.get("hybrid_v2")
     assert spec.needs_data and spec.needs_targets and spec.higher_is_better
 
 
 @pytest.mark.parametrize("kind", ["hybrid", "cnn"])
 def test_components_on_seg_nets_and_family(kind):
-    r = score("hybrid", _seg(kind), _seg_batch(), seed=0)
+    r = score("hybrid_v2", _seg(kind), _seg_batch(), seed=0)
     assert r.ok, r.error
     for c in V2.RULE.components:
         assert math.isfinite(r.extra[c]), c
@@ -69,8 +69,8 @@ def test_families_for_cells_and_vits_and_determinism():
         torch.manual_seed(0)
         cell = build_nb201_net(CELL, C=4, N=1)
         vit = build_autoformer_vit(24, 3, 2.0, 2, num_classes=10, img_size=16, patch_size=4, head_dim=8)
-    rc = score("hybrid", cell, _cls_batch(), seed=0)
-    rv1, rv2 = score("hybrid", vit, _cls_batch(), seed=1), score("hybrid", vit, _cls_batch(), seed=1)
+    rc = score("hybrid_v2", cell, _cls_batch(), seed=0)
+    rv1, rv2 = score("hybrid_v2", vit, _cls_batch(), seed=1), score("hybrid_v2", vit, _cls_batch(), seed=1)
     assert rc.ok and V2.FAMILIES[int(rc.extra["family_index"])] == "cnn"
     assert rv1.ok and V2.FAMILIES[int(rv1.extra["family_index"])] == "vit"
     assert rv1.value == rv2.value
@@ -80,8 +80,8 @@ def test_task_data_changes_the_score():
     """Unlike v1, v2 reads the batch: other images or masks change log_snip and the value."""
     net = _seg("hybrid")
     x, y = _seg_batch()
-    a = score("hybrid", net, (x, y), seed=0)
-    b = score("hybrid", net, (x, 1 - y), seed=0)
+    a = score("hybrid_v2", net, (x, y), seed=0)
+    b = score("hybrid_v2", net, (x, 1 - y), seed=0)
     assert a.extra["log_expressivity"] == b.extra["log_expressivity"]  # noise part unchanged
     assert a.extra["log_snip"] != b.extra["log_snip"] and a.value != b.value
 
@@ -107,18 +107,18 @@ def test_missing_calibration_is_a_clear_error(monkeypatch, tmp_path):
 def test_missing_targets_are_bad_input_and_unmeasured_is_counted():
     net = _seg("cnn")
     x, _ = _seg_batch()
-    r = score("hybrid", net, (x, None), seed=0)
+    r = score("hybrid_v2", net, (x, None), seed=0)
     assert r.status == "bad_input" and "targets" in r.error
-    ok = score("hybrid", net, _seg_batch(), seed=0)
+    ok = score("hybrid_v2", net, _seg_batch(), seed=0)
     assert ok.extra["n_unmeasured"] == 0.0
 
 
 def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path):
     from nascore.cache import proxy_version
 
-    before = proxy_version("hybrid")
+    before = proxy_version("hybrid_v2")
     f = tmp_path / "cal.json"
     f.write_text(V2.CALIBRATION_FILE.read_text() + " ")
     monkeypatch.setattr(V2, "VERSION_FILES", (f,))
-    assert proxy_version("hybrid") != before
+    assert proxy_version("hybrid_v2") != before
     assert proxy_version("snip") == proxy_version("snip")  # other proxies untouched

@@ -1,4 +1,4 @@
-"""``hybrid_v3``: the rule the protocol's measured cost check selected, as a per-network proxy."""
+"""``hybrid`` (v3): the rule the protocol's measured cost check selected, as a per-network proxy."""
 
 import json
 import math
@@ -61,7 +61,7 @@ def test_components_equal_their_source_proxies():
     """The rule's components are hybrid_v1's (same seed, same values), and the proxy's value is
     the family calibration of them."""
     for net, batch, fam in ((_seg(), _seg_batch(), "segmentation"), (_cell(), _cls_batch(), "cnn")):
-        r = score("hybrid_v3", net, batch, seed=2)
+        r = score("hybrid", net, batch, seed=2)
         v1 = score("hybrid_v1", net, batch, seed=2)
         assert r.ok and v1.ok, (r.error, v1.error)
         for c in V3.RULE.components:
@@ -71,17 +71,17 @@ def test_components_equal_their_source_proxies():
             assert math.isfinite(r.extra[c])
         assert FAMILIES[int(r.extra["family_index"])] == fam
         assert r.value == pytest.approx(V3.calibrations()[fam].value(r.extra, V3.RULE))
-        assert score("hybrid_v3", net, batch, seed=2).value == r.value
+        assert score("hybrid", net, batch, seed=2).value == r.value
 
 
 def test_targets_pick_the_segmentation_calibration_and_are_optional():
     net, (x, y) = _seg(), _seg_batch()
-    with_masks = score("hybrid_v3", net, (x, y), seed=0)
-    without = score("hybrid_v3", net, (x, None), seed=0)
+    with_masks = score("hybrid", net, (x, y), seed=0)
+    without = score("hybrid", net, (x, None), seed=0)
     assert with_masks.ok and without.ok
     assert FAMILIES[int(with_masks.extra["family_index"])] == "segmentation"
     assert FAMILIES[int(without.extra["family_index"])] != "segmentation"
-    spec = PROXIES.get("hybrid_v3")
+    spec = PROXIES.get("hybrid")
     assert not spec.needs_targets and spec.changes_weights and spec.higher_is_better
 
 
@@ -101,3 +101,13 @@ def test_data_components_come_from_their_proxies():
     assert r.ok, r.error
     assert r.extra["log_snip"] == pytest.approx(math.log(score("snip", net, batch).value))
     assert r.extra["naswot_data"] == pytest.approx(score("naswot", net, batch).value)
+
+
+def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path):
+    from nascore.cache import proxy_version
+
+    before = proxy_version("hybrid")
+    f = tmp_path / "cal.json"
+    f.write_text(V3.CALIBRATION_FILE.read_text() + " ")
+    monkeypatch.setattr(V3, "VERSION_FILES", (f,))
+    assert proxy_version("hybrid") != before

@@ -58,14 +58,15 @@ def _v1(long: pd.DataFrame, key: str) -> pd.Series:
 
 
 #: Protocol versions: output folder, whether the cost check is measured (:mod:`.cost`), and the
-#: registered proxy that computes the chosen rule per network.
-VERSIONS = {"v2": {"out": "hybrid_v2", "measured_cost": False, "proxy": "hybrid"},
-            "v3": {"out": "hybrid_v3", "measured_cost": True, "proxy": "hybrid_v3"}}
+#: registered proxy that computes the chosen rule per network (v2's was ``hybrid`` until v3
+#: took the name; its committed outputs were made then).
+VERSIONS = {"v2": {"out": "hybrid_v2", "measured_cost": False, "proxy": "hybrid_v2"},
+            "v3": {"out": "hybrid_v3", "measured_cost": True, "proxy": "hybrid"}}
 
 
 def _v2net(long: pd.DataFrame, key: str, proxy: str = "hybrid") -> pd.Series:
     """The registered rule proxy's per-network value (calibrated), where it was scored
-    (``proxy``: ``"hybrid"`` for v2, ``"hybrid_v3"`` for v3)."""
+    (``proxy``: :data:`VERSIONS`)."""
     mask = [p == proxy and "family_index" in _extra(e) for p, e in zip(long["proxy"], long["extra"])]
     d = long[mask]
     return pd.Series(np.where(d["status"].astype(str) == "ok", d["value"].astype(float), np.nan),
@@ -354,7 +355,7 @@ def tnb101_mirror(n_boot: int = 1000, seed: int = 0, rule: Optional[Rule] = None
     Columns ``<version>_mirror_*`` (``rule``: default v2's)."""
     from .. import transnas_meta as tm
 
-    m = tm.transnas_meta(n_boot=n_boot, seed=seed, rule=rule)
+    m = tm.transnas_meta(n_boot=n_boot, seed=seed, mirror_rule=rule)
     cols = ["space", "task", "n", "v2_mirror_kendall", "v2_mirror_ci95_kendall_lo",
             "v2_mirror_ci95_kendall_hi", "v2_mirror_columns", "v2_mirror_missing", "rule_kendall",
             "best_single_by_kendall", "best_single_kendall", "v2_mirror_minus_best_kendall"]
@@ -386,7 +387,9 @@ def metrics_block(src: Path) -> Dict[str, Any]:
     tnb = src / "tnb101_mirror.csv"
     tnb_rows = pd.read_csv(tnb, comment="#").to_dict("records") if tnb.is_file() else []
     return {"source": f"{src.name}/ (protocol output: selection.json, report.csv, lobo.csv)",
-            "tnb101_mirror": tnb_rows,
+            "tnb101_mirror": tnb_rows, "version": sel["config"].get("version", "v2"),
+            "measured_cost": sel["final"].get("measured_cost"),
+            "over_budget": sel["final"].get("over_budget"),
             "rule": sel["final"]["rule"], "fit_taus": sel["final"]["fit_taus"],
             "selection": sel["config"]["selection"],
             "protocol_git_sha": sel.get("provenance", {}).get("git_sha"),

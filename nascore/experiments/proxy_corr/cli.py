@@ -101,7 +101,7 @@ def prefill(params: Mapping[str, Any], shard: tuple = (0, 1), cache_path: Option
 
 
 def run_section_into_metrics(params: Mapping[str, Any], section: str) -> Path:
-    """Runs one notebook-02 section (``hybrid_lgg`` or ``hybrid_v2``) with ``params`` and merges its block into
+    """Runs one notebook-02 section (``hybrid_lgg``, ``hybrid_v2`` or ``hybrid_v3``) with ``params`` and merges its block into
     ``reports/<profile>/02_proxy_correlation/metrics.json`` (atomic; the block records its own
     provenance under ``"section_provenance"``, since the rest of the file is older).
 
@@ -114,15 +114,15 @@ def run_section_into_metrics(params: Mapping[str, Any], section: str) -> Path:
     from ...provenance import provenance, write_json
     from ..hybrid_lgg import run_section
 
-    if section not in ("hybrid_lgg", "hybrid_v2"):
-        raise ValueError(f"unknown section {section!r} (known: hybrid_lgg, hybrid_v2)")
+    if section not in ("hybrid_lgg", "hybrid_v2", "hybrid_v3"):
+        raise ValueError(f"unknown section {section!r} (known: hybrid_lgg, hybrid_v2, hybrid_v3)")
     if "profile" not in params:
         raise ValueError("the parameter file has no 'profile'")
     out = repo_root() / "reports" / str(params["profile"]) / "02_proxy_correlation"
-    if section == "hybrid_v2":
+    if section in ("hybrid_v2", "hybrid_v3"):
         from ..hybrid_protocol.run import metrics_block
 
-        res = metrics_block(repo_root() / "reports" / "benchmarks" / "hybrid_v2")
+        res = metrics_block(repo_root() / "reports" / "benchmarks" / section)
         if "skipped" in res:  # keep whatever block is there
             raise FileNotFoundError(res["skipped"])
     else:
@@ -152,7 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("params", type=Path, help="notebooks/params/<profile>/02_proxy_correlation.yaml")
     ap.add_argument("--shard", type=int, nargs=2, default=(0, 1), metavar=("I", "K"))
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    ap.add_argument("--section", choices=["hybrid_lgg", "hybrid_v2"], default=None,
+    ap.add_argument("--section", choices=["hybrid_lgg", "hybrid_v2", "hybrid_v3"], default=None,
                     help="instead of prefilling, run this one notebook section into "
                          "reports/<profile>/02_proxy_correlation/ and merge its block into that "
                          "metrics.json (the executed notebook is not re-run)")

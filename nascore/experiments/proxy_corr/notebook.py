@@ -291,31 +291,40 @@ class NotebookRun:
 
         return pd.read_csv(self.out / "hybrid_lgg_correlations.csv", comment="#").round(3)
 
-    def hybrid_v2(self):
-        """``hybrid`` v2 as its protocol chose and judged it (:mod:`nascore.experiments.hybrid_protocol`):
-        reads the committed protocol outputs in ``reports/benchmarks/hybrid_v2/`` (the rule, every
-        candidate's fit-set τ, the report table and the leave-one-benchmark-out table; produced by
-        ``python -m nascore.experiments.hybrid_protocol`` from this notebook's full-profile scores)
-        and shows them. Skipped, with a note, when they are absent.
+    def hybrid_protocol(self, version: str = "v3"):
+        """The ``hybrid`` rule as the protocol's ``version`` chose and judged it
+        (:mod:`nascore.experiments.hybrid_protocol`): reads the committed protocol outputs in
+        ``reports/benchmarks/hybrid_<version>/`` (the rule, every candidate's fit-set τ, the
+        report table and the leave-one-benchmark-out table; for v3 also the measured costs;
+        produced by ``python -m nascore.experiments.hybrid_protocol --version <version>`` from
+        this notebook's full-profile scores) and shows them. Its block goes to ``metrics.json``
+        as ``"hybrid_<version>"``. Skipped, with a note, when they are absent.
 
         Returns:
             The report table (one row per report set), or None when skipped.
         """
-        from ..hybrid_protocol.run import metrics_block
+        from ..hybrid_protocol.run import VERSIONS, metrics_block
 
-        src = repo_root() / "reports" / "benchmarks" / "hybrid_v2"
+        src = repo_root() / "reports" / "benchmarks" / VERSIONS[version]["out"]
         block = metrics_block(src)
-        self.hybrid_v2_metrics = block
+        self.protocol_metrics = {**getattr(self, "protocol_metrics", {}), f"hybrid_{version}": block}
         if "skipped" in block:
-            self._note(f"hybrid_v2 skipped: {block['skipped']}")
+            self._note(f"hybrid_{version} skipped: {block['skipped']}")
             return None
         rep = pd.DataFrame(block["report"])
-        print(f"rule (selected on the fit sets only): {block['rule']}")
+        print(f"{version} rule (selected on the fit sets only): {block['rule']}")
+        if block.get("measured_cost") is not None:
+            print(f"measured cost: {block['measured_cost']:.2f}x one forward+backward (largest over "
+                  f"the cost nets); passed over: {block.get('over_budget')}")
         if (src / "lobo.png").is_file():
             from IPython.display import Image, display
 
             display(Image(filename=str(src / "lobo.png")))
         return rep.round(3)
+
+    def hybrid_v2(self):
+        """v2 of the rule (:meth:`hybrid_protocol` with ``"v2"``), kept for comparison."""
+        return self.hybrid_protocol("v2")
 
     def write_metrics(self) -> Path:
         """``metrics.json`` (:func:`~.analysis.metrics_json` plus provenance); returns its path."""
@@ -331,8 +340,7 @@ class NotebookRun:
                                       self.notes, self.rep)
         if getattr(self, "hybrid_lgg_metrics", None) is not None:
             self.metrics["hybrid_lgg"] = self.hybrid_lgg_metrics
-        if getattr(self, "hybrid_v2_metrics", None) is not None:
-            self.metrics["hybrid_v2"] = self.hybrid_v2_metrics
+        self.metrics.update(getattr(self, "protocol_metrics", {}))
         path = write_metrics(self.out / "metrics.json", self.metrics, self.config, self.seed)
         print(sorted(f.name for f in self.out.iterdir()))
         return path

@@ -15,7 +15,7 @@ from .versions import proxy_version
 #: Population rank aggregates: name -> (base proxy, its ``extra`` components).
 POPULATION_AGGREGATES = {
     "az_nas_rank": ("az_nas", ("expressivity", "progressivity", "trainability", "complexity")),
-    "hybrid_rank": ("hybrid", None),  # None: the components of nascore.proxies.hybrid_v2.RULE
+    "hybrid_rank": ("hybrid", None),  # None: the components of nascore.proxies.hybrid_v3.RULE
 }
 
 
@@ -178,9 +178,9 @@ def _aggregate_components(base: str, comps) -> tuple:
     if comps is not None:
         return tuple(comps)
     try:
-        from ...proxies import hybrid_v2
+        from ...proxies import hybrid_v3
 
-        return tuple(hybrid_v2.RULE.components)
+        return tuple(hybrid_v3.RULE.components)
     except (ImportError, AttributeError):
         return ()
 
