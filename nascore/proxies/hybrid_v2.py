@@ -41,7 +41,6 @@ reported. v1 stays registered as ``hybrid_v1`` for comparison.
 
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -49,8 +48,9 @@ from typing import Dict
 
 from ._utils import loss_grads
 from .base import ProxyFailure, register_proxy
-from .hybrid_signals import hybrid_components
 from .hybrid_rule import Calibration, Rule
+from .hybrid_signals import hybrid_components
+from .rule_proxy import FAMILIES, family, load_calibrations, rule_result  # noqa: F401 (re-exported)
 
 #: The rule selected by the protocol (reports/benchmarks/hybrid_v2/selection.json).
 RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_snip"), "rank")
@@ -62,38 +62,15 @@ CALIBRATION_FILE = Path(__file__).with_name("data") / "hybrid_v2_calibration.jso
 #: Files whose bytes are part of this proxy's cache version (:func:`nascore.cache.proxy_version`).
 VERSION_FILES = (CALIBRATION_FILE,)
 
-FAMILIES = ("cnn", "vit", "segmentation")
-
 _NOISE = {"log_expressivity": "log_expressivity", "trainability": "trainability",
           "naswot_noise": "naswot"}
 
 
 @lru_cache(maxsize=1)
 def calibrations() -> Dict[str, Calibration]:
-    """``{family: Calibration}`` from :data:`CALIBRATION_FILE`.
-
-    Raises:
-        FileNotFoundError: naming the file when it is missing.
-    """
-    if not CALIBRATION_FILE.is_file():
-        raise FileNotFoundError(f"hybrid v2 calibration {CALIBRATION_FILE} is missing (a copy of "
-                                "reports/benchmarks/hybrid_v2/calibration.json, which "
-                                "python -m nascore.experiments.hybrid_protocol writes)")
-    d = json.loads(CALIBRATION_FILE.read_text())
-    if d.get("rule") != RULE.name:
-        raise ValueError(f"{CALIBRATION_FILE} calibrates {d.get('rule')!r}, not {RULE.name!r}")
-    missing = [f for f in FAMILIES if f not in d.get("families", {})]
-    if missing:
-        raise ValueError(f"{CALIBRATION_FILE} has no calibration for {missing}")
-    return {f: Calibration.from_dict(d["families"][f]) for f in FAMILIES}
-
-
-def family(targets, attn_share: float) -> str:
-    """``"segmentation"`` for dense targets (``(B, ...spatial)`` masks), ``"vit"`` for
-    ``attn_share >= 0.5``, else ``"cnn"``."""
-    if targets is not None and getattr(targets, "dim", lambda: 1)() >= 3:
-        return "segmentation"
-    return "vit" if attn_share >= 0.5 else "cnn"
+    """``{family: Calibration}`` from :data:`CALIBRATION_FILE` (errors: see
+    :func:`~nascore.proxies.rule_proxy.load_calibrations`)."""
+    return load_calibrations(CALIBRATION_FILE, RULE)
 
 
 def v2_components(model, batch, ctx) -> Dict[str, float]:
@@ -129,11 +106,7 @@ def hybrid_v2(model, batch, ctx):
     (the index in :data:`FAMILIES` of the calibration used).
     """
     if batch[1] is None:
-        raise ProxyFailure("bad_input", "hybrid (v2) reads the targets (labels or masks) for its "
+        raise ProxyFailure("bad_input", "hybrid_v2 reads the targets (labels or masks) for its "
                                         "SNIP component: pass (inputs, targets)")
     comp = v2_components(model, batch, ctx)
-    fam = family(batch[1], comp["attn_share"])
-    value = calibrations()[fam].value(comp, RULE)
-    unmeasured = sum(not math.isfinite(comp[c]) for c in RULE.components)
-    return {"value": value, **comp, "family_index": float(FAMILIES.index(fam)),
-            "n_unmeasured": float(unmeasured)}
+    return rule_result(comp, batch[1], RULE, calibrations())

@@ -111,14 +111,3 @@ def test_missing_targets_are_bad_input_and_unmeasured_is_counted():
     assert r.status == "bad_input" and "targets" in r.error
     ok = score("hybrid_v2", net, _seg_batch(), seed=0)
     assert ok.extra["n_unmeasured"] == 0.0
-
-
-def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path):
-    from nascore.cache import proxy_version
-
-    before = proxy_version("hybrid_v2")
-    f = tmp_path / "cal.json"
-    f.write_text(V2.CALIBRATION_FILE.read_text() + " ")
-    monkeypatch.setattr(V2, "VERSION_FILES", (f,))
-    assert proxy_version("hybrid_v2") != before
-    assert proxy_version("snip") == proxy_version("snip")  # other proxies untouched

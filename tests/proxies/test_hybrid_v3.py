@@ -103,11 +103,16 @@ def test_data_components_come_from_their_proxies():
     assert r.extra["naswot_data"] == pytest.approx(score("naswot", net, batch).value)
 
 
-def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name,module", [("hybrid", "hybrid_v3"), ("hybrid_v2", "hybrid_v2")])
+def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path, name, module):
+    import importlib
+
     from nascore.cache import proxy_version
 
-    before = proxy_version("hybrid")
+    mod = importlib.import_module(f"nascore.proxies.{module}")
+    before = proxy_version(name)
     f = tmp_path / "cal.json"
-    f.write_text(V3.CALIBRATION_FILE.read_text() + " ")
-    monkeypatch.setattr(V3, "VERSION_FILES", (f,))
-    assert proxy_version("hybrid") != before
+    f.write_text(mod.CALIBRATION_FILE.read_text() + " ")
+    monkeypatch.setattr(mod, "VERSION_FILES", (f,))
+    assert proxy_version(name) != before
+    assert proxy_version("snip") == proxy_version("snip")  # other proxies untouched
