@@ -18,6 +18,10 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 
+#: The project's own proxy in every version: shown on its own, never as a "single proxy".
+_HYBRIDS = ("hybrid", "hybrid_v1", "hybrid_v2")
+
+
 def proxy_batch(recipe, batch_size: int = 8, seed: int = 0):
     """``(images, masks)`` tensors: ``batch_size`` tumour slices of the recipe's training
     patients, drawn with ``np.random.default_rng(seed)``.
@@ -104,12 +108,12 @@ def run_section(out_dir, table_path=None, proxies: Optional[Sequence[str]] = Non
     write_csv(out_dir / "hybrid_lgg_scores.csv", scores, cfg, seed)
     write_csv(out_dir / "hybrid_lgg_correlations.csv", table, cfg, seed)
     ranked = [p for p in table["proxy"] if np.isfinite(corrs[p]["kendall"])]
-    panel = [p for p in ranked if p != "hybrid"][:top] + (["hybrid"] if "hybrid" in corrs else [])
+    panel = [p for p in ranked if p not in _HYBRIDS][:top] + (["hybrid"] if "hybrid" in corrs else [])
     from ..plots.hybrid_seg import proxy_vs_dice
 
     fig = proxy_vs_dice(scores, truth, corrs, panel, ceiling=ceiling)
     save_figure(fig, out_dir / "scatter_hybrid_lgg.png")
-    best = next((p for p in ranked if p != "hybrid"), None)
+    best = next((p for p in ranked if p not in _HYBRIDS), None)
     return {"proxies": corrs, "noise_ceiling": ceiling, "n_archs": int(len(truth)),
             "budget": sorted(int(b) for b in df["budget"].unique()), "truth": TRUTH,
             "best_single": best, "data": str(first["data"]),

@@ -11,9 +11,10 @@ Choices (all recorded in the outputs):
   the dataset ``data`` names (:func:`nascore.seg.datasets.load_dataset`: ``"auto"`` = LGG when
   present, else MSD, else SYNTHETIC phantoms, labelled so everywhere); the model takes the
   data's channel count. The batch's fingerprint is part of the cache namespace and history name.
-  ``hybrid`` (v2) reads the batch: its SNIP component takes the segmentation loss on these
-  slices and masks (its other components use noise of the batch's shape), so the slices are
-  part of the score; every candidate is scored at the proxy resolution, so the proxy cannot
+  ``hybrid`` (v3) reads only the batch's shape (noise inputs of that shape) and its masks (they
+  pick the segmentation calibration); ``hybrid_v2``, which notebook 03's committed full run
+  used, also took the segmentation loss on these slices (SNIP). Every candidate is scored at
+  the proxy resolution, so the proxy cannot
   judge the input resolution: fix it with ``resolutions`` (default ``(128,)`` in the notebook).
   Scoring below 64 px does not keep the ranking (``perf/proxy_resolution.py``).
 * **Costs** (:class:`SegCostFn`) at the architecture's OWN resolution, batch 1: ``params``

@@ -44,9 +44,10 @@ HYBRID_TO_PUBLISHED: Dict[str, tuple] = {
     "log_flops": ("flops",),
 }
 
-#: ``hybrid`` v2 component -> published columns (for the v2 mirror, :func:`v2_mirror`): its
-#: NASWOT and SNIP components have published counterparts (computed on the task's real data, as
-#: v2's SNIP is); its AZ-NAS expressivity and trainability have none.
+#: Protocol-rule component -> published columns (for the mirror of a rule, :func:`v2_mirror`):
+#: NASWOT, SNIP, FLOPs and params have published counterparts (NASWOT and SNIP computed on the
+#: task's real data, so the mirror of ``naswot_noise`` is approximate); the AZ-NAS expressivity
+#: and trainability have none. v2's rule mirrors to NASWOT + SNIP, v3's to NASWOT + FLOPs.
 V2_TO_PUBLISHED: Dict[str, tuple] = {"log_expressivity": (), "trainability": (),
                                      "naswot_noise": ("nwot",), "log_snip": ("snip",),
                                      "log_flops": ("flops",), "log_params": ("params",)}

@@ -1,4 +1,4 @@
-"""Figure of the ``hybrid`` v2 protocol: each report set, the rule against the best single proxy."""
+"""Figure of the ``hybrid`` protocol (any version): each report set, the rule against the best single proxy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 
-def lobo_bars(lobo: pd.DataFrame, report: pd.DataFrame, ceiling: float = float("nan")):
+def lobo_bars(lobo: pd.DataFrame, report: pd.DataFrame, ceiling: float = float("nan"),
+              version: str = "v2"):
     """Kendall τ with 95% CIs per report set (one group of bars each): the rule selected
     without that benchmark (LOBO), the final rule (selected on every fit set), ``hybrid`` v1 and
     the best single proxy on that set.
@@ -25,8 +26,8 @@ def lobo_bars(lobo: pd.DataFrame, report: pd.DataFrame, ceiling: float = float("
     sets = list(report["report_set"])
     lb = lobo.set_index("report_set").reindex(sets)
     rp = report.set_index("report_set").reindex(sets)
-    bars = [("v2, selected without this benchmark", lb["kendall"], lb["kendall_lo"], lb["kendall_hi"]),
-            ("v2 final (all fit sets)", rp["kendall"], rp["kendall_lo"], rp["kendall_hi"]),
+    bars = [(f"{version}, selected without this benchmark", lb["kendall"], lb["kendall_lo"], lb["kendall_hi"]),
+            (f"{version} final (all fit sets)", rp["kendall"], rp["kendall_lo"], rp["kendall_hi"]),
             ("hybrid v1", rp["v1_kendall"], rp["v1_lo"], rp["v1_hi"]),
             ("best single proxy", rp["best_single_kendall"], rp["best_single_lo"], rp["best_single_hi"])]
     x = np.arange(len(sets))
@@ -44,7 +45,7 @@ def lobo_bars(lobo: pd.DataFrame, report: pd.DataFrame, ceiling: float = float("
     ax.set_ylabel("Kendall τ on the report set")
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend(fontsize=7, loc="upper right")
-    ax.set_title("hybrid v2: chosen on fit sets only, judged on report sets (95% bootstrap CIs)",
+    ax.set_title(f"hybrid {version}: chosen on fit sets only, judged on report sets (95% bootstrap CIs)",
                  fontsize=9)
     fig.tight_layout()
     return fig

@@ -34,7 +34,7 @@ from typing import Dict
 
 from .base import register_proxy
 from .hybrid_rule import Calibration, Rule
-from .rule_proxy import check_targets, load_calibrations, rule_components, rule_result
+from .rule_proxy import check_batch, load_calibrations, rule_components, rule_result
 
 #: The rule the v3 protocol selected (reports/benchmarks/hybrid_v3/selection.json).
 RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_flops"), "rank")
@@ -60,8 +60,9 @@ def hybrid(model, batch, ctx):
 
     ``extra`` holds every component, ``attn_share``, ``family_index`` (the index in
     :data:`nascore.proxies.rule_proxy.FAMILIES` of the calibration used) and ``n_unmeasured``.
-    Pass segmentation masks as targets to get the segmentation calibration.
+    Pass segmentation masks as targets to get the segmentation calibration: any target with
+    spatial dimensions (``(B, H, W)``, ``(B, 1, H, W)``) selects it.
     """
-    check_targets(RULE, batch)
+    check_batch(RULE, batch)
     comp = rule_components(model, batch, ctx, RULE)
     return rule_result(comp, batch[1], RULE, calibrations())

@@ -111,8 +111,18 @@ def rule_result(comp: Mapping[str, float], targets, rule: Rule,
             "n_unmeasured": float(unmeasured)}
 
 
-def check_targets(rule: Rule, batch) -> None:
-    """Raises ``ProxyFailure("bad_input")`` when ``rule`` reads the targets and there are none."""
-    if any(POOL[c][0] in ("snip", "grad_norm") for c in rule.components) and batch[1] is None:
+def check_batch(rule: Rule, batch) -> None:
+    """Raises ``ProxyFailure("bad_input")`` for a batch a rule proxy should not score: inputs
+    that are not floating point (the noise passes copy their dtype), targets that are not a
+    tensor with one entry per input, or no targets when ``rule`` reads the task loss."""
+    x, y = batch
+    if not x.is_floating_point():
+        raise ProxyFailure("bad_input", f"the inputs are {x.dtype}, not floating point: convert "
+                                        "and scale them first")
+    if y is not None and not (hasattr(y, "shape") and len(y.shape) >= 1 and y.shape[0] == x.shape[0]):
+        raise ProxyFailure("bad_input", f"the targets must be a tensor with one entry per input "
+                                        f"({x.shape[0]}), got {type(y).__name__} "
+                                        f"{tuple(getattr(y, 'shape', ()))}")
+    if any(POOL[c][0] in ("snip", "grad_norm") for c in rule.components) and y is None:
         raise ProxyFailure("bad_input", f"{rule.name} reads the targets (labels or masks) for "
                                         "its task-loss component: pass (inputs, targets)")

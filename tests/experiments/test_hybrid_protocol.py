@@ -133,3 +133,49 @@ def test_cost_book_times_a_rule_through_the_harness_and_reads_it_back(tmp_path):
 
     with pytest.raises(RuntimeError, match="failed"):
         time_spec(ProxySpec("broken", lambda m, b, c: 1 / 0), net, nets[0][2])
+
+
+def test_lobo_uses_the_measured_cost_check():
+    rng = np.random.default_rng(1)
+    fits = {"a": _bench(60, "log_dss", rng), "b": _bench(60, "log_dss", rng)}
+    for comp, truth in fits.values():  # log_flops: weaker, but positive everywhere
+        comp["log_flops"] = truth.to_numpy() + 1.0 * rng.normal(size=len(truth))
+    rules = [Rule(("log_dss",), "z"), Rule(("log_flops",), "z")]
+    tab = fit_table(fits, rules)
+    reports = {f"{b}/r": {"benchmark": b, "components": c, "truth": t,
+                          "singles": c.rename(columns=lambda x: f"p_{x}")} for b, (c, t) in fits.items()}
+    lobo = lobo_table(tab, reports, ["a", "b"], n_boot=20,
+                      cost_of=lambda r: 3.0 if "log_dss" in r else 1.0)
+    assert set(lobo["rule"]) == {"z:log_flops"}  # the informative rule is over budget
+
+
+def test_committed_v3_selection_replays_from_its_own_files():
+    """The committed candidates and measured costs give back the committed final and LOBO rules
+    (nothing re-timed: the cost book reads the stored file only)."""
+    import json
+
+    from nascore.experiments.hybrid_protocol import BENCHMARKS
+    from nascore.experiments.hybrid_protocol.cost import CostBook
+    from nascore.paths import repo_root
+
+    root = repo_root() / "reports" / "benchmarks" / "hybrid_v3"
+    if not (root / "selection.json").is_file():
+        pytest.skip("no committed v3 protocol outputs")
+    sel = json.loads((root / "selection.json").read_text())
+    cand = pd.read_csv(root / "candidates.csv", comment="#")
+    book = CostBook(root / "measured_costs.csv", nets=[])
+    final = select(cand, BENCHMARKS, cost_of=book)
+    assert final["rule"] == sel["final"]["rule"] and final["over_budget"] == sel["final"]["over_budget"]
+    assert final["over_budget"]  # v2's rule was passed over: the check did something
+    for b, rule in sel["lobo"].items():
+        assert select(cand, [o for o in BENCHMARKS if o != b], cost_of=book)["rule"] == rule
+
+
+def test_cost_book_refuses_a_file_measured_on_other_nets(tmp_path):
+    from nascore.experiments.hybrid_protocol.cost import CostBook
+
+    pd.DataFrame([{"rule": "z:log_dss", "max_ratio": 1.0, "argmax_net": "x", "ratio_x": 1.0}]).to_csv(
+        tmp_path / "c.csv", index=False)
+    with pytest.raises(ValueError, match="measured on the nets"):
+        CostBook(tmp_path / "c.csv")
+    assert CostBook(tmp_path / "c.csv", nets=[])("z:log_dss") == 1.0

@@ -85,14 +85,22 @@ def test_targets_pick_the_segmentation_calibration_and_are_optional():
     assert not spec.needs_targets and spec.changes_weights and spec.higher_is_better
 
 
-def test_task_loss_components_need_targets():
-    """A rule reading the task loss (log_snip) refuses a batch without targets, by name."""
+def test_bad_batches_are_refused_by_name():
+    """A rule reading the task loss (log_snip) refuses a batch without targets; integer inputs
+    and targets of another length are bad input, not a crash deep in the noise pass."""
     from nascore.proxies.base import ProxyFailure
-    from nascore.proxies.rule_proxy import check_targets
+    from nascore.proxies.rule_proxy import check_batch
 
     with pytest.raises(ProxyFailure, match="targets"):
-        check_targets(Rule(("log_snip", "naswot_noise"), "rank"), (torch.zeros(1), None))
-    check_targets(V3.RULE, (torch.zeros(1), None))
+        check_batch(Rule(("log_snip", "naswot_noise"), "rank"), (torch.zeros(1), None))
+    check_batch(V3.RULE, (torch.zeros(1), None))
+    x, y = _cls_batch()
+    r = score("hybrid", _cell(), ((x * 100).to(torch.uint8), y), seed=0)
+    assert r.status == "bad_input" and "floating point" in r.error
+    r = score("hybrid", _cell(), (x, y[:2]), seed=0)
+    assert r.status == "bad_input" and "one entry per input" in r.error
+    r = score("hybrid", _cell(), (x, [0, 1, 2, 3]), seed=0)
+    assert r.status == "bad_input"
 
 
 def test_data_components_come_from_their_proxies():

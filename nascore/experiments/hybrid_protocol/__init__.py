@@ -1,10 +1,12 @@
-"""The protocol that chooses ``hybrid`` v2 on declared fit sets only (issue 11).
+"""The protocol that chooses the ``hybrid`` rule on declared fit sets only (issue 11): v2 under
+declared costs, v3 (the registered ``hybrid``) with the measured cost check.
 
 * :mod:`.sets`: the fit and report sets of NB201, AutoFormer and the hybrid LGG mini-benchmark,
   and the per-network component tables;
 * :mod:`.protocol`: candidates, fit-set scores, selection, the leave-one-benchmark-out table;
-* :mod:`.run`: ``python -m nascore.experiments.hybrid_protocol`` writes
-  ``reports/benchmarks/hybrid_v2/``.
+* :mod:`.cost`: the measured cost of a candidate rule (v3);
+* :mod:`.run`: ``python -m nascore.experiments.hybrid_protocol [--version v3|v2]`` writes
+  ``reports/benchmarks/hybrid_<version>/``.
 """
 
 from .protocol import SELECTION, fit_table, lobo_table, report_rows, select

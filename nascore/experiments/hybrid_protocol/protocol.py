@@ -1,5 +1,5 @@
-"""The protocol that chooses the ``hybrid`` v2 rule on fit sets only, and the leave-one-
-benchmark-out (LOBO) table.
+"""The protocol that chooses the ``hybrid`` rule on fit sets only (v2; v3 adds the measured
+cost check below), and the leave-one-benchmark-out (LOBO) table.
 
 Written and committed before any report number was looked at; the selection reads only the
 fit tables (:mod:`.sets`):

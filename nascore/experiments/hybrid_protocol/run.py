@@ -8,7 +8,8 @@ batch 32, proxy seed 0; the hybrid benchmark at the notebook-03 setting):
 * fit-set scores (NB201 fit cells, AutoFormer file 1) and AutoFormer file 2 with every
   registered proxy, scored here through the notebook-02 score cache (resumable).
 
-Outputs in ``reports/benchmarks/hybrid_v2/`` (each with a provenance line), in this order:
+Outputs in ``reports/benchmarks/hybrid_<version>/`` (each with a provenance line; v3 adds
+``measured_costs.csv``, :mod:`.cost`), in this order:
 ``fit_components.csv``, ``candidates.csv`` (every candidate rule and its fit-set τ),
 ``selection.json`` and ``calibration.json`` (all written before any report set is read), then
 ``components.csv`` (the component study), ``lobo.csv``, ``report.csv``, ``tnb101_mirror.csv``,
@@ -28,9 +29,9 @@ from .protocol import (SELECTION, SELECTION_V3, all_candidates, component_study,
                        lobo_table, report_rows, select)
 from .sets import (BENCHMARKS, LGG_FIT_PER_STRATUM, LGG_SPLIT_SEED, _extra, is_v1_row, pool_proxies, v1_name,                    components_table, lgg_split, nb201_split)
 
-#: Proxies left out of the "single proxy" comparisons: hybrid v1 and v2 (reported on their own)
-#: and the population rank aggregates.
-NOT_SINGLES = ("hybrid", "hybrid_v1", "hybrid_rank", "az_nas_rank")
+#: Proxies left out of the "single proxy" comparisons: every version of ``hybrid`` (reported on
+#: their own) and the population rank aggregates.
+NOT_SINGLES = ("hybrid", "hybrid_v1", "hybrid_v2", "hybrid_rank", "az_nas_rank")
 
 
 def _singles(long: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -274,7 +275,7 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     from ...provenance import save_figure
 
     ceiling = _lgg_ceiling(repo)
-    save_figure(lobo_bars(lobo, rep, ceiling), out / "lobo.png")
+    save_figure(lobo_bars(lobo, rep, ceiling, version), out / "lobo.png")
     return sel
 
 

@@ -305,6 +305,8 @@ class NotebookRun:
         """
         from ..hybrid_protocol.run import VERSIONS, metrics_block
 
+        if version not in VERSIONS:
+            raise ValueError(f"unknown protocol version {version!r}; known: {sorted(VERSIONS)}")
         src = repo_root() / "reports" / "benchmarks" / VERSIONS[version]["out"]
         block = metrics_block(src)
         self.protocol_metrics = {**getattr(self, "protocol_metrics", {}), f"hybrid_{version}": block}
