@@ -65,7 +65,7 @@ VERSIONS = {"v2": {"out": "hybrid_v2", "measured_cost": False, "proxy": "hybrid_
             "v3": {"out": "hybrid_v3", "measured_cost": True, "proxy": "hybrid"}}
 
 
-def _v2net(long: pd.DataFrame, key: str, proxy: str = "hybrid") -> pd.Series:
+def _per_network(long: pd.DataFrame, key: str, proxy: str = "hybrid") -> pd.Series:
     """The registered rule proxy's per-network value (calibrated), where it was scored
     (``proxy``: :data:`VERSIONS`)."""
     mask = [p == proxy and "family_index" in _extra(e) for p, e in zip(long["proxy"], long["extra"])]
@@ -172,7 +172,7 @@ def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]
 def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress: bool = True,
                    verify_n: int = 20, proxy: str = "hybrid") -> Dict[str, Any]:
     """The report sets (read only after the selection): ``{name: {"benchmark", "components",
-    "truth", "singles", "v1"}}`` plus the AutoFormer file-2 scores and the reuse check."""
+    "truth", "singles", "v1"}}`` (AutoFormer also "per_network": ``proxy``'s calibrated value) plus the AutoFormer file-2 scores and the reuse check."""
     from ...bench.tables import load_nb201_accuracy
     from ...proxies import PROXIES
     from ..proxy_corr.inputs import sample_autoformer
@@ -194,7 +194,7 @@ def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress
     report["autoformer/file2"] = {"benchmark": "autoformer", "components": components_table(a2, "arch_key"),
                                   "truth": f2.set_index("arch_key")["c100_kd_acc"].astype(float),
                                   "singles": _singles(a2, "arch_key"), "v1": _v1(a2, "arch_key"),
-                                  "v2net": _v2net(a2, "arch_key", proxy)}
+                                  "per_network": _per_network(a2, "arch_key", proxy)}
     lsplit, lg, lt, comp = _lgg(repo)
     rl = lg[lg["arch_id"].isin(lsplit["report"])]
     report["hybrid_lgg/report"] = {"benchmark": "hybrid_lgg", "components": comp.reindex(lsplit["report"]),
@@ -338,8 +338,8 @@ def _v1_rows(report_sets, n_boot: int, seed: int, version: str = "v2") -> pd.Dat
         c = correlate(v, t, n_boot=n_boot, seed=seed, nan_policy="worst")
         row = {"report_set": name, "v1_kendall": c["kendall"], "v1_lo": c["ci95_kendall"][0],
                "v1_hi": c["ci95_kendall"][1]}
-        if "v2net" in s and len(s["v2net"]):
-            w = s["v2net"].reindex(s["components"].index).to_numpy(float)
+        if "per_network" in s and len(s["per_network"]):
+            w = s["per_network"].reindex(s["components"].index).to_numpy(float)
             c2 = correlate(w, t, n_boot=n_boot, seed=seed, nan_policy="worst")
             row.update({f"{version}_per_network_kendall": c2["kendall"],
                         f"{version}_per_network_lo": c2["ci95_kendall"][0],
