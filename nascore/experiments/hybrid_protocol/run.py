@@ -172,7 +172,8 @@ def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]
 def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress: bool = True,
                    verify_n: int = 20, proxy: str = "hybrid") -> Dict[str, Any]:
     """The report sets (read only after the selection): ``{name: {"benchmark", "components",
-    "truth", "singles", "v1"}}`` (AutoFormer also "per_network": ``proxy``'s calibrated value) plus the AutoFormer file-2 scores and the reuse check."""
+    "truth", "singles", "v1"}}`` (AutoFormer file 2 also ``"per_network"``: ``proxy``'s
+    calibrated value per network) plus the AutoFormer file-2 scores and the reuse check."""
     from ...bench.tables import load_nb201_accuracy
     from ...proxies import PROXIES
     from ..proxy_corr.inputs import sample_autoformer
