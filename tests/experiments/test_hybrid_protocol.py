@@ -179,3 +179,5 @@ def test_cost_book_refuses_a_file_measured_on_other_nets(tmp_path):
     with pytest.raises(ValueError, match="measured on the nets"):
         CostBook(tmp_path / "c.csv")
     assert CostBook(tmp_path / "c.csv", nets=[])("z:log_dss") == 1.0
+    with pytest.raises(ValueError, match="no stored cost"):
+        CostBook(tmp_path / "c.csv", nets=[])("z:log_flops")

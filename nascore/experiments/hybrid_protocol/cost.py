@@ -201,7 +201,8 @@ class CostBook:
             ``[]`` reads a stored file only (nothing can be timed).
 
     Raises:
-        ValueError: when a stored file was measured on other nets.
+        ValueError: when a stored file was measured on other nets, or (on a call) when a rule
+            has no stored cost and there are no nets to time it on.
     """
 
     def __init__(self, path: Path, repeats: int = 5, config: Optional[dict] = None, seed: int = 0,
@@ -223,6 +224,9 @@ class CostBook:
     def __call__(self, rule_name: str) -> float:
         """The measured cost (largest ratio over the nets) of the rule named ``rule_name``."""
         if rule_name not in self.rows:
+            if self._nets == []:
+                raise ValueError(f"{rule_name} has no stored cost in {self.path}, and this book "
+                                 "has no nets to time it on")
             if self._nets is None:
                 self._nets = cost_nets()
             ratios = measure(Rule.from_name(rule_name), self._nets, self.repeats)
