@@ -16,7 +16,7 @@ STAMP := $(VENV)/.stamp-install
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 PROFILES := smoke default full
 
-.PHONY: install reproduce summary test lab clean-reports check-profile
+.PHONY: install reproduce summary test test-portable lab clean-reports check-profile
 
 install: $(STAMP)
 
@@ -57,8 +57,15 @@ summary: check-profile
 test: install
 	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider
 
+# The numeric pins again under scalar kernels (ATen's and oneDNN's), as a CPU without AVX would
+# run them: a pin too tight for another machine's SIMD kernels fails here, not on a user's laptop.
+test-portable: install
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 \
+	  $(BIN)/python -m pytest tests -m numeric_pin -p no:cacheprovider -q
+
+# Jupyter refuses to run as root (Docker-style setups) unless told --allow-root.
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-reports: check-profile
 	rm -rf reports/$(PROFILE)

@@ -15,14 +15,22 @@ import pytest
 
 import golden_space
 
+pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run
+
 GOLDEN = Path(__file__).parent / "data" / "golden_space.json"
+
+#: Float tolerance of the checksums. The initial weights are float32 draws whose last bits
+#: depend on the CPU's SIMD kernels: under ``ATEN_CPU_CAPABILITY=default`` (scalar kernels) the
+#: float64 weight sums moved by 2.9e-9 relative (about 1e-5 absolute on sums of ~5,000) from
+#: the AVX-512 record. Any real change of a block or an initialiser moves them by far more.
+REL, ABS = 1e-6, 1e-4
 
 
 def _diff(a, b, path="$"):
-    """The first difference between two JSON values (floats to 1e-9 relative), or None."""
+    """The first difference between two JSON values (floats to :data:`REL`/:data:`ABS`), or None."""
     if isinstance(a, float) or isinstance(b, float):
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(
-                a, b, rel_tol=1e-9, abs_tol=1e-12):
+                a, b, rel_tol=REL, abs_tol=ABS):
             return None
         return f"{path}: {a!r} != {b!r}"
     if isinstance(a, dict) and isinstance(b, dict):
@@ -56,6 +64,6 @@ def test_matches_golden(current, part):
 
 
 def test_diff_detects_changes():
-    assert _diff({"a": [1.0, "x"]}, {"a": [1.0 + 1e-6, "x"]}) is not None
+    assert _diff({"a": [4801.4, "x"]}, {"a": [4801.4 * (1 + 1e-5), "x"]}) is not None
     assert _diff({"a": [1.0, "x"]}, {"a": [1.0, "y"]}) is not None
-    assert _diff({"a": [1.0, "x"]}, {"a": [1.0 + 1e-13, "x"]}) is None
+    assert _diff({"a": [4801.4, "x"]}, {"a": [4801.4 * (1 + 3e-9), "x"]}) is None

@@ -2,7 +2,16 @@
 the code BEFORE the issue-10/15 proxy refactor (commit 66856ec), so the refactor changes no
 committed score. Nets: a seeded HybridSegSpace sample (conv, MBConv and attention blocks; its
 JSON below, resolution set to 32) and an NB201 cell (C=8, N=1), both built under
-``manual_seed(0)``; batches drawn from ``Generator().manual_seed(0)``; proxy seed 0."""
+``manual_seed(0)``; batches drawn from ``Generator().manual_seed(0)``; proxy seed 0.
+
+The pins were recorded on an AVX-512 machine with one torch thread. Another CPU runs other SIMD
+kernels (ATen's ``ATEN_CPU_CAPABILITY``, oneDNN's ``ONEDNN_MAX_CPU_ISA``), which change the last
+float32 bits of every convolution and reduction, so the pins hold to :func:`rel_tol`, not
+bitwise. The largest relative moves measured over scalar (``default``/``SSE41``) and AVX2
+kernels: zico 2.8e-3 (its per-weight gradient std over 2 sub-batches of 2 samples nearly
+cancels), fisher 3.0e-5, grasp 1.5e-5, grad_norm 5.6e-6, az_nas 2.8e-6, every other value
+below 2.1e-6. Each tolerance is about 10x or more the largest move; ``.ci/run`` reruns this
+file under scalar kernels so that a pin too tight for some CPU fails here first."""
 
 import json
 
@@ -13,6 +22,8 @@ from nascore.arch import HybridSegArch
 from nascore.bench.nb201 import build_nb201_net
 from nascore.build import build_model
 from nascore.proxies import score
+
+pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run
 
 ARCH_JSON = '{"attn_min_stride": 8, "aux_head": true, "decoder_widths": [96, 48, 24, 24], "resolution": 32, "stages": [{"blocks": [{"expand": 1, "heads": 0, "kernel": 5, "mlp_ratio": 0, "type": "conv"}], "width": 8}, {"blocks": [{"expand": 1, "heads": 0, "kernel": 3, "mlp_ratio": 0, "type": "conv"}], "width": 48}, {"blocks": [{"expand": 3, "heads": 0, "kernel": 3, "mlp_ratio": 0, "type": "mbconv"}, {"expand": 1, "heads": 4, "kernel": 3, "mlp_ratio": 2, "type": "attn"}], "width": 64}, {"blocks": [{"expand": 3, "heads": 0, "kernel": 5, "mlp_ratio": 0, "type": "mbconv"}, {"expand": 1, "heads": 8, "kernel": 3, "mlp_ratio": 2, "type": "attn"}, {"expand": 6, "heads": 0, "kernel": 5, "mlp_ratio": 0, "type": "mbconv"}], "width": 48}], "stem_width": 8}'
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
@@ -88,6 +99,16 @@ PINNED_HYBRID_EXTRA = {
 }
 
 
+#: Relative tolerance of each pinned value (see the module docstring for the measured moves).
+REL_TOL = {"zico": 3e-2, "fisher": 1e-3, "grasp": 1e-3}
+DEFAULT_REL_TOL = 1e-4
+
+
+def rel_tol(name: str) -> float:
+    """The relative tolerance of the pin of proxy (or hybrid component) ``name``."""
+    return REL_TOL.get(name, DEFAULT_REL_TOL)
+
+
 def _nets():
     g = torch.Generator().manual_seed(0)
     bs = (torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 2, (4, 32, 32), generator=g))
@@ -110,7 +131,15 @@ def test_value_unchanged_by_refactor(name, kind):
     model, batch = NETS[kind]
     r = score(name, model, batch, seed=0, options={"tenas_samples": 4})
     assert r.status == "ok", r.error
-    assert r.value == pytest.approx(PINNED[kind][name], rel=1e-9, abs=1e-12)
+    assert r.value == pytest.approx(PINNED[kind][name], rel=rel_tol(name), abs=1e-12)
     if name == "hybrid_v1":
         for k, v in PINNED_HYBRID_EXTRA[kind].items():
-            assert r.extra[k] == pytest.approx(v, rel=1e-9, abs=1e-12), k
+            assert r.extra[k] == pytest.approx(v, rel=rel_tol(k), abs=1e-12), k
+
+
+def test_tolerances_still_catch_a_changed_proxy():
+    """The loosened pins still tell a changed formula apart: every proxy's two pinned nets
+    differ by more than 10x its tolerance."""
+    for name in PINNED["seg"]:
+        a, b = PINNED["seg"][name], PINNED["nb201"][name]
+        assert abs(a - b) > 10 * rel_tol(name) * max(abs(a), abs(b)), name

@@ -19,6 +19,8 @@ from nascore.proxies.layers import discover
 
 from proxy_zoo import expected_attention_share, zoo
 
+pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run
+
 ZOO = zoo()
 OPTS = {"tenas_samples": 4}
 #: (net, proxy) -> status: failures the proxies name on purpose.
