@@ -12,8 +12,12 @@ import signal
 import sys
 from typing import Optional, Sequence
 
+from . import msd_brain
 from .discover import CONVENTIONS_HELP
-from .folder import GROUP_RULES
+from .folder import GROUP_RULES, load_folder
+from .records import check_out_dir, prepared_info, write_prepared
+from .split import patient_split
+from .synthetic import SYNTHETIC_LABEL, make_synthetic
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,8 +82,6 @@ def _on_sigterm(signum, frame):
 
 
 def _split_summary(recs) -> str:
-    from .split import patient_split
-
     try:
         sp = patient_split(recs, seed=0)
     except ValueError as e:
@@ -110,17 +112,12 @@ def _run(args) -> int:
     progress = not args.no_progress
     from pathlib import Path
 
-    from .records import prepared_info, write_prepared
-
     split_line = ""
     try:
         if args.name == "folder":
-            from .folder import load_folder
-
             if args.src is None and (args.images is None or args.masks is None):
                 raise ValueError("give --src DIR, or --images DIR and --masks DIR")
             sources = [args.src, args.images, args.masks]
-            from .records import check_out_dir
 
             check_out_dir(args.out, sources)  # before reading anything
             cfg = {k: getattr(args, k) for k in ("src", "images", "masks", "mask_suffix", "groups",
@@ -137,8 +134,6 @@ def _run(args) -> int:
                            meta={"source": "folder", "label": f"folder {name}", "config": cfg},
                            protect=sources)
         elif args.name == "msd_brain":
-            from . import msd_brain
-
             task_dir = Path(args.root) / msd_brain.TASK
             if args.download:
                 task_dir = msd_brain.download(args.root, progress=progress)
@@ -149,8 +144,6 @@ def _run(args) -> int:
                               keep_in_memory=False, image_format=args.format, progress=progress,
                               protect=[args.root])
         else:
-            from .synthetic import SYNTHETIC_LABEL, make_synthetic
-
             cfg = {k: getattr(args, k) for k in ("n_patients", "slices_per_patient", "size",
                                                  "channels")}
             recs = make_synthetic(seed=args.seed, **cfg)

@@ -36,6 +36,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from ._files import atomic_write_bytes, atomic_write_text, provenance
+from .imageio import as_hw, read_image, read_mask, resize_image, resize_mask
 
 MANIFEST_COLUMNS = ("id", "group", "has_tumor", "synthetic", "image", "mask", "source",
                     "mask_sources", "n_mask_files")
@@ -307,8 +308,6 @@ def load_prepared(prepared_dir: os.PathLike, ids: Optional[Sequence[str]] = None
         ValueError: on a malformed manifest or file (naming it), or when the loaded images
             have different channel counts (naming the manifest and a file of each count).
     """
-    from .imageio import as_hw, read_image, read_mask, resize_image, resize_mask
-
     hw = as_hw(resolution)
     root = Path(prepared_dir)
     man = root / "manifest.csv"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Tuple
 
 from .block_types import BLOCKS, BUILTIN_BLOCKS, KNOBS, BlockSpec, register_block  # noqa: F401
@@ -227,3 +228,20 @@ def example_arch(kind: str = "hybrid", resolution: int = 64) -> HybridSegArch:
         stages=(StageSpec(16, (c3,)), StageSpec(24, (mb,)), StageSpec(32, deep[0]),
                 StageSpec(48, deep[1])),
         decoder_widths=(32, 24, 16, 8))
+
+
+def read_best_arch(path):
+    """``(HybridSegArch, payload)`` from a ``best_arch.json`` (notebook 03's search result: a JSON
+    object whose ``arch`` field is :meth:`HybridSegArch.to_dict`).
+
+    Raises:
+        FileNotFoundError / ValueError: naming the path.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"best arch file {p} does not exist")
+    try:
+        d = json.loads(p.read_text())
+        return HybridSegArch.from_dict(d["arch"]), d
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"malformed best arch file {p}: {e!r}") from None

@@ -8,9 +8,10 @@ whole row or nothing, and several processes may append to one file at once (writ
 AutoFormer ``arch_key``); ints are stored as their decimal string. NaN values come back as NaN
 (SQLite stores them as NULL).
 
-:func:`proxy_version` is the code part of a score's key: a hash of the proxy's module and of
-every module of the package it imports, found automatically (no hand-kept file list), so
-editing a proxy or a primitive it uses invalidates exactly the scores that depend on it.
+:func:`source_hash` of a :func:`module_closure` is the code part of a score's key
+(:func:`nascore.proxies.versions.proxy_version`): a hash of the proxy's module and of every module
+of the package it imports, found automatically (no hand-kept file list), so editing a proxy or a
+primitive it uses invalidates exactly the scores that depend on it.
 """
 
 from __future__ import annotations
@@ -91,29 +92,6 @@ def source_hash(modules: Iterable[str]) -> str:
     for m in sorted(modules):
         h.update(m.encode())
         h.update(Path(importlib.util.find_spec(m).origin).read_bytes())
-    return h.hexdigest()[:12]
-
-
-def proxy_version(name: str) -> str:
-    """Code version of proxy ``name``: :func:`source_hash` of its module, the harness that runs
-    it, and everything they import from ``nascore`` (:func:`module_closure`), plus the bytes of
-    the data files its module lists in ``VERSION_FILES``.
-
-    Raises:
-        KeyError: for an unknown proxy.
-    """
-    import sys
-
-    from .proxies import PROXIES
-
-    fn = PROXIES.get(name).fn
-    base = source_hash(module_closure([fn.__module__, "nascore.proxies.harness"]))
-    files = getattr(sys.modules[fn.__module__], "VERSION_FILES", ())
-    if not files:
-        return base
-    h = hashlib.sha1(base.encode())
-    for f in files:  # data a proxy reads (hybrid v2's calibration): editing it re-scores
-        h.update(Path(f).read_bytes())
     return h.hexdigest()[:12]
 
 

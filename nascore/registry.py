@@ -1,8 +1,13 @@
-"""A small generic registry for extension points (proxies, strategies, blocks)."""
+"""A small generic registry for extension points (proxies, strategies, blocks), and the
+discovery of plug-in modules: every module of a package is imported, so a new file that
+registers itself is found without editing any import line (spawned workers included, as they
+import the package too)."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Generic, Iterator, List, Optional, TypeVar
+import importlib
+import pkgutil
+from typing import Dict, Generic, Iterable, Iterator, List, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -80,3 +85,31 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def import_submodules(package: str, path: Iterable[str], skip: Iterable[str] = ()) -> List[str]:
+    """Imports every module of ``package`` (found on ``path``, its ``__path__``), in name order.
+
+    Modules whose name starts with ``_`` and ``__main__`` are left out, as are the names in
+    ``skip``. Call it from the package's ``__init__`` so that plug-in files register
+    themselves, e.g. ``import_submodules(__name__, __path__)``.
+
+    Returns:
+        The full names of the modules imported.
+
+    Raises:
+        ImportError (or whatever the module raises): a plug-in that fails to import fails the
+            package's import, naming the module, rather than vanishing from its registry.
+    """
+    skip = set(skip)
+    names = sorted(m.name for m in pkgutil.iter_modules(list(path))
+                   if not m.name.startswith("_") and m.name not in skip)
+    out = []
+    for name in names:
+        full = f"{package}.{name}"
+        try:
+            importlib.import_module(full)
+        except ImportError as e:
+            raise ImportError(f"plug-in module {full} failed to import: {e}") from e
+        out.append(full)
+    return out

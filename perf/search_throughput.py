@@ -33,7 +33,7 @@ One command measures, in one run on one machine:
    (``--scaling``, default 100, 1,000, 10,000) with a cheap proxy (``--scaling-proxy``,
    default ``params``) on ``--scaling-modes``.
 
-The cost tables (FLOPs and params per piece, :class:`nascore.experiments.seg_cost.SegCostFn`)
+The cost tables (FLOPs and params per piece, :class:`nascore.seg.cost.SegCostFn`)
 are filled once first for every piece of the space (timed; ``--no-prefill`` fills them
 lazily instead), then shared by the runs, so every run costs its candidates by table sums.
 

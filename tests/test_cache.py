@@ -109,7 +109,8 @@ def test_module_closure_follows_imports_and_hash_tracks_them(tmp_path, monkeypat
 
 
 def test_proxy_version_covers_the_proxy_and_its_primitives():
-    from nascore.cache import module_closure, proxy_version
+    from nascore.cache import module_closure
+    from nascore.proxies.versions import proxy_version
     from nascore.proxies import PROXIES
 
     assert proxy_version("synflow") != proxy_version("params")

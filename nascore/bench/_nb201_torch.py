@@ -1,11 +1,10 @@
-"""Torch modules of the NB201 ``TinyNetwork`` (see :mod:`nascore.bench.nb201`)."""
+"""Torch modules of the NB201 ``TinyNetwork`` (see :mod:`nascore.bench.nb201`, which owns the
+cell encoding and passes its ``EDGES`` in, so that this module does not import it back)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from .nb201 import EDGES
 
 
 class ReLUConvBN(nn.Sequential):
@@ -40,16 +39,16 @@ def make_op(name: str, c: int) -> nn.Module:
 
 
 class InferCell(nn.Module):
-    """A 4-node NB201 cell; node j sums its incoming edges, the output is node 3."""
+    """A 4-node NB201 cell; node j sums its incoming edges ``(dst, src)``, the output is node 3."""
 
-    def __init__(self, ops, c: int):
+    def __init__(self, ops, c: int, edges):
         super().__init__()
-        self.ops = tuple(ops)
+        self.ops, self.wiring = tuple(ops), tuple(edges)
         self.edges = nn.ModuleList(make_op(o, c) for o in self.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x, None, None, None]
-        for (dst, src), op in zip(EDGES, self.edges):
+        for (dst, src), op in zip(self.wiring, self.edges):
             y = op(nodes[src])
             nodes[dst] = y if nodes[dst] is None else nodes[dst] + y
         return nodes[3]
@@ -72,15 +71,15 @@ class ResNetBasicblock(nn.Module):
 class TinyNetwork(nn.Module):
     """NB201 macro skeleton: stem, 3 stages of ``N`` cells with 2 reductions, head."""
 
-    def __init__(self, ops, num_classes: int = 10, C: int = 16, N: int = 5):
+    def __init__(self, ops, edges, num_classes: int = 10, C: int = 16, N: int = 5):
         super().__init__()
-        self.ops = tuple(ops)
+        self.ops, self.wiring = tuple(ops), tuple(edges)
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells, c_prev = [], C
         for stage, c in enumerate((C, 2 * C, 4 * C)):
             if stage > 0:
                 cells.append(ResNetBasicblock(c_prev, c, 2))
-            cells.extend(InferCell(self.ops, c) for _ in range(N))
+            cells.extend(InferCell(self.ops, c, self.wiring) for _ in range(N))
             c_prev = c
         self.cells = nn.ModuleList(cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))

@@ -152,3 +152,39 @@ def random_labels(n: int, num_classes: int, seed: int = 0) -> torch.Tensor:
     """``n`` uniform int64 labels in ``[0, num_classes)`` from a private generator."""
     g = torch.Generator().manual_seed(int(seed))
     return torch.randint(0, num_classes, (n,), generator=g)
+
+
+def default_split(dataset: str, batch_size: int) -> str:
+    """The image split the proxy minibatches of ``dataset`` are drawn from: CIFAR-10 ``train``,
+    CIFAR-100 ``eranhead`` up to 100 images (``fine0-9`` above), ImageNet16-120 ``surrogate``."""
+    ds = _key(dataset)
+    if ds == "cifar10":
+        return "train"
+    if ds == "cifar100":
+        return "eranhead" if batch_size <= 100 else "fine0-9"
+    return "surrogate"
+
+
+def make_batch(dataset: str, batch_size: int, seed: int = 0, input_kind: str = "real",
+               split: Optional[str] = None, root=None):
+    """``(x, y)`` for ``dataset``: real images (surrogate for ImageNet16-120) or Gaussian noise.
+
+    Raises:
+        ValueError: for an unknown ``input_kind``.
+    """
+    if input_kind == "real":
+        return load_minibatch(dataset, batch_size, seed=seed,
+                                     split=split or default_split(dataset, batch_size), root=root)
+    if input_kind == "gaussian":
+        ds = _key(dataset)
+        hw = 16 if ds == "imagenet16_120" else 32
+        return (gaussian_batch((batch_size, 3, hw, hw), seed=seed),
+                random_labels(batch_size, NUM_CLASSES[ds], seed=seed))
+    raise ValueError(f"input_kind must be 'real' or 'gaussian', got {input_kind!r}")
+
+
+def has_images(dataset: str, batch_size: int, root=None) -> bool:
+    """Whether the image file :func:`make_batch` would read for ``dataset`` exists."""
+    ds = _key(dataset)
+    rel = FILES[ds][default_split(ds, batch_size)]
+    return (Path(root if root is not None else data_root()) / rel).is_file()

@@ -127,4 +127,4 @@ def build_nb201_net(arch_str: str, num_classes: int = 10, C: int = 16, N: int = 
     """
     from ._nb201_torch import TinyNetwork
 
-    return TinyNetwork(parse_arch_str(arch_str), num_classes=num_classes, C=C, N=N)
+    return TinyNetwork(parse_arch_str(arch_str), EDGES, num_classes=num_classes, C=C, N=N)

@@ -20,7 +20,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .nb201 import EDGES, parse_arch_str, to_arch_str
+from . import tables
+from .nb201 import EDGES, build_nb201_net, parse_arch_str, to_arch_str
+from .tables import load_nb201_12epoch, load_nb201_accuracy
 
 
 def arch_str_of(arch: Any) -> str:
@@ -85,8 +87,6 @@ class NB201AccuracyOracle(LazyTable):
         self.column = {"imagenet": "imagenet16_120", "imagenet16120": "imagenet16_120"}.get(col, col)
 
     def _load(self) -> Dict[str, float]:
-        from .tables import load_nb201_accuracy
-
         df = load_nb201_accuracy(self.root)
         if self.column not in df.columns:
             raise ValueError(f"unknown NB201 dataset {self.dataset!r}: use cifar10, cifar100, "
@@ -118,8 +118,6 @@ class NB201ShortTraining(LazyTable):
         self.column, self.root = column, root
 
     def _load(self) -> Dict[str, float]:
-        from .tables import load_nb201_12epoch
-
         df = load_nb201_12epoch(self.root)
         if self.column not in df.columns:
             raise ValueError(f"unknown 12-epoch column {self.column!r}: use one of "
@@ -153,8 +151,6 @@ class NB201TableProxy(LazyTable):
         self._truth = NB201AccuracyOracle(dataset, root) if with_truth else None
 
     def _load(self) -> Dict[str, float]:
-        from . import tables
-
         if self.proxy == "naswot":
             df = tables.load_naswot_scores(self.root)
             return dict(zip(df["arch_str"], df["naswot"].astype(float)))
@@ -203,8 +199,6 @@ class NB201CostFn(LazyTable):
         return np.array([1.0] + [ops.count(o) for o in NB201CostFn.OPS_COUNTED])
 
     def _load(self):
-        from . import tables
-
         hw = tables.load_hw_nas_bench(self.dataset, self.root)
         lat = {s: {c: float(v) for c, v in zip(tables.HW_LATENCY_COLUMNS, row)}
                for s, row in zip(hw.index, hw[list(tables.HW_LATENCY_COLUMNS)].to_numpy())}
@@ -242,8 +236,6 @@ class NB201Builder:
         self.num_classes, self.C, self.N = num_classes, C, N
 
     def __call__(self, arch: Any):
-        from .nb201 import build_nb201_net
-
         return build_nb201_net(arch_str_of(arch), self.num_classes, self.C, self.N)
 
     @staticmethod

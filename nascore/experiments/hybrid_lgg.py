@@ -17,6 +17,20 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from ..arch import HybridSegArch
+from ..bench.hybrid_seg.analysis import (
+    TRUTH,
+    noise_ceiling,
+    proxy_correlations,
+    ranking_table,
+    score_proxies,
+    truth_frame,
+)
+from ..bench.hybrid_seg.recipe import Recipe, load_split
+from ..bench.hybrid_seg.table import BenchTable, read_table
+from ..paths import repo_root
+from ..plots.hybrid_seg import proxy_vs_dice
+from ..provenance import save_figure, write_csv
 
 #: The project's own proxy in every version: shown on its own, never as a "single proxy".
 _HYBRIDS = ("hybrid", "hybrid_v1", "hybrid_v2")
@@ -30,8 +44,6 @@ def proxy_batch(recipe, batch_size: int = 8, seed: int = 0):
         ValueError: when the training split has fewer tumour slices than ``batch_size``.
     """
     import torch
-
-    from ..bench.hybrid_seg.recipe import load_split
 
     splits, _ = load_split(recipe)
     recs = [r for r in splits["train"] if r["has_tumor"]]
@@ -66,13 +78,6 @@ def run_section(out_dir, table_path=None, proxies: Optional[Sequence[str]] = Non
         "n_failed", "by_flops_bin"}}, "noise_ceiling": {...}, "n_archs", "budget", "truth",
         "best_single", "data"}``.
     """
-    from ..arch import HybridSegArch
-    from ..paths import repo_root
-    from ..provenance import save_figure, write_csv
-    from ..bench.hybrid_seg.analysis import (TRUTH, noise_ceiling, proxy_correlations,
-                                             ranking_table, score_proxies, truth_frame)
-    from ..bench.hybrid_seg.recipe import Recipe
-    from ..bench.hybrid_seg.table import BenchTable, read_table
     from ..proxies import PROXIES
 
     out_dir = Path(out_dir)
@@ -109,7 +114,6 @@ def run_section(out_dir, table_path=None, proxies: Optional[Sequence[str]] = Non
     write_csv(out_dir / "hybrid_lgg_correlations.csv", table, cfg, seed)
     ranked = [p for p in table["proxy"] if np.isfinite(corrs[p]["kendall"])]
     panel = [p for p in ranked if p not in _HYBRIDS][:top] + (["hybrid"] if "hybrid" in corrs else [])
-    from ..plots.hybrid_seg import proxy_vs_dice
 
     fig = proxy_vs_dice(scores, truth, corrs, panel, ceiling=ceiling)
     save_figure(fig, out_dir / "scatter_hybrid_lgg.png")

@@ -67,10 +67,24 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from data_prep import patient_split
+
+from ..arch import read_best_arch  # noqa: F401 - re-exported
+from ..cache import module_closure, source_hash
+from ..search import STRATEGIES, Constraints
+from ..search.objectives import HybridSegBuilder, ProxyObjective
+from ..search.workers import search_executor
+from ..seg.cost import SegCostFn, baseline_arch  # noqa: F401  (re-exported: SH.SegCostFn)
+from ..space import HybridSegSpace
 from .search_hybrid_results import (  # noqa: F401 - re-exported
-    add_pareto, best_arch_payload, latency_lut, read_best_arch, search_frame, select_best, summary,
-    write_best_arch)
-from .seg_cost import SegCostFn, baseline_arch  # noqa: F401  (re-exported: SH.SegCostFn)
+    add_pareto,
+    best_arch_payload,
+    latency_lut,
+    search_frame,
+    select_best,
+    summary,
+    write_best_arch,
+)
 
 
 @dataclass
@@ -117,14 +131,10 @@ class HybridSearchConfig:
 
     def space(self):
         """The searched :class:`~nascore.space.HybridSegSpace`."""
-        from ..space import HybridSegSpace
-
         return HybridSegSpace(resolutions=tuple(self.resolutions)) if self.resolutions else HybridSegSpace()
 
     def constraints(self):
         """The FLOPs bound and the attention-block minimum as :class:`~nascore.search.Constraints`."""
-        from ..search import Constraints
-
         attn = {}
         if self.min_attn_blocks > 0:  # n_attn >= m  <=>  -n_attn <= -m
             attn = dict(params_key="minus_n_attn", max_params=-float(self.min_attn_blocks))
@@ -183,8 +193,6 @@ def load_tumour_batch(batch_size: int = 8, resolution: int = 64, seed: int = 0,
     import torch
     from monai.transforms import ScaleIntensity
 
-    from data_prep import patient_split
-
     from ..seg.datasets import load_dataset
 
     recs, di = load_dataset(data, resolution=resolution, channels=channels, cache_dir=cache_dir,
@@ -228,12 +236,12 @@ def batch_fingerprint(batch) -> str:
 
 def scoring_version(proxy: str) -> str:
     """12-hex SHA-1 of what a hybrid-space score depends on beyond the batch and the proxy
-    sources :func:`~nascore.experiments.proxy_corr.code_version` hashes: the proxy's own version
+    sources :func:`~nascore.proxies.versions.code_version` hashes: the proxy's own version
     (its module closure and data files such as v2's calibration) and the sources of the network
     builder (:class:`~nascore.search.objectives.HybridSegBuilder` and what it imports)."""
     import hashlib
 
-    from ..cache import module_closure, proxy_version, source_hash
+    from ..proxies.versions import proxy_version
 
     build = source_hash(module_closure(["nascore.search.objectives"]))
     return hashlib.sha1(f"{proxy_version(proxy)}/{build}".encode()).hexdigest()[:12]
@@ -241,8 +249,7 @@ def scoring_version(proxy: str) -> str:
 
 def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=None):
     """The live proxy objective of the hybrid search (scores at the batch's resolution)."""
-    from ..search.objectives import HybridSegBuilder, ProxyObjective
-    from .proxy_corr import code_version
+    from ..proxies.versions import code_version
 
     ns = (f"hybridseg/{data_tag}/r{cfg.proxy_resolution}/b{cfg.batch_size}/"
           f"c{cfg.in_channels}o{cfg.out_channels}/x{batch_fingerprint(batch)}/{code_version()}/"
@@ -257,7 +264,7 @@ def history_name(cfg: HybridSearchConfig, data_tag: str, batch=None) -> str:
     and, given ``batch``, its :func:`batch_fingerprint`; the constraint is resumed), so that
     changing any of them starts a fresh history instead of replaying scores of another
     setting."""
-    from .proxy_corr import code_version
+    from ..proxies.versions import code_version
 
     fp = "" if batch is None else f"__x{batch_fingerprint(batch)}"
     return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
@@ -279,9 +286,6 @@ def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, hi
     give the strategy one (``settings={"batch_size": workers}`` for evolution; the batch size
     is part of the algorithm).
     """
-    from ..search import STRATEGIES
-    from ..search.workers import search_executor
-
     st = STRATEGIES.get(cfg.strategy)(**dict(cfg.settings or {}))
     try:
         with (contextlib.nullcontext(executor) if executor is not None

@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ..arch import HybridSegArch
+from ..provenance import write_metrics
+from ..search import pareto_front
+
 if TYPE_CHECKING:  # annotations only: search_hybrid re-exports this module's functions
     from .search_hybrid import HybridSearchConfig
 
@@ -21,8 +25,6 @@ if TYPE_CHECKING:  # annotations only: search_hybrid re-exports this module's fu
 def search_frame(history) -> pd.DataFrame:
     """One row per candidate (evaluated and rejected): ``arch_id, arch, status, score,
     feasible, params, flops, baseline_flops, flops_ratio, n_attn, resolution, reason``."""
-    from ..arch import HybridSegArch
-
     rows = []
     for r in history.records:
         rows.append({"arch_id": r.arch_id, "arch": r.arch_json, "status": r.status,
@@ -79,9 +81,6 @@ def add_pareto(df: pd.DataFrame, lut=None) -> pd.DataFrame:
     """Adds ``pred_latency_ms`` (from ``lut``, feasible scored rows) and the Pareto flags
     ``front_flops`` / ``front_latency`` (non-dominated in (score up, cost down) among the
     feasible scored candidates, :func:`nascore.search.pareto_front`)."""
-    from ..arch import HybridSegArch
-    from ..search import pareto_front
-
     df = df.copy()
     ok = (df["status"] == "ok") & df["feasible"] & np.isfinite(df["score"].astype(float))
     df["pred_latency_ms"] = np.nan
@@ -113,8 +112,6 @@ def select_best(history, min_attn_blocks: int = 1):
 def best_arch_payload(record, cfg: HybridSearchConfig, info: Dict[str, Any], history,
                       note: str = "", pred_latency_ms: Optional[float] = None) -> Dict[str, Any]:
     """The ``best_arch.json`` content (without provenance; see the module docstring)."""
-    from ..arch import HybridSegArch
-
     arch = HybridSegArch.from_json(record.arch_json)
     c = record.cost
     return {"arch": arch.to_dict(), "arch_id": arch.arch_id, "describe": arch.describe(),
@@ -136,27 +133,7 @@ def best_arch_payload(record, cfg: HybridSearchConfig, info: Dict[str, Any], his
 def write_best_arch(path, payload: Dict[str, Any], config: Optional[Dict[str, Any]] = None,
                     seed: Optional[int] = None) -> Path:
     """Writes ``best_arch.json`` (payload + ``provenance``) atomically."""
-    from ..provenance import write_metrics
-
     return write_metrics(path, payload, config, seed)
-
-
-def read_best_arch(path):
-    """``(HybridSegArch, payload)`` from a ``best_arch.json``.
-
-    Raises:
-        FileNotFoundError / ValueError: naming the path.
-    """
-    from ..arch import HybridSegArch
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"best arch file {p} does not exist")
-    try:
-        d = json.loads(p.read_text())
-        return HybridSegArch.from_dict(d["arch"]), d
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"malformed best arch file {p}: {e!r}") from None
 
 
 def check_batch_split(path, fractions, split_seed: int) -> None:

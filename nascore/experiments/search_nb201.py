@@ -47,9 +47,21 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
+from ..bench.nb201_objectives import NB201AccuracyOracle, NB201CostFn
+from ..bench.nb201_space import NB201Space
+from ..bench.tables import HW_LATENCY_COLUMNS, load_hw_nas_bench
+from ..search import STRATEGIES, Constraints
 from .search_nb201_objectives import (  # noqa: F401 - re-exported
-    LIVE, LOG_COLUMNS, ORACLE, RULE, SENTINEL, HybridRuleTable, WithTruth, live_batch,
-    make_objective)
+    LIVE,
+    LOG_COLUMNS,
+    ORACLE,
+    RULE,
+    SENTINEL,
+    HybridRuleTable,
+    WithTruth,
+    live_batch,
+    make_objective,
+)
 
 #: The NB201 optimum (best 200-epoch CIFAR-10 test accuracy in the table, %).
 NB201_C10_OPTIMUM = 94.37
@@ -81,9 +93,6 @@ def run_search(strategy: str, objective: Callable, seed: int, budget: int, space
                settings: Optional[Mapping[str, Any]] = None, history_path=None,
                constraints=None, cost_fn=None, executor=None, progress: bool = False):
     """One search run (``STRATEGIES.get(strategy)(**settings).run(...)``, rng seeded by ``seed``)."""
-    from ..bench.nb201_space import NB201Space
-    from ..search import STRATEGIES
-
     space = space if space is not None else NB201Space()
     st = STRATEGIES.get(strategy)(**dict(settings or {}))
     return st.run(space, objective, int(budget), np.random.default_rng(int(seed)),
@@ -199,8 +208,6 @@ def summary_table(anytime: pd.DataFrame, at: Sequence[int] = (50, 100, 300, 1000
 # ----------------------------------------------------------------------------- latency
 def latency_budget(device: str, dataset: str = "cifar10", root=None, quantile: float = 0.5) -> float:
     """The ``quantile`` (default: median) of a HW-NAS-Bench device's latency over all 15,625 cells."""
-    from ..bench.tables import HW_LATENCY_COLUMNS, load_hw_nas_bench
-
     col = device if device.endswith("_latency") else f"{device}_latency"
     if col not in HW_LATENCY_COLUMNS:
         raise ValueError(f"unknown HW-NAS-Bench device {device!r}: use one of "
@@ -226,9 +233,6 @@ def latency_searches(devices: Sequence[str], objectives: Mapping[str, Callable],
         feasible``; and ``{(objective, strategy, seed, device): SearchHistory}``.
     """
     from tqdm import tqdm
-
-    from ..search import Constraints
-    from ..bench.nb201_objectives import NB201AccuracyOracle, NB201CostFn
 
     cost_fn = NB201CostFn(dataset, root)
     lat_table = cost_fn.table()[0]

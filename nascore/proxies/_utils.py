@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .base import ProxyFailure
 from .losses import as_logits
+from .status import ProxyFailure
 
 #: Layers whose weights the gradient proxies (snip, grad_norm, grasp, fisher, synflow, zico) use.
 WEIGHT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,

@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import torch
 
 from ..registry import Registry
+from .layers import discover
+from .status import STATUSES, ProxyFailure  # noqa: F401  (re-exported)
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
 
@@ -25,39 +27,6 @@ Batch = Tuple[torch.Tensor, torch.Tensor]
 INIT_SCHEMES = (None, "kaiming_fanin", "gaussian")
 #: Module modes the harness puts the model in for a proxy.
 MODES = ("train", "eval")
-
-#: Every status a :class:`ProxyResult` can carry, with its meaning. Any status but ``"ok"`` is a
-#: failure: its ``value`` is NaN (never ``-inf`` or another number) and ``error`` says why.
-STATUSES = {
-    "ok": "finite score",
-    "error": "the network or the proxy raised an exception",
-    "nan": "a non-finite value the proxy did not classify, or non-finite gradients/activations",
-    "overflow": "a float64 computation overflowed (e.g. SynFlow's linearised forward)",
-    "no_path": "no signal reaches the output (zero SynFlow sum, zero Jacobian, output "
-               "independent of the input)",
-    "empty_layers": "the network has no layer of the kind the proxy measures",
-    "bad_input": "the batch is empty or not floating point, or holds NaN/inf (inputs; targets "
-                 "for proxies that read them)",
-    "degenerate": "a defined but unrankable case (identical activation codes, an exact "
-                  "identity block, an infinite NTK condition number)",
-}
-
-
-class ProxyFailure(Exception):
-    """A failure of a known kind; the harness records it as ``status`` (never raised to callers).
-
-    Args:
-        status: a key of :data:`STATUSES` other than ``"ok"``/``"error"``.
-        message: the reason, in words.
-        extra: components computed before the failure (kept in :attr:`ProxyResult.extra`).
-    """
-
-    def __init__(self, status: str, message: str, extra: Optional[Mapping[str, float]] = None):
-        if status not in STATUSES or status in ("ok", "error"):
-            raise ValueError(f"unknown failure status {status!r}; known: {sorted(STATUSES)}")
-        super().__init__(message)
-        self.status, self.message, self.extra = status, message, dict(extra or {})
-
 
 @dataclass(frozen=True)
 class ProxySpec:
@@ -165,8 +134,6 @@ class ProxyContext:
     def layers(self, model, x: torch.Tensor):
         """Attention/MLP layers of ``model`` (:func:`nascore.proxies.layers.discover`); records
         the discovery path in :attr:`discovery` (``"attention"``)."""
-        from .layers import discover
-
         found = discover(model, x)
         self.discovery["attention"] = found.method
         return found

@@ -59,7 +59,7 @@ RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_snip"), "r
 #: ``reports/benchmarks/hybrid_v2/calibration.json``.
 CALIBRATION_FILE = Path(__file__).with_name("data") / "hybrid_v2_calibration.json"
 
-#: Files whose bytes are part of this proxy's cache version (:func:`nascore.cache.proxy_version`).
+#: Files whose bytes are part of this proxy's cache version (:func:`nascore.proxies.versions.proxy_version`).
 VERSION_FILES = (CALIBRATION_FILE,)
 
 _NOISE = {"log_expressivity": "log_expressivity", "trainability": "trainability",

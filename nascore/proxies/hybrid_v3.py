@@ -42,7 +42,7 @@ RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_flops"), "
 #: Per-family calibration, a copy of ``reports/benchmarks/hybrid_v3/calibration.json``.
 CALIBRATION_FILE = Path(__file__).with_name("data") / "hybrid_v3_calibration.json"
 
-#: Files whose bytes are part of this proxy's cache version (:func:`nascore.cache.proxy_version`).
+#: Files whose bytes are part of this proxy's cache version (:func:`nascore.proxies.versions.proxy_version`).
 VERSION_FILES = (CALIBRATION_FILE,)
 
 

@@ -1,6 +1,7 @@
 """Architecture search: strategies, constraints, Pareto fronts, resumable histories, scale-out.
 
-* :data:`STRATEGIES` (``random``, ``evolution``, ``reinforce``, ``blockwise``):
+* :data:`STRATEGIES` (``random``, ``evolution``, ``reinforce``, ``blockwise``; a new strategy
+  is one new file in this folder, imported by the package):
   ``STRATEGIES.get(name)(**settings).run(space, objective, budget, rng, executor=None,
   constraints=..., cost_fn=..., history_path=...) -> SearchHistory``.
 * Spaces: any :class:`nascore.decisions.SearchSpace` (``HybridSegSpace``,
@@ -14,7 +15,7 @@
   (:mod:`nascore.search.workers`).
 """
 
-from . import blockwise, evolution, random_search, reinforce  # noqa: F401  (registration)
+from ..registry import import_submodules
 from .base import STRATEGIES, Strategy
 from .blockwise import Blockwise
 from .constraints import Constraints
@@ -30,3 +31,6 @@ __all__ = ["STRATEGIES", "Strategy", "RandomSearch", "RegularizedEvolution", "Re
            "Blockwise", "Constraints", "Evaluator", "Outcome", "arch_json", "arch_key",
            "EvalRecord", "RejectRecord", "SearchHistory", "nondominated_sort", "pareto_front",
            "ResidentObjective", "search_executor"]
+
+#: Every module of this package, imported: a strategy file added here registers itself.
+PLUGINS = import_submodules(__name__, __path__)

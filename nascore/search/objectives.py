@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, Optional
 
+from ..cache import ScoreCache
+
 
 class HybridSegBuilder:
     """``arch -> nn.Module``: :func:`nascore.build.build_model` for HybridSegSpace archs."""
@@ -91,8 +93,6 @@ class ProxyObjective:
         if self.cache_path is None:
             return None
         if self._cache is None:
-            from ..cache import ScoreCache
-
             self._cache = ScoreCache(self.cache_path)
         return self._cache
 

@@ -38,6 +38,8 @@ from monai.metrics import DiceMetric, HausdorffDistanceMetric
 
 from nascore.provenance import write_csv, write_metrics
 
+from .components import remove_small_components
+
 
 def resolve_device(device=None) -> torch.device:
     """``device``, or cuda when available, else cpu."""
@@ -53,8 +55,6 @@ def logits_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _batches(model, loader, device, threshold, min_size=0):
-    from .postprocess import remove_small_components
-
     was = model.training
     model.eval()
     try:

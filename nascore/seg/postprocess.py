@@ -29,7 +29,9 @@ from typing import Sequence, Tuple
 import numpy as np
 import pandas as pd
 import torch
-from scipy import ndimage
+
+from .components import remove_small_components  # noqa: F401  (re-exported)
+from .evaluate import evaluate
 
 #: The candidate minimum component sizes (pixels at the training resolution; 0 = none).
 MIN_SIZES: Tuple[int, ...] = (0, 8, 16, 32, 64, 128)
@@ -40,39 +42,6 @@ SELECT_ON = "dice_all"
 
 #: How far below no post-processing the validation tumour Dice of a chosen size may fall.
 TUMOUR_DICE_TOLERANCE = 0.005
-
-
-def remove_small_components(pred: torch.Tensor, min_size: int) -> torch.Tensor:
-    """``pred`` with every connected component smaller than ``min_size`` pixels removed.
-
-    Args:
-        pred: binary predictions ``(B, 1, *spatial)`` (2D or 3D), any float or bool dtype.
-        min_size: components with fewer pixels are removed; 0 or 1 returns ``pred`` as is.
-
-    Returns:
-        A tensor of ``pred``'s shape, dtype and device.
-
-    Raises:
-        ValueError: ``pred`` is not ``(B, 1, ...)`` with 2 or 3 spatial dimensions, or
-            ``min_size`` is not an integer >= 0.
-    """
-    if pred.dim() not in (4, 5) or pred.shape[1] != 1:
-        raise ValueError(f"pred must be (B, 1, H, W) or (B, 1, D, H, W), got {tuple(pred.shape)}")
-    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
-        raise ValueError(f"min_size must be an integer >= 0 (pixels), got {min_size!r}")
-    if min_size <= 1:
-        return pred
-    arr = pred.detach().cpu().numpy() > 0.5
-    out = np.zeros_like(arr)
-    for b in range(arr.shape[0]):
-        lab, n = ndimage.label(arr[b, 0])  # face connectivity (the scipy default)
-        if n == 0:
-            continue
-        sizes = np.bincount(lab.ravel())
-        keep = sizes >= min_size
-        keep[0] = False
-        out[b, 0] = keep[lab]
-    return torch.from_numpy(out).to(device=pred.device, dtype=pred.dtype)
 
 
 def choose_min_size(model: torch.nn.Module, val_loader, sizes: Sequence[int] = MIN_SIZES,
@@ -94,8 +63,6 @@ def choose_min_size(model: torch.nn.Module, val_loader, sizes: Sequence[int] = M
     Raises:
         ValueError: ``sizes`` lacks 0 or holds a value that is not an integer >= 0.
     """
-    from .evaluate import evaluate
-
     cand = sorted(set(sizes))
     bad = [v for v in cand if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0]
     if bad or 0 not in cand:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nascore.bench._nb201_torch import InferCell
-from nascore.bench.nb201 import OPS, parse_arch_str
+from nascore.bench.nb201 import EDGES, OPS, parse_arch_str
 from nascore.bench.nb201_supernet import (DartsConfig, MixedOp, NB201Supernet, SearchCell, derive,
                                           inherited_accuracy, one_hot, train_darts)
 
@@ -44,7 +44,7 @@ def test_search_cell_with_one_hot_weights_equals_the_stand_alone_cell():
     torch.manual_seed(0)
     cell = SearchCell(4).train()
     ops = parse_arch_str(ARCH)
-    ref = InferCell(ops, 4).train()
+    ref = InferCell(ops, 4, EDGES).train()
     for e, o in enumerate(ops):  # copy the chosen op's shared weights into the stand-alone cell
         ref.edges[e].load_state_dict(cell.edges[e].ops[OPS.index(o)].state_dict(), strict=False)
     x = torch.randn(3, 4, 8, 8)

@@ -209,7 +209,6 @@ def test_run_one_trains_without_evaluating(monkeypatch):
     """A prefill job trains into the checkpoints and stops (``train_only``): the notebook
     evaluates afterwards, so an evaluation here would be thrown away."""
     import nascore.seg
-    from nascore.experiments import seg_notebook
 
     calls = []
 
@@ -217,7 +216,7 @@ def test_run_one_trains_without_evaluating(monkeypatch):
         def __init__(self, q):
             self.arch, self.records, self.cfg = "arch", "records", q
 
-    monkeypatch.setattr(seg_notebook, "NotebookRun", FakeRun)
+    monkeypatch.setattr(seg_prefill, "NotebookRun", FakeRun)
     monkeypatch.setattr(nascore.seg, "run_pipeline",
                         lambda arch, records, cfg, **kw: calls.append((cfg, kw)))
     p = seg_prefill.load_params(None, "smoke")

@@ -117,7 +117,7 @@ def test_data_components_come_from_their_proxies():
 def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path, name, module):
     import importlib
 
-    from nascore.cache import proxy_version
+    from nascore.proxies.versions import proxy_version
 
     mod = importlib.import_module(f"nascore.proxies.{module}")
     before = proxy_version(name)

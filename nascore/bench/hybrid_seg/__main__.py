@@ -16,8 +16,12 @@ import json
 import sys
 from pathlib import Path
 
+from ... import paths
+from ...provenance import write_metrics
+from .analysis import table_summary
 from .job import JobConfig, run_main, run_pilot
-from .recipe import Recipe
+from .recipe import Recipe, load_split
+from .table import read_table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,10 +67,6 @@ def default_name(data: str) -> str:
 def write_summary(out: Path, name: str) -> dict:
     """Writes ``<name>_summary.json`` (:func:`.analysis.table_summary` of ``<name>.csv``, with
     provenance) and returns it."""
-    from ...provenance import write_metrics
-    from .analysis import table_summary
-    from .table import read_table
-
     pj = out / f"{name}_pilot.json"
     pilot = json.loads(pj.read_text()).get("pilot_arch_ids", []) if pj.is_file() else []
     summ = table_summary(read_table(out / f"{name}.csv"), pilot_ids=pilot)
@@ -78,7 +78,6 @@ def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     if a.name is None:
         a.name = default_name(a.data)
-    from ... import paths
 
     out = Path(a.out) if a.out else paths.repo_root() / "reports" / "benchmarks"
     recipe = Recipe(data=a.data, resolution=a.resolution, channels=a.channels,
@@ -91,8 +90,6 @@ def main(argv=None) -> int:
                     progress=not a.no_progress)
     try:
         if a.command == "status":
-            from .table import read_table
-
             for part in ("_pilot", ""):
                 p = out / f"{a.name}{part}.csv"
                 print(f"{p}: {len(read_table(p)) if p.is_file() else 0} rows")
@@ -106,7 +103,6 @@ def main(argv=None) -> int:
                 print(f"noise ceiling (seed-to-seed Kendall, n={nc['n']}): {nc['kendall']:.3f} "
                       f"{[round(v, 3) for v in nc['ci95_kendall']]}; summary in {a.name}_summary.json")
             return 0
-        from .recipe import load_split
 
         load_split(recipe)  # the data exist and match the recipe, before any task starts
         choice = None

@@ -22,6 +22,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ...cache import ScoreCache
+from ...corr import correlate
+from ...search.objectives import HybridSegBuilder
+
 TRUTH = "val_dice_tumor"
 
 
@@ -34,8 +38,6 @@ def truth_frame(df: pd.DataFrame, seed: int = 0, metric: str = TRUTH) -> pd.Data
 
 
 def _corr(s, t, n_boot: int, seed: int) -> Dict[str, Any]:
-    from ...corr import correlate
-
     with warnings.catch_warnings():  # scipy warns on degenerate resamples of small bins
         warnings.simplefilter("ignore")
         c = correlate(np.asarray(s, float), np.asarray(t, float), n_boot=n_boot, seed=seed,
@@ -121,10 +123,8 @@ def score_proxies(archs: Sequence[Any], proxies: Iterable[str], batch, *, seed: 
     """
     import torch
 
-    from ...cache import ScoreCache
-    from ...experiments.proxy_corr import proxy_version
     from ...proxies import PROXIES, score
-    from ...search.objectives import HybridSegBuilder
+    from ...proxies.versions import proxy_version
 
     build = HybridSegBuilder(in_channels, 1)
     names = list(proxies)

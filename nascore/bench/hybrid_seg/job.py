@@ -38,7 +38,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ... import provenance
+from ...arch import HybridSegArch
+from ...corr import correlate
+from ...space import HybridSegSpace
 from .recipe import Recipe, train_row
+from .sample import attn_group, flops_bin, reference_archs, spanning_subset, stratified_sample
 from .table import BenchTable, recipe_id
 
 
@@ -75,7 +79,7 @@ class JobConfig:
 
 # ----------------------------------------------------------------------------- sample
 def _flops_fn(recipe: Recipe) -> Callable:
-    from ...experiments.search_hybrid import SegCostFn
+    from ...seg.cost import SegCostFn
 
     cost = SegCostFn(recipe.channels, 1)
     return cost.flops
@@ -87,10 +91,6 @@ def load_or_make_sample(cfg: JobConfig, recipe: Recipe, out_dir: Path) -> Dict[s
     Raises:
         ValueError: when the stored sample was made with other settings (naming the file).
     """
-    from ...arch import HybridSegArch
-    from ...space import HybridSegSpace
-    from .sample import attn_group, flops_bin, reference_archs, stratified_sample
-
     path = out_dir / f"{cfg.name}_sample.json"
     settings = {"n_archs": cfg.n_archs, "sample_seed": cfg.sample_seed,
                 "n_flops_bins": cfg.n_flops_bins, "pool_size": cfg.pool_size,
@@ -242,8 +242,6 @@ def seed_tau(df, a: int, b: int, metric: str = "val_dice_tumor", n_boot: int = 1
              seed: int = 0) -> Dict[str, Any]:
     """Kendall τ and Spearman ρ (with paired-bootstrap 95% CIs) between seeds ``a`` and ``b``
     of the same architectures in ``df`` (:func:`nascore.corr.correlate`)."""
-    from ...corr import correlate
-
     pa = df[df["seed"] == a].set_index("arch_id")[metric]
     pb = df[df["seed"] == b].set_index("arch_id")[metric]
     common = pa.index.intersection(pb.index)
@@ -268,8 +266,6 @@ def _header(cfg: JobConfig, recipe: Recipe, part: str) -> Dict[str, Any]:
 def run_pilot(cfg: JobConfig, recipe: Recipe, out_dir) -> Dict[str, Any]:
     """Runs (or resumes) the budget pilot and writes ``<name>_pilot.json``; returns the choice
     (``{"budget", "criterion_met", "per_budget": [...], "complete"}``)."""
-    from .sample import spanning_subset
-
     out_dir = Path(out_dir)
     sample = load_or_make_sample(cfg, recipe, out_dir)
     archs = spanning_subset([r for r in sample["rows"] if r["role"] == "sample"], cfg.pilot_archs)

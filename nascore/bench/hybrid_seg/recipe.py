@@ -33,6 +33,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ...arch import HybridSegArch
+from .sample import deep_attn_share
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -106,14 +109,12 @@ def train_row(task: Dict[str, Any]) -> Dict[str, Any]:
     """
     import torch
 
-    from ...arch import HybridSegArch
     from ...build import build_model
     from ...cost import count_flops, count_params
     from ...seg.data import make_loader
     from ...seg.evaluate import evaluate
     from ...seg.objective import SegObjective
     from ...seg.train import seeded, train_model
-    from .sample import deep_attn_share
 
     recipe = Recipe.from_dict(task["recipe"])
     torch.set_num_threads(int(recipe.threads))

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...arch import STAGE_STRIDES, HybridSegArch
+from ... import paths
+from ...arch import STAGE_STRIDES, HybridSegArch, read_best_arch
 
 ATTN_GROUPS = ("none", "some", "most")
 
@@ -67,7 +67,7 @@ def stratified_sample(space, n: int, flops_fn: Callable[[HybridSegArch], float],
         space: a :class:`~nascore.space.HybridSegSpace`; its resolution choices are replaced by
             ``(resolution,)``.
         n: architectures wanted (at least ``n_flops_bins * 3``).
-        flops_fn: ``arch -> FLOPs`` at batch 1 (e.g. :class:`nascore.experiments.search_hybrid.SegCostFn`'s
+        flops_fn: ``arch -> FLOPs`` at batch 1 (e.g. :class:`nascore.seg.cost.SegCostFn`'s
             ``flops``).
         seed: seed of the pool draw (``np.random.default_rng(seed)``).
         resolution: the training resolution (px).
@@ -164,8 +164,6 @@ def reference_archs(resolution: int = 64, best_arch_path: Optional[str] = None
     from ...seg.baselines import hctnet_like_arch
 
     out = [("reference:hctnet_like", hctnet_like_arch(int(resolution)), "nascore.seg.baselines")]
-    from ...experiments.search_hybrid import read_best_arch
-    from ... import paths
 
     path = best_arch_path or paths.repo_root() / "reports" / "full" / "03_search" / "best_arch.json"
     try:

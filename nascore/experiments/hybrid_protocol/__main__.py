@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ...cache import ScoreCache
 from .run import run
 
 
@@ -35,7 +36,6 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     import torch
 
-    from ...cache import ScoreCache
     from ..proxy_corr.inputs import default_cache_path
 
     torch.set_num_threads(1)

@@ -38,7 +38,11 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from ...arch import example_arch
+from ...bench.nb201 import build_nb201_net
+from ...provenance import write_csv
 from ...proxies.hybrid_rule import Rule
+from ...space import HybridSegSpace
 
 NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -66,8 +70,6 @@ def nets(batch: int = 16) -> Iterator[Tuple[str, object, tuple]]:
     ViT (embed 192, depth 12, 3 heads, MLP ratio 4) on 32x32."""
     import torch
 
-    from ...arch import example_arch
-    from ...bench.nb201 import build_nb201_net
     from ...bench.vit import build_autoformer_vit
     from ...build import build_model
 
@@ -80,8 +82,6 @@ def nets(batch: int = 16) -> Iterator[Tuple[str, object, tuple]]:
 def space_candidates(n: int = N_CANDIDATES, seed: int = 0):
     """``n`` architectures drawn uniformly, decision by decision, from the hybrid-space search's
     space (``HybridSegSpace(resolutions=(128,))``)."""
-    from ...space import HybridSegSpace
-
     space = HybridSegSpace(resolutions=(128,))
     rng = np.random.default_rng(seed)
     return [space.decode([int(rng.integers(len(d.choices))) for d in space.decisions()])
@@ -92,8 +92,6 @@ def nets_as_used() -> Iterator[Tuple[str, object, tuple]]:
     """The :data:`AS_USED` settings, then :func:`space_candidates` at 64 px × 8 slices."""
     import torch
 
-    from ...arch import example_arch
-    from ...bench.nb201 import build_nb201_net
     from ...bench.vit import build_autoformer_vit
     from ...build import build_model
 
@@ -238,7 +236,5 @@ class CostBook:
         return float(self.rows[rule_name]["max_ratio"])
 
     def _write(self) -> None:
-        from ...provenance import write_csv
-
         write_csv(self.path, pd.DataFrame(list(self.rows.values())),
                   {**self.config, "repeats": self.repeats, "threads": 1}, self.seed)

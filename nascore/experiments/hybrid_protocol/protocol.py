@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from ...corr import correlate
 from ...proxies.hybrid_rule import COST_BUDGET, Rule, candidates, population_values
 
 SELECTION = ("max mean Kendall tau over the fit benchmarks (equal weight each), among rules with "
@@ -168,8 +169,6 @@ def report_rows(rule: Rule, report_sets: Mapping[str, Mapping[str, Any]], n_boot
         One row per report set: the rule's τ with CI, the best single proxy (by τ on that set)
         with its τ and CI, the paired difference with CI, and ``within_ci_of_best``.
     """
-    from ...corr import correlate
-
     rows = []
     for name, s in report_sets.items():
         comp, truth = s["components"], s["truth"]

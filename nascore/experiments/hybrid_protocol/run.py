@@ -24,10 +24,37 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ...bench.hybrid_seg.analysis import noise_ceiling, truth_frame
+from ...bench.hybrid_seg.table import read_table
+from ...bench.tables import load_nb201_accuracy
+from ...corr import correlate
+from ...paths import repo_root
+from ...plots.protocol import lobo_bars
+from ...provenance import provenance, save_figure, write_csv, write_json, write_metrics
 from ...proxies.hybrid_rule import COST_BUDGET, Rule
-from .protocol import (SELECTION, SELECTION_V3, all_candidates, component_study, fit_table,
-                       lobo_table, report_rows, select)
-from .sets import (BENCHMARKS, LGG_FIT_PER_STRATUM, LGG_SPLIT_SEED, _extra, is_v1_row, pool_proxies, v1_name,                    components_table, lgg_split, nb201_split)
+from .. import transnas_meta as tm
+from .protocol import (
+    SELECTION,
+    SELECTION_V3,
+    all_candidates,
+    component_study,
+    fit_table,
+    lobo_table,
+    report_rows,
+    select,
+)
+from .sets import (
+    BENCHMARKS,
+    LGG_FIT_PER_STRATUM,
+    LGG_SPLIT_SEED,
+    _extra,
+    components_table,
+    is_v1_row,
+    lgg_split,
+    nb201_split,
+    pool_proxies,
+    v1_name,
+)
 
 #: Proxies left out of the "single proxy" comparisons: every version of ``hybrid`` (reported on
 #: their own) and the population rank aggregates.
@@ -130,9 +157,6 @@ def _nb02(repo: Path) -> Path:
 
 
 def _lgg(repo: Path):
-    from ...bench.hybrid_seg.analysis import truth_frame
-    from ...bench.hybrid_seg.table import read_table
-
     truth = truth_frame(read_table(repo / "reports" / "benchmarks" / "hybrid_lgg.csv"))
     lsplit = lgg_split(truth)
     lg = pd.read_csv(_nb02(repo) / "hybrid_lgg_scores.csv", comment="#")
@@ -149,7 +173,6 @@ def collect_fit(repo: Path, cache=None, progress: bool = True) -> Dict[str, Any]
     """The fit sets only: ``{"fit": {benchmark: (components, truth)}, ...}`` (scoring what the
     cache lacks). Reads no report truth: the NB201 report cells are needed only as arch strings,
     to drop their canonical twins."""
-    from ...bench.tables import load_nb201_accuracy
     from ..proxy_corr.inputs import sample_autoformer
     from ..proxy_corr.scoring import score_autoformer, score_nb201
 
@@ -174,7 +197,6 @@ def collect_report(repo: Path, nb201_report: Sequence[str], cache=None, progress
     """The report sets (read only after the selection): ``{name: {"benchmark", "components",
     "truth", "singles", "v1"}}`` (AutoFormer file 2 also ``"per_network"``: ``proxy``'s
     calibrated value per network) plus the AutoFormer file-2 scores and the reuse check."""
-    from ...bench.tables import load_nb201_accuracy
     from ...proxies import PROXIES
     from ..proxy_corr.inputs import sample_autoformer
     from ..proxy_corr.scoring import score_autoformer
@@ -219,8 +241,6 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     Raises:
         ValueError: for an unknown ``version``.
     """
-    from ...paths import repo_root
-    from ...provenance import write_csv, write_metrics
     from .cost import CostBook
 
     if version not in VERSIONS:
@@ -272,8 +292,6 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     write_metrics(out / "selection.json", sel, cfg, seed)
     write_csv(out / "autoformer_file2_scores.csv",
               _scores_for_csv(rdata["autoformer_file2_long"]), cfg, seed)
-    from ...plots.protocol import lobo_bars
-    from ...provenance import save_figure
 
     ceiling = _lgg_ceiling(repo)
     save_figure(lobo_bars(lobo, rep, ceiling, version), out / "lobo.png")
@@ -300,7 +318,6 @@ def write_calibration(fit_components_csv: Path, rule: Rule, path: Path) -> Dict[
     """Per-family calibration of ``rule``'s components (quantiles of each fit set; the truth
     column is not read), written as JSON for :mod:`nascore.proxies.hybrid_v2`."""
     from ...proxies.hybrid_rule import Calibration
-    from ...provenance import provenance, write_json
 
     d = pd.read_csv(fit_components_csv, comment="#")
     fams = {FAMILY_OF[b]: Calibration.from_table(g[list(rule.components)], rule.components).to_dict()
@@ -320,9 +337,6 @@ def _scores_for_csv(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _lgg_ceiling(repo: Path) -> float:
-    from ...bench.hybrid_seg.analysis import noise_ceiling
-    from ...bench.hybrid_seg.table import read_table
-
     return float(noise_ceiling(read_table(repo / "reports" / "benchmarks" / "hybrid_lgg.csv"),
                                n_boot=0)["kendall"])
 
@@ -330,8 +344,6 @@ def _lgg_ceiling(repo: Path) -> float:
 def _v1_rows(report_sets, n_boot: int, seed: int, version: str = "v2") -> pd.DataFrame:
     """v1's τ (and, where the registered rule proxy of ``version`` was scored, its per-network
     calibrated τ in ``<version>_per_network_*``)."""
-    from ...corr import correlate
-
     rows = []
     for name, s in report_sets.items():
         t = s["truth"].loc[s["components"].index].to_numpy(float)
@@ -355,8 +367,6 @@ def tnb101_mirror(n_boot: int = 1000, seed: int = 0, rule: Optional[Rule] = None
     a published score (NASWOT, SNIP, FLOPs, params; :func:`nascore.experiments.transnas_meta.v2_mirror`)
     beside v1's mirror and the best single published proxy, per (space, task), Kendall τ.
     Columns ``<version>_mirror_*`` (``rule``: default v2's)."""
-    from .. import transnas_meta as tm
-
     m = tm.transnas_meta(n_boot=n_boot, seed=seed, mirror_rule=rule)
     cols = ["space", "task", "n", "v2_mirror_kendall", "v2_mirror_ci95_kendall_lo",
             "v2_mirror_ci95_kendall_hi", "v2_mirror_columns", "v2_mirror_missing", "rule_kendall",

@@ -26,6 +26,8 @@ from typing import Any, Dict, Mapping
 import numpy as np
 import pandas as pd
 
+from ...bench.nb201_objectives import nb201_canonical
+from ...bench.tables import load_nb201_accuracy
 from ...proxies.hybrid_rule import POOL, component_row
 
 #: The seed and per-stratum size of the LGG fit part (declared with the protocol).
@@ -101,8 +103,6 @@ def nb201_split(report_cells: pd.Series, root=None) -> Dict[str, Any]:
         ``{"fit": [arch_str], "report": [arch_str], "dropped": [arch_str]}`` (``dropped``:
         report cells whose canonical form equals a fit cell's).
     """
-    from ...bench.nb201_objectives import nb201_canonical
-    from ...bench.tables import load_nb201_accuracy
     from ..proxy_corr.inputs import hybrid_fit_indices
 
     acc = load_nb201_accuracy(root=root)

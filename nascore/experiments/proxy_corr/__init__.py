@@ -43,18 +43,43 @@ hashes in the cache keys), :mod:`.scoring` (cached, shardable scoring; populatio
 cell).
 """
 
-from .analysis import (AUTOFORMER_KEY, correlation_table, higher_is_better, metrics_json,
-                       proxy_matrix, scores_for_csv, timing_table, wide_scores)
+from ...proxies.versions import builder_version, code_version, proxy_version
+from .analysis import (
+                       AUTOFORMER_KEY,
+                       correlation_table,
+                       higher_is_better,
+                       metrics_json,
+                       proxy_matrix,
+                       scores_for_csv,
+                       timing_table,
+                       wide_scores,
+)
 from .cli import autoformer_rows, main, nb201_jobs, prefill
-from .inputs import (NB201_DATASETS, SURROGATE_NOTE, default_cache_path, default_split,
-                     has_images, hybrid_fit_indices, make_batch, namespace, sample_autoformer,
-                     sample_nb201, truth_autoformer, truth_nb201)
+from .inputs import (
+                       NB201_DATASETS,
+                       SURROGATE_NOTE,
+                       default_cache_path,
+                       default_split,
+                       has_images,
+                       hybrid_fit_indices,
+                       make_batch,
+                       namespace,
+                       sample_autoformer,
+                       sample_nb201,
+                       truth_autoformer,
+                       truth_nb201,
+)
 from .notebook import NotebookRun
-from .references import (NASLIB_NAMES, PUBLISHED_NB201_CIFAR10, PUBLISHED_SOURCE,
-                         explain_reproduction, naswot_published_reference, published_on_sample,
-                         reproduction_table)
+from .references import (
+                       NASLIB_NAMES,
+                       PUBLISHED_NB201_CIFAR10,
+                       PUBLISHED_SOURCE,
+                       explain_reproduction,
+                       naswot_published_reference,
+                       published_on_sample,
+                       reproduction_table,
+)
 from .scoring import POPULATION_AGGREGATES, add_rank_aggregates, score_autoformer, score_nb201
-from .versions import builder_version, code_version, proxy_version
 
 __all__ = [
     "AUTOFORMER_KEY", "NASLIB_NAMES", "NB201_DATASETS", "NotebookRun", "POPULATION_AGGREGATES",

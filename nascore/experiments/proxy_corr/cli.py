@@ -13,8 +13,12 @@ import numpy as np
 import pandas as pd
 
 from ...cache import ScoreCache
+from ...paths import repo_root
+from ...provenance import provenance, write_json
+from ..hybrid_lgg import run_section
 from .inputs import default_cache_path, sample_autoformer, sample_nb201
 from .scoring import score_autoformer, score_nb201
+
 
 def nb201_jobs(params: Mapping[str, Any], proxies: Sequence[str], extra: Sequence[str],
                cells: pd.DataFrame) -> List[tuple]:
@@ -109,10 +113,6 @@ def run_section_into_metrics(params: Mapping[str, Any], section: str) -> Path:
         ValueError: for an unknown section or a params file without ``profile``.
     """
     import json
-
-    from ...paths import repo_root
-    from ...provenance import provenance, write_json
-    from ..hybrid_lgg import run_section
 
     if section not in ("hybrid_lgg", "hybrid_v2", "hybrid_v3"):
         raise ValueError(f"unknown section {section!r} (known: hybrid_lgg, hybrid_v2, hybrid_v3)")

@@ -10,8 +10,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from ...bench.images import default_split, has_images, make_batch  # noqa: F401  (re-exported)
+from ...bench.nb201 import is_degenerate
+from ...bench.tables import AUTOFORMER_GT_COLUMN, load_autoformer_gt, load_nb201_accuracy
 from ...paths import repo_root
-from .versions import builder_version
+from ...proxies.versions import builder_version
 
 NB201_DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
@@ -43,9 +46,6 @@ def sample_nb201(n: Optional[int], seed: int = 0, exclude_fit: bool = True, root
         DataFrame with ``nb201_index``, ``arch_str``, ``cifar10``, ``cifar100``,
         ``imagenet16_120`` (test accuracy, %) and ``degenerate`` (bool).
     """
-    from ...bench.nb201 import is_degenerate
-    from ...bench.tables import load_nb201_accuracy
-
     acc = load_nb201_accuracy(root=root)
     idx = np.random.default_rng(seed).permutation(len(acc))
     if exclude_fit:
@@ -61,8 +61,6 @@ def sample_nb201(n: Optional[int], seed: int = 0, exclude_fit: bool = True, root
 
 def sample_autoformer(n: Optional[int] = None, seed: int = 0, root=None) -> pd.DataFrame:
     """``n`` of the 200 AutoFormer subnets (seeded permutation prefix; None: all 200, in order)."""
-    from ...bench.tables import load_autoformer_gt
-
     gt = load_autoformer_gt(root=root)
     if n is None or n >= len(gt):
         return gt
@@ -80,51 +78,7 @@ def truth_nb201(cells: pd.DataFrame, dataset: str) -> pd.Series:
 
 def truth_autoformer(rows: pd.DataFrame) -> pd.Series:
     """CIFAR-100 (KD) accuracy of AutoFormer ``rows`` indexed by ``arch_key``."""
-    from ...bench.tables import AUTOFORMER_GT_COLUMN
-
     return rows.set_index("arch_key")[AUTOFORMER_GT_COLUMN].astype(float)
-
-
-def default_split(dataset: str, batch_size: int) -> str:
-    """The image split used for ``dataset`` (see the module docstring)."""
-    from ...bench.images import _key
-
-    ds = _key(dataset)
-    if ds == "cifar10":
-        return "train"
-    if ds == "cifar100":
-        return "eranhead" if batch_size <= 100 else "fine0-9"
-    return "surrogate"
-
-
-def make_batch(dataset: str, batch_size: int, seed: int = 0, input_kind: str = "real",
-               split: Optional[str] = None, root=None):
-    """``(x, y)`` for ``dataset``: real images (surrogate for ImageNet16-120) or Gaussian noise.
-
-    Raises:
-        ValueError: for an unknown ``input_kind``.
-    """
-    from ...bench import images
-
-    if input_kind == "real":
-        return images.load_minibatch(dataset, batch_size, seed=seed,
-                                     split=split or default_split(dataset, batch_size), root=root)
-    if input_kind == "gaussian":
-        ds = images._key(dataset)
-        hw = 16 if ds == "imagenet16_120" else 32
-        return (images.gaussian_batch((batch_size, 3, hw, hw), seed=seed),
-                images.random_labels(batch_size, images.NUM_CLASSES[ds], seed=seed))
-    raise ValueError(f"input_kind must be 'real' or 'gaussian', got {input_kind!r}")
-
-
-def has_images(dataset: str, batch_size: int, root=None) -> bool:
-    """Whether the image file :func:`make_batch` would read for ``dataset`` exists."""
-    from ...bench import images
-    from ...paths import data_root
-
-    ds = images._key(dataset)
-    rel = images.FILES[ds][default_split(ds, batch_size)]
-    return (Path(root if root is not None else data_root()) / rel).is_file()
 
 
 def namespace(benchmark: str, dataset: str, input_kind: str, split: str, batch_size: int,

@@ -20,16 +20,26 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import pandas as pd
 
+from ...cache import ScoreCache
 from ...paths import data_root, has_data, repo_root, reports_dir
-from ...provenance import write_csv
+from ...plots.corr import heatmap, scatter_grid, timing_bars
+from ...provenance import write_csv, write_metrics
+from ...proxies.versions import code_version
+from .. import transnas_meta as tm
+from ..hybrid_lgg import run_section
 from ..notebook_utils import save_and_close, torch_setup
 from . import analysis as A
 from . import references as R
 from .cli import autoformer_rows, nb201_jobs
-from .inputs import (SURROGATE_NOTE, default_cache_path, has_images, sample_nb201, truth_autoformer,
-                     truth_nb201)
+from .inputs import (
+    SURROGATE_NOTE,
+    default_cache_path,
+    has_images,
+    sample_nb201,
+    truth_autoformer,
+    truth_nb201,
+)
 from .scoring import POPULATION_AGGREGATES, add_rank_aggregates, score_autoformer, score_nb201
-from .versions import code_version
 
 NOTEBOOK = "02_proxy_correlation"
 NB201_TABLE = "nas/nb201/nb201_all15625_test_acc_200ep.csv"
@@ -66,7 +76,6 @@ class NotebookRun:
     """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
-        from ...cache import ScoreCache
         from ...proxies import PROXIES
 
         p = dict(params)
@@ -205,8 +214,6 @@ class NotebookRun:
         Returns:
             Median seconds per net (proxy x benchmark/dataset), or None when nothing was scored.
         """
-        from ...plots.corr import heatmap, scatter_grid, timing_bars
-
         if self.scores_all is None:
             return None
         out, s_all, table = self.out, self.scores_all, self.table
@@ -234,9 +241,6 @@ class NotebookRun:
     def meta_analysis(self) -> Optional[pd.DataFrame]:
         """The ``hybrid`` rule on published TransNAS-Bench-101 and NB201 scores
         (:mod:`nascore.experiments.transnas_meta`): ``transnas_meta.csv`` and its heatmap."""
-        from ...plots.corr import heatmap
-        from .. import transnas_meta as tm
-
         if not (self.p["run_transnas_meta"] and self.has_tnb and self.has_nb201):
             print("NOTE: published TNB101/NB201 tables missing (or run_transnas_meta=False) -> "
                   "meta-analysis skipped.")
@@ -266,8 +270,6 @@ class NotebookRun:
         Returns:
             The ranking table (best Kendall τ first), or None when skipped.
         """
-        from ..hybrid_lgg import run_section
-
         p = self.p
         names = p.get("hybrid_lgg_proxies", "all")
         try:
@@ -330,9 +332,6 @@ class NotebookRun:
 
     def write_metrics(self) -> Path:
         """``metrics.json`` (:func:`~.analysis.metrics_json` plus provenance); returns its path."""
-        from ...provenance import write_metrics
-        from .. import transnas_meta as tm
-
         self.notes.append("nan_policy=worst: failed scores and degenerate NB201 cells rank below "
                           "every finite score")
         self.notes.append(f"timing_s: median seconds per net over NB201 cells on {self.dev} (ViT "

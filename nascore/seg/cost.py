@@ -3,7 +3,8 @@
 :class:`SegCostFn` (``arch -> {"params", "flops", "baseline_flops", "flops_ratio", "n_attn", "minus_n_attn"}``)
 sums per-piece tables (:class:`nascore.latency.LatencyLUT` in ``flops`` and ``params`` modes);
 :func:`baseline_arch` is the HCT-Net-like baseline the FLOPs budget is relative to. Used by
-:mod:`nascore.experiments.search_hybrid` (notebook 03), which re-exports both.
+:mod:`nascore.experiments.search_hybrid` (notebook 03, which re-exports both) and the
+hybrid-space benchmark's stratified sample (:mod:`nascore.bench.hybrid_seg`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Dict, Optional
 
 def baseline_arch(resolution: int):
     """The HCT-Net-like baseline at ``resolution`` (:func:`nascore.seg.baselines.hctnet_like_arch`)."""
-    from ..seg.baselines import hctnet_like_arch
+    from .baselines import hctnet_like_arch
 
     return hctnet_like_arch(int(resolution))
 
