@@ -9,12 +9,17 @@ Usage (notebooks 03 and 04, :mod:`nascore.experiments.search_hybrid`, benchmark 
 
 ``data`` is one of
 
-* a registered name (:data:`DATASETS`): ``lgg`` (``$NASCORE_DATA/seg/lgg_mri_kaggle3m``, the
-  LGG FLAIR MRI of Buda et al., 3 channels), ``msd_brain`` (a folder prepared by
-  ``python -m data_prep msd_brain --out $NASCORE_DATA/seg/msd_brain``) and ``synthetic``
-  (seeded phantoms, always available, labelled SYNTHETIC);
-* ``"auto"``: the first available of :data:`AUTO_ORDER` (``lgg``, ``msd_brain``,
-  ``synthetic``);
+* a registered name (:data:`DATASETS`):
+
+  * ``lgg_full`` (``$NASCORE_DATA/seg/lgg_kaggle3m_full128``): the whole kaggle_3m LGG FLAIR
+    MRI of Buda et al., 3,929 slices of 110 patients, 3 channels, stored at 128 px;
+  * ``lgg`` (``$NASCORE_DATA/seg/lgg_mri_kaggle3m``): the older 868-slice subset of the same
+    110 patients, stored at 256 px, which the committed runs up to now used;
+  * ``msd_brain`` (a folder prepared by ``python -m data_prep msd_brain --out
+    $NASCORE_DATA/seg/msd_brain``);
+  * ``synthetic`` (seeded phantoms, always available, labelled SYNTHETIC);
+* ``"auto"``: the first available of :func:`auto_order` (``lgg_full``, ``lgg``,
+  ``msd_brain``, ``synthetic``: each dataset's ``auto`` rank);
 * a folder path: a folder prepared by ``python -m data_prep ...`` (or any folder with a
   ``manifest.csv`` naming ids and groups, as ``lgg_mri_kaggle3m``). A relative path is looked up
   from the current folder, then the repository root, then ``$NASCORE_DATA``.
@@ -22,7 +27,7 @@ Usage (notebooks 03 and 04, :mod:`nascore.experiments.search_hybrid`, benchmark 
 Every loader returns the same records (:mod:`data_prep.records`: ``image`` float32
 ``(C, H, W)``, ``mask`` uint8 ``(1, H, W)``, ``id``, ``group``, ``has_tumor``). The number of
 input channels is the data's. A new dataset is one loader function plus one
-:func:`register_dataset` call.
+:func:`register_dataset` call (give it an ``auto`` rank to have ``"auto"`` try it).
 """
 
 from __future__ import annotations
@@ -34,15 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from data_prep import SYNTHETIC_LABEL, load_folder, load_prepared, make_synthetic, prepared_info
+from data_prep.records import MANIFEST_COLUMNS
+
 from ..paths import data_root, repo_root
 from ..registry import Registry
 
-#: ``data="auto"`` takes the first available of these.
-AUTO_ORDER = ("lgg", "msd_brain", "synthetic")
-
+LGG_FULL_DIR = ("seg", "lgg_kaggle3m_full128")
 LGG_DIR = ("seg", "lgg_mri_kaggle3m")
 MSD_DIR = ("seg", "msd_brain")
-LGG_LABEL = "LGG FLAIR MRI (Buda et al., kaggle_3m)"
+LGG_FULL_LABEL = "LGG FLAIR MRI, the whole kaggle_3m set (Buda et al.)"
+LGG_LABEL = "LGG FLAIR MRI, an 868-slice subset of kaggle_3m (Buda et al.)"
 MSD_LABEL = "MSD Task01 BrainTumour (BraTS 2016/17), whole-tumour masks"
 
 
@@ -57,6 +64,8 @@ class SegDataset:
         load: ``(path, resolution, channels, cache_dir, synthetic) -> records``.
         synthetic: whether the data are synthetic (reports must say so).
         dataset: the name recorded in results (e.g. the folder name).
+        auto: the rank at which ``data="auto"`` tries it (lowest first); None: never tried.
+        stored_resolution: the side in pixels the files are stored at (None: not fixed).
     """
 
     name: str
@@ -65,6 +74,8 @@ class SegDataset:
     load: Callable[..., List[dict]]
     synthetic: bool = False
     dataset: str = ""
+    auto: Optional[float] = None
+    stored_resolution: Optional[int] = None
 
     def available(self) -> bool:
         """Whether the data are there (a generated dataset always is)."""
@@ -78,6 +89,14 @@ DATASETS: Registry[SegDataset] = Registry("dataset")
 def register_dataset(ds: SegDataset) -> SegDataset:
     """Adds ``ds`` to :data:`DATASETS` (raises ValueError on a duplicate name)."""
     return DATASETS.register(ds.name, ds)
+
+
+def auto_order() -> List[str]:
+    """The names ``data="auto"`` tries, in order: every registered dataset with an ``auto``
+    rank, lowest rank first (registration order breaks ties)."""
+    names = DATASETS.names()
+    ranked = [(DATASETS.get(n).auto, i, n) for i, n in enumerate(names)]
+    return [n for rank, _, n in sorted(r for r in ranked if r[0] is not None)]
 
 
 def _select(records: List[dict], channels: Optional[Sequence[int]], where: str) -> List[dict]:
@@ -104,9 +123,6 @@ def _has_group_column(path: Path) -> bool:
 
 def _load_folder_like(path: Path, resolution, channels, cache_dir, synthetic, default_groups=None):
     """A prepared folder (manifest with ``id, group, image, mask``) or a folder dataset."""
-    from data_prep import load_folder, load_prepared
-    from data_prep.records import MANIFEST_COLUMNS
-
     man = path / "manifest.csv"
     if man.is_file():
         with open(man, newline="") as f:
@@ -124,8 +140,6 @@ def _lgg(path, resolution, channels, cache_dir, synthetic):
 
 
 def _synthetic(path, resolution, channels, cache_dir, synthetic):
-    from data_prep import make_synthetic
-
     opts = {"n_patients": 12, "slices_per_patient": 8, "channels": 3, "seed": 0,
             **dict(synthetic or {})}
     recs = make_synthetic(size=int(resolution or 128), **opts)
@@ -133,17 +147,18 @@ def _synthetic(path, resolution, channels, cache_dir, synthetic):
 
 
 def _synthetic_label() -> str:
-    from data_prep import SYNTHETIC_LABEL
-
     return SYNTHETIC_LABEL
 
 
+register_dataset(SegDataset("lgg_full", LGG_FULL_LABEL,
+                            lambda: data_root().joinpath(*LGG_FULL_DIR), _lgg,
+                            dataset="lgg_kaggle3m_full128", auto=0, stored_resolution=128))
 register_dataset(SegDataset("lgg", LGG_LABEL, lambda: data_root().joinpath(*LGG_DIR), _lgg,
-                            dataset="lgg_mri_kaggle3m"))
+                            dataset="lgg_mri_kaggle3m", auto=1, stored_resolution=256))
 register_dataset(SegDataset("msd_brain", MSD_LABEL, lambda: data_root().joinpath(*MSD_DIR),
-                            _load_folder_like, dataset="msd_brain"))
+                            _load_folder_like, dataset="msd_brain", auto=2))
 register_dataset(SegDataset("synthetic", _synthetic_label(), lambda: None, _synthetic,
-                            synthetic=True, dataset="synthetic"))
+                            synthetic=True, dataset="synthetic", auto=99))
 
 
 def _display_path(p: Optional[Path]) -> Optional[str]:
@@ -170,7 +185,6 @@ def _find_path(data: str) -> Optional[Path]:
 def folder_dataset(path: os.PathLike) -> SegDataset:
     """An unregistered :class:`SegDataset` for a prepared folder at ``path``."""
     path = Path(path).resolve()
-    from data_prep import prepared_info
 
     meta = prepared_info(path)
     synthetic = bool(meta.get("synthetic"))
@@ -191,7 +205,7 @@ def resolve(data: str = "auto") -> Tuple[SegDataset, str]:
     data = str(data)
     if data == "auto":
         skipped = []
-        for name in AUTO_ORDER:
+        for name in auto_order():
             ds = DATASETS.get(name)
             if ds.available():
                 why = "auto" + (f": {'; '.join(skipped)}" if skipped else "")
@@ -240,7 +254,9 @@ def load_dataset(data: str = "auto", resolution: Optional[int] = None,
         ``(records, info)``; ``info`` holds ``name`` (registry name or folder tag, used in
         cache and history names), ``dataset``, ``label``, ``synthetic``, ``path`` (repo- or
         ``$NASCORE_DATA``-relative), ``why``, ``n_records``, ``n_patients`` (groups),
-        ``n_tumour``, ``channels`` (the model's input channels) and ``resolution``.
+        ``n_tumour``, ``channels`` (the model's input channels), ``resolution`` (the side the
+        records were resized to, None: as stored), ``stored_resolution`` (the files' side,
+        None when not fixed) and ``description`` (all of that in one line, for reports).
 
     Raises:
         FileNotFoundError: see :func:`resolve`.
@@ -261,5 +277,20 @@ def load_dataset(data: str = "auto", resolution: Optional[int] = None,
             "path": _display_path(path), "why": why, "n_records": len(recs),
             "n_patients": len({r["group"] for r in recs}),
             "n_tumour": int(sum(bool(r["has_tumor"]) for r in recs)),
-            "channels": chans.pop(), "resolution": resolution}
+            "channels": chans.pop(), "resolution": resolution,
+            "stored_resolution": ds.stored_resolution}
+    info["description"] = describe(info)
     return recs, info
+
+
+def describe(info: Mapping[str, Any]) -> str:
+    """One line naming a loaded dataset, its size and its resolution as they are, e.g.
+    ``lgg_kaggle3m_full128: 3929 slices from 110 patients (1372 with tumour), stored at 128 px,
+    used at 64 px``."""
+    sides = []
+    if info.get("stored_resolution"):
+        sides.append(f"stored at {info['stored_resolution']} px")
+    sides.append(f"used at {info['resolution']} px" if info.get("resolution") else "used as stored")
+    synth = " (SYNTHETIC)" if info.get("synthetic") else ""
+    return (f"{info['dataset']}{synth}: {info['n_records']} slices from {info['n_patients']} "
+            f"patients ({info['n_tumour']} with tumour), " + ", ".join(sides))

@@ -10,11 +10,12 @@ from nascore.paths import data_root
 from nascore.seg import datasets as D
 
 LGG = data_root() / "seg" / "lgg_mri_kaggle3m"
+LGG_FULL = data_root() / "seg" / "lgg_kaggle3m_full128"
 
 
 def test_registry_names_and_auto_order():
-    assert D.DATASETS.names() == ["lgg", "msd_brain", "synthetic"]
-    assert D.AUTO_ORDER[-1] == "synthetic" and set(D.AUTO_ORDER) == set(D.DATASETS.names())
+    assert D.DATASETS.names()[:4] == ["lgg_full", "lgg", "msd_brain", "synthetic"]
+    assert D.auto_order() == ["lgg_full", "lgg", "msd_brain", "synthetic"]
     for name in D.DATASETS:
         ds = D.DATASETS.get(name)
         assert ds.label and ds.name == name
@@ -26,7 +27,10 @@ def test_auto_falls_back_to_synthetic_and_says_why(tmp_path, monkeypatch):
     recs, info = D.load_dataset("auto", resolution=32,
                                 synthetic={"n_patients": 3, "slices_per_patient": 2})
     assert info["name"] == "synthetic" and info["synthetic"] is True
-    assert "lgg not found" in info["why"] and "msd_brain not found" in info["why"]
+    assert "lgg_full not found" in info["why"] and "lgg not found" in info["why"]
+    assert "msd_brain not found" in info["why"]
+    assert info["description"] == ("synthetic (SYNTHETIC): 6 slices from 3 patients "
+                                   f"({info['n_tumour']} with tumour), used at 32 px")
     assert len(recs) == 6 and info["n_patients"] == 3 and info["channels"] == 3
     assert recs[0]["image"].shape == (3, 32, 32)
     with pytest.raises(FileNotFoundError, match="lgg_mri_kaggle3m"):
@@ -74,15 +78,46 @@ def test_register_a_new_dataset(tmp_path):
     def load(path, resolution, channels, cache_dir, synthetic):
         return make_synthetic(n_patients=3, slices_per_patient=1, size=16, channels=1, seed=7)
 
-    ds = D.SegDataset("tiny_test_set", "tiny", lambda: None, load, synthetic=True)
+    ds = D.SegDataset("tiny_test_set", "tiny", lambda: None, load, synthetic=True, auto=-1)
     D.register_dataset(ds)
     try:
         recs, info = D.load_dataset("tiny_test_set")
         assert info["name"] == "tiny_test_set" and len(recs) == 3
         with pytest.raises(ValueError, match="duplicate"):
             D.register_dataset(ds)
+        # its auto rank puts it first in data="auto", without editing any list
+        assert D.auto_order()[0] == "tiny_test_set"
+        assert D.load_dataset("auto")[1]["name"] == "tiny_test_set"
     finally:
-        D.DATASETS._items.pop("tiny_test_set")
+        D.DATASETS.unregister("tiny_test_set")
+    assert "tiny_test_set" not in D.auto_order()
+
+
+def test_a_dataset_without_auto_rank_is_never_tried_by_auto():
+    ds = D.SegDataset("manual_only", "manual", lambda: None, lambda *a: [], synthetic=True)
+    D.register_dataset(ds)
+    try:
+        assert "manual_only" not in D.auto_order()
+    finally:
+        D.DATASETS.unregister("manual_only")
+
+
+@pytest.mark.needs_data
+def test_the_whole_lgg_dataset_loads_with_its_counts_and_is_auto_first():
+    if not (LGG_FULL / "manifest.csv").is_file():
+        pytest.skip("needs ../shared/data/seg/lgg_kaggle3m_full128: set NASCORE_DATA")
+    recs, info = D.load_dataset("auto", resolution=64)  # (at 32 px, 11 small tumours vanish)
+    assert info["name"] == "lgg_full" and info["why"] == "auto"
+    assert (info["dataset"], info["n_records"], info["n_patients"], info["n_tumour"],
+            info["channels"], info["stored_resolution"]) == ("lgg_kaggle3m_full128", 3929, 110,
+                                                             1372, 3, 128)
+    assert info["description"] == ("lgg_kaggle3m_full128: 3929 slices from 110 patients "
+                                   "(1372 with tumour), stored at 128 px, used at 64 px")
+    assert recs[0]["image"].shape == (3, 64, 64) and recs[0]["group"] == "TCGA_CS_4941_19960909"
+    per_patient = {}
+    for r in recs:
+        per_patient.setdefault(r["group"], []).append(r)
+    assert len(per_patient) == 110 and min(map(len, per_patient.values())) >= 20
 
 
 def _sha(items) -> str:
