@@ -1,4 +1,4 @@
-"""Speed of the zero-shot search in HybridSegSpace (issue 5 target: 1,000 candidates scored
+"""Speed of the zero-shot search in HybridSegSpace (target: 1,000 candidates scored
 in <= 15 min on 2 cores).
 
 Uses exactly the notebook-03 setting (:mod:`nascore.experiments.search_hybrid`): the live

@@ -1,4 +1,4 @@
-"""At which input size can the live proxy score hybrid-space candidates (issue 14)?
+"""At which input size can the live proxy score hybrid-space candidates?
 
 Scores every architecture of the hybrid LGG mini-benchmark (``reports/benchmarks/hybrid_lgg.csv``,
 trained at 64 px) with a proxy at every setting of ``--resolutions`` x ``--batches`` (tumour

@@ -1,4 +1,4 @@
-"""Search throughput of the zero-shot hybrid-space search, end to end (issue 14).
+"""Search throughput of the zero-shot hybrid-space search, end to end.
 
 One command measures, in one run on one machine:
 

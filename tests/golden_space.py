@@ -1,7 +1,7 @@
 """Golden record of the search spaces, the built networks and the strategies' proposals.
 
 ``tests/data/golden_space.json`` was written by this module with the code *before* the block
-registry and search-space protocol refactor (issue 15); ``tests/test_golden_space.py``
+registry and search-space protocol refactor; ``tests/test_golden_space.py``
 recomputes it with the current code and compares. It pins, for HybridSegSpace (2D and 3D,
 CNN-only and low-stride-attention variants, the example and HCT-Net-like archs) and NB201Space:
 

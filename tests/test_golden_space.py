@@ -1,4 +1,4 @@
-"""The refactor guard of issue 15: spaces, networks and strategies match the golden record.
+"""The refactor guard of the block-registry refactor: spaces, networks and strategies match the golden record.
 
 ``tests/data/golden_space.json`` was recorded with the code before the block registry and the
 search-space protocol (see ``tests/golden_space.py``). Architectures' JSON and ids, encodings,

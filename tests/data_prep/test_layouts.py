@@ -1,5 +1,5 @@
 """The folder loader on tiny stand-ins (16 x 20 px) of the layouts public datasets ship in, and
-one regression test per fault of issue 9 (groups and splits, user data, signals, bad files)."""
+one regression test per fault found by a user-style review (groups and splits, user data, signals, bad files)."""
 
 import os
 import signal

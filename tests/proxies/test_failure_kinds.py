@@ -1,4 +1,4 @@
-"""Issue 10's failure kinds, each fixed as a kind: attention found by structure, functional
+"""The failure kinds found on networks nascore did not write, each fixed as a kind: attention found by structure, functional
 ``out_proj``, inplace activations, overflow vs no path, non-finite inputs/gradients, stochastic
 layers, BatchNorm1d heads."""
 
@@ -216,7 +216,7 @@ def test_integer_inputs_and_a_bare_tensor():
 @pytest.mark.parametrize("name", sorted(PROXIES.names()))
 def test_batchnorm1d_head_never_breaks_a_proxy(name):
     """Batch-1 passes (FLOPs count, linearised forward) run in eval mode: a BatchNorm1d head
-    scores like any other network (issue 10, case 7, as a whole kind)."""
+    scores like any other network (case 7, as a whole kind)."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
                         nn.Linear(4 * 8 * 8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))

@@ -1,5 +1,5 @@
 """Regression: proxy values on ordinary nascore networks are pinned to the values computed by
-the code BEFORE the issue-10/15 proxy refactor (commit 66856ec), so the refactor changes no
+the code BEFORE the proxy-harness refactor (commit 66856ec), so the refactor changes no
 committed score. Nets: a seeded HybridSegSpace sample (conv, MBConv and attention blocks; its
 JSON below, resolution set to 32) and an NB201 cell (C=8, N=1), both built under
 ``manual_seed(0)``; batches drawn from ``Generator().manual_seed(0)``; proxy seed 0.

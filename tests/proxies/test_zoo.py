@@ -1,4 +1,4 @@
-"""Every registered proxy on networks nascore did not write (issue 10): MONAI UNet, UNETR,
+"""Every registered proxy on networks nascore did not write: MONAI UNet, UNETR,
 SwinUNETR, SegResNet, an ``nn.TransformerEncoder`` classifier, a net with
 ``nn.MultiheadAttention``, and small nets with inplace SiLU/ELU, dropout and squeeze-excitation.
 

@@ -61,7 +61,7 @@ def _last_leaf(model, x):
 
 def test_unet_output_layer_is_a_plain_conv():
     """MONAI UNet's own top layer ends in norm + activation + identity skip (the collapse of
-    issue 12); the baseline's logits come from a plain 1x1 conv with a bias."""
+    which made it collapse in an earlier run); the baseline's logits come from a plain 1x1 conv with a bias."""
     from monai.networks.nets import UNet
 
     m = build_baseline("unet", 3, 1, 64).model.eval()

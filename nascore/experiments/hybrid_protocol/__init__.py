@@ -1,4 +1,4 @@
-"""The protocol that chooses the ``hybrid`` rule on declared fit sets only (issue 11): v2 under
+"""The protocol that chooses the ``hybrid`` rule on declared fit sets only: v2 under
 declared costs, v3 (the registered ``hybrid``) with the measured cost check.
 
 * :mod:`.sets`: the fit and report sets of NB201, AutoFormer and the hybrid LGG mini-benchmark,
