@@ -60,8 +60,8 @@ def _last_leaf(model, x):
 
 
 def test_unet_output_layer_is_a_plain_conv():
-    """MONAI UNet's own top layer ends in norm + activation + identity skip (the collapse of
-    which made it collapse in an earlier run); the baseline's logits come from a plain 1x1 conv with a bias."""
+    """MONAI UNet's own top layer ends in norm + activation + identity skip, which made the
+    baseline collapse in an earlier run; its logits now come from a plain 1x1 conv with a bias."""
     from monai.networks.nets import UNet
 
     m = build_baseline("unet", 3, 1, 64).model.eval()
