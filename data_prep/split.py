@@ -94,3 +94,94 @@ def patient_split(records: Sequence[Mapping], fractions: Sequence[float] = (0.7,
     for r, g in zip(records, groups):
         out[side[g]].append(r)
     return out
+
+
+def _groups_and_tumour(records: Sequence[Mapping]) -> tuple[list[str], set[str]]:
+    groups, tumour = [], set()
+    for r in records:
+        if "group" not in r:
+            raise ValueError(f"record {r.get('id', '?')!r} has no 'group' key")
+        groups.append(str(r["group"]))
+        if _has_tumour(r):
+            tumour.add(groups[-1])
+    return groups, tumour
+
+
+def kfold_assignment(records: Sequence[Mapping], k: int = 5, seed: int = 0) -> dict[str, int]:
+    """Each patient's test fold ``0..k-1``: patients are dealt round-robin to the folds,
+    stratum by stratum (tumour patients, then tumour-free ones), each stratum sorted and then
+    shuffled with one ``numpy.random.default_rng(seed)``. Fold sizes differ by at most one
+    patient per stratum; the result does not depend on record order.
+
+    Raises:
+        ValueError: ``k < 2``, a record without ``group``, or fewer patients than folds.
+    """
+    if int(k) != k or k < 2:
+        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    groups, tumour = _groups_and_tumour(records)
+    uniq = sorted(set(groups))
+    if len(uniq) < k:
+        raise ValueError(f"too few patients for {k} folds: {len(records)} records in "
+                         f"{len(uniq)} group(s); every fold needs at least one test patient")
+    rng = np.random.default_rng(seed)
+    fold: dict[str, int] = {}
+    start = 0  # the tumour-free stratum continues the round-robin where the first stopped
+    for stratum in ([g for g in uniq if g in tumour], [g for g in uniq if g not in tumour]):
+        order = rng.permutation(len(stratum))
+        for j, i in enumerate(order):
+            fold[stratum[i]] = (start + j) % k
+        start = (start + len(stratum)) % k
+    return fold
+
+
+def patient_kfold(records: Sequence[Mapping], k: int = 5, seed: int = 0,
+                  val_fraction: float = 0.15) -> list[dict[str, list]]:
+    """K-fold cross-validation over patients: every patient is tested exactly once.
+
+    Fold ``i`` tests the patients :func:`kfold_assignment` puts in fold ``i``. The other
+    patients are its training patients, and its validation patients (for checkpoint and
+    post-processing choices) are taken out of them: ``val_fraction`` of them (largest
+    remainder, at least one), stratified by tumour / tumour-free patients and drawn with
+    ``numpy.random.default_rng([seed, i])``. No patient is on two sides of a fold.
+
+    Args:
+        records: records with a ``group`` key (the patient).
+        k: number of folds (5 for the notebook-04 comparison).
+        seed: the seed of the fold assignment and of each fold's validation draw.
+        val_fraction: the share of a fold's non-test patients that validate.
+
+    Returns:
+        ``k`` dicts ``{"train": [...], "val": [...], "test": [...]}``, records in input order.
+
+    Raises:
+        ValueError: see :func:`kfold_assignment`; ``val_fraction`` not in (0, 1); a fold
+            whose non-test patients are too few to keep one for training and one for
+            validation.
+    """
+    if not 0 < float(val_fraction) < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    fold = kfold_assignment(records, k, seed)
+    groups, tumour = _groups_and_tumour(records)
+    out = []
+    for i in range(int(k)):
+        rest = sorted(g for g, f in fold.items() if f != i)
+        if len(rest) < 2:
+            raise ValueError(f"fold {i} leaves {len(rest)} non-test patient(s): at least 2 are "
+                             "needed (one to train on, one to validate)")
+        rng = np.random.default_rng([int(seed), i])
+        val: set[str] = set()
+        for stratum in ([g for g in rest if g in tumour], [g for g in rest if g not in tumour]):
+            if not stratum:
+                continue
+            n = int(round(float(val_fraction) * len(stratum)))
+            val.update(stratum[j] for j in rng.permutation(len(stratum))[:n])
+        if not val:
+            val.add(rest[int(rng.integers(len(rest)))])
+        if len(val) == len(rest):
+            val.discard(sorted(val)[0])
+        side = {g: ("test" if fold[g] == i else "val" if g in val else "train") for g in fold}
+        parts: dict[str, list] = {n: [] for n in SPLIT_NAMES}
+        for r, g in zip(records, groups):
+            parts[side[g]].append(r)
+        out.append(parts)
+    return out
