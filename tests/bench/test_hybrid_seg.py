@@ -212,3 +212,44 @@ def test_cli_refuses_unknown_data_before_training(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
     assert default_name("lgg") == "hybrid_lgg"
     assert default_name("/data/My Polyps/") == "hybrid_my_polyps"
+
+
+def test_budget_rule_picks_the_cheapest_budget_that_reaches_the_threshold():
+    from nascore.bench.hybrid_seg.job import choose_budget
+
+    pb = [{"budget": 2400, "kendall": 0.75}, {"budget": 600, "kendall": 0.55},
+          {"budget": 1200, "kendall": 0.71}]
+    assert choose_budget(pb, 0.7) == 1200
+    assert choose_budget(pb, 0.5) == 600
+    assert choose_budget(pb, 0.8) is None
+    assert choose_budget([{"budget": 600, "kendall": float("nan")},
+                          {"budget": 1200, "kendall": None}], 0.0) is None
+    assert choose_budget(pb, 0.75) == 2400  # at least the threshold counts
+
+
+def test_second_seeds_can_avoid_the_pilot_architectures(cheap, tmp_path):
+    cfg = JobConfig(**dict(TINY, n_second_seed=3, second_seed_non_pilot=True))
+    sample = jobmod.load_or_make_sample(cfg, TINY_RECIPE, tmp_path)
+    pilot = [r["arch_id"] for r in sample["rows"] if r["role"] == "sample"][:2]
+    tasks = main_tasks(cfg, TINY_RECIPE, sample, 5, pilot)
+    second = {t["arch_id"] for t in tasks if t["seed"] == 1}
+    assert len(second) == 3 and not second & set(pilot)
+
+
+def test_recipe_trains_on_one_fold_of_the_patient_cross_validation():
+    from data_prep import patient_kfold
+    from nascore.bench.hybrid_seg.recipe import load_split
+    from nascore.bench.hybrid_seg.table import recipe_id
+
+    r = Recipe(data="synthetic", resolution=16, folds=5, fold=2)
+    splits, _ = load_split(r)
+    recs = [x for side in ("train", "val", "test") for x in splits[side]]
+    want = patient_kfold(recs, 5, 0, val_fraction=0.15)[2]
+    for side in ("train", "val", "test"):
+        assert {x["group"] for x in splits[side]} == {x["group"] for x in want[side]}
+    assert Recipe.from_dict(r.to_dict()) == r
+    assert recipe_id(r.to_dict()) != recipe_id(Recipe(data="synthetic", resolution=16).to_dict())
+    assert "folds" not in Recipe().to_dict()  # ids of tables made before folds existed hold
+    for bad in ({"folds": 1}, {"folds": 5, "fold": 5}, {"folds": -1}):
+        with pytest.raises(ValueError, match="folds"):
+            Recipe(**bad)

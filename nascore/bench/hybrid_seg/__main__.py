@@ -44,7 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-flops-bins", type=int, default=4)
     p.add_argument("--pilot-archs", type=int, default=12)
     p.add_argument("--pilot-budgets", type=int, nargs="+", default=[150, 300, 600])
+    p.add_argument("--tau-threshold", type=float, default=0.6,
+                   help="the pilot's seed-to-seed Kendall tau a budget must reach (default 0.6)")
     p.add_argument("--n-second-seed", type=int, default=24)
+    p.add_argument("--second-seed-non-pilot", action="store_true",
+                   help="train the second seed (noise ceiling) on architectures not in the pilot")
+    p.add_argument("--folds", type=int, default=0,
+                   help="train/validate on one fold of the patient-level K-fold CV (0: the "
+                        "70/15/15 split by split seed 0; 5 with --fold 0: notebook 04's fold 0)")
+    p.add_argument("--fold", type=int, default=0)
     p.add_argument("--budget", type=int, default=None, help="main budget (default: the pilot's choice)")
     p.add_argument("--no-references", action="store_true", help="leave out the reference rows")
     p.add_argument("--workers", type=int, default=2)
@@ -80,11 +88,16 @@ def main(argv=None) -> int:
         a.name = default_name(a.data)
 
     out = Path(a.out) if a.out else paths.repo_root() / "reports" / "benchmarks"
-    recipe = Recipe(data=a.data, resolution=a.resolution, channels=a.channels,
-                    batch_size=a.batch_size, device=a.device)
+    try:
+        recipe = Recipe(data=a.data, resolution=a.resolution, channels=a.channels,
+                        batch_size=a.batch_size, device=a.device, folds=a.folds, fold=a.fold)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     cfg = JobConfig(name=a.name, n_archs=a.n_archs, pool_size=a.pool_size,
                     n_flops_bins=a.n_flops_bins, pilot_archs=a.pilot_archs,
                     pilot_budgets=tuple(a.pilot_budgets), n_second_seed=a.n_second_seed,
+                    tau_threshold=a.tau_threshold, second_seed_non_pilot=a.second_seed_non_pilot,
                     budget=a.budget, include_references=not a.no_references, workers=a.workers,
                     executor=a.executor, max_tasks=a.max_tasks, time_limit_s=a.time_limit,
                     progress=not a.no_progress)

@@ -64,6 +64,7 @@ class JobConfig:
     main_seed: int = 0
     second_seed: int = 1
     n_second_seed: int = 24
+    second_seed_non_pilot: bool = False
     budget: Optional[int] = None
     workers: int = 2
     executor: str = "process"
@@ -263,6 +264,19 @@ def _header(cfg: JobConfig, recipe: Recipe, part: str) -> Dict[str, Any]:
             "recipe_id": recipe_id(recipe.to_dict())}
 
 
+def choose_budget(per_budget: Sequence[Dict[str, Any]], threshold: float) -> Optional[int]:
+    """The pilot's rule: the cheapest budget whose seed-to-seed Kendall τ (``"kendall"``) is
+    at least ``threshold``; None when no budget meets it (NaN never does).
+
+    Args:
+        per_budget: one ``{"budget": steps, "kendall": tau, ...}`` per budget run.
+        threshold: the τ a budget must reach (0.7 for the full-data ground truth).
+    """
+    ok = [int(b["budget"]) for b in per_budget
+          if b.get("kendall") is not None and np.isfinite(b["kendall"]) and b["kendall"] >= threshold]
+    return min(ok) if ok else None
+
+
 def run_pilot(cfg: JobConfig, recipe: Recipe, out_dir) -> Dict[str, Any]:
     """Runs (or resumes) the budget pilot and writes ``<name>_pilot.json``; returns the choice
     (``{"budget", "criterion_met", "per_budget": [...], "complete"}``)."""
@@ -285,8 +299,8 @@ def run_pilot(cfg: JobConfig, recipe: Recipe, out_dir) -> Dict[str, Any]:
         if st["left"] or st["failed"] or len(df) < len(tasks):
             complete = False  # failed tasks are retried by the next run
             break
-        if np.isfinite(tau["kendall"]) and tau["kendall"] >= cfg.tau_threshold:
-            chosen = b
+        chosen = choose_budget(per_budget, cfg.tau_threshold)
+        if chosen is not None:
             break
     met = chosen is not None
     if chosen is None and complete:
@@ -316,15 +330,21 @@ def main_tasks(cfg: JobConfig, recipe: Recipe, sample: Dict[str, Any], budget: i
     rows = sample["rows"]
     refs = [r for r in rows if r["role"] != "sample"]
     smp = [r for r in rows if r["role"] == "sample"]
-    second: List[Dict[str, Any]] = [r for r in smp if r["arch_id"] in set(pilot_ids)]
+    pilot = set(pilot_ids)
+    if cfg.second_seed_non_pilot:  # the noise ceiling is then measured off the pilot's archs
+        second: List[Dict[str, Any]] = []
+        smp_second = [r for r in smp if r["arch_id"] not in pilot]
+    else:
+        second = [r for r in smp if r["arch_id"] in pilot]
+        smp_second = smp
     seen_strata = {r["stratum"] for r in second}
-    for r in smp:
+    for r in smp_second:
         if len(second) >= cfg.n_second_seed:
             break
         if r not in second and r["stratum"] not in seen_strata:
             second.append(r)
             seen_strata.add(r["stratum"])
-    for r in smp:
+    for r in smp_second:
         if len(second) >= cfg.n_second_seed:
             break
         if r not in second:

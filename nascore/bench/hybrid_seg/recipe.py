@@ -7,8 +7,11 @@ rotations), DiceCE loss on the main head only (``SegObjective(w_transformer=0)``
 auxiliary, complexity or entropy term, so attention and conv networks get the same loss), a
 fixed number of optimisation steps (the *budget*) and one fixed resolution (64 px by default;
 the space's resolution knob is therefore not part of the benchmark). The patient split is
-:func:`nascore.seg.data.split_records` with ``split_seed`` (0: the split of notebook 04), and only
-its ``train`` and ``val`` parts are read: the test patients stay untouched for notebook 04.
+:func:`nascore.seg.data.split_records` with ``split_seed`` (0: the split of notebook 04), or,
+with ``folds > 0``, fold ``fold`` of the patient-level K-fold cross-validation
+(:func:`data_prep.patient_kfold` with ``k=folds``, ``seed=split_seed`` and the validation share
+``fractions[1]``, as notebook 04's cross-validated comparison makes it). Only its ``train`` and
+``val`` parts are read: the test patients stay untouched for notebook 04.
 
 The validation metrics are those of the final weights (no checkpoint selection on the
 validation set, which would leak it into the ground truth):
@@ -32,6 +35,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+from data_prep import patient_kfold
 
 from ...arch import HybridSegArch
 from .sample import deep_attn_share
@@ -54,10 +58,19 @@ class Recipe:
     fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
     device: str = "cpu"
     threads: int = 1
+    folds: int = 0
+    fold: int = 0
+
+    def __post_init__(self):
+        if self.folds < 0 or (self.folds and not 0 <= self.fold < self.folds) or self.folds == 1:
+            raise ValueError(f"recipe folds={self.folds}, fold={self.fold}: give folds=0 (a "
+                             "train/val/test split by fractions) or folds>=2 and 0 <= fold < folds")
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["fractions"] = list(self.fractions)
+        if not self.folds:  # the split by fractions: ids of tables made before folds existed hold
+            del d["folds"], d["fold"]
         return d
 
     @classmethod
@@ -77,7 +90,8 @@ _DATA_CACHE: Dict[Tuple, Any] = {}
 def load_split(recipe: Recipe):
     """``(splits, info)`` of the recipe's data (cached per process): the patient split's
     ``train``/``val``/``test`` record lists and the dataset description."""
-    key = (recipe.data, recipe.resolution, recipe.channels, recipe.split_seed, recipe.fractions)
+    key = (recipe.data, recipe.resolution, recipe.channels, recipe.split_seed, recipe.fractions,
+           recipe.folds, recipe.fold)
     if key not in _DATA_CACHE:
         from ...seg.data import split_records
         from ...seg.datasets import load_dataset
@@ -88,7 +102,11 @@ def load_split(recipe: Recipe):
         if info["channels"] != recipe.channels:
             raise ValueError(f"data={recipe.data!r} has {info['channels']} input channel(s) but "
                              f"the recipe says channels={recipe.channels}: use the data's count")
-        splits = split_records(recs, recipe.fractions, recipe.split_seed)
+        if recipe.folds:
+            splits = patient_kfold(recs, recipe.folds, recipe.split_seed,
+                                   val_fraction=recipe.fractions[1])[recipe.fold]
+        else:
+            splits = split_records(recs, recipe.fractions, recipe.split_seed)
         for name in ("train", "val"):
             if not splits[name]:
                 raise ValueError(f"the {name} split of data={recipe.data!r} is empty")
