@@ -1,7 +1,8 @@
 """``python -m data_prep <name> --out DIR [...]``: writes a prepared folder.
 
-Names: ``folder`` (``--src DIR`` or ``--images DIR --masks DIR``), ``msd_brain`` (``--root DIR [--download]``) and
-``synthetic``. Bad input exits with status 2 and a message naming the file; ``--out`` may not
+Names: ``folder`` (``--src DIR`` or ``--images DIR --masks DIR``), ``kaggle_3m`` (the LGG
+kaggle_3m download: ``--src kaggle_3m/``, grouped by patient, 128 px by default), ``msd_brain``
+(``--root DIR [--download]``) and ``synthetic``. Bad input exits with status 2 and a message naming the file; ``--out`` may not
 be, contain or lie inside a source folder.
 """
 
@@ -54,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--channels", type=int, nargs="+", default=None, help="channel indices to keep")
     f.add_argument("--mask-threshold", type=float, default=None, help="binarise masks as > T")
     f.add_argument("--cache-dir", default=None)
+
+    k = sub.add_parser("kaggle_3m", help="the LGG kaggle_3m download (Buda et al.) as the "
+                       "lgg_full dataset: patient folders of <stem>.tif + <stem>_mask.tif",
+                       description="Prepares kaggle_3m/<patient>/<patient>_<slice>.tif with its "
+                       "<stem>_mask.tif as nascore's lgg_full dataset: every slice, grouped by "
+                       "patient, resized to --resolution. Write it to "
+                       "$NASCORE_DATA/seg/lgg_kaggle3m_full128 to make data='lgg_full' find it.")
+    common(k)
+    k.add_argument("--src", required=True, help="the kaggle_3m/ folder as downloaded")
+    k.add_argument("--resolution", type=int, default=128, help="resize to N x N (default 128)")
+    k.add_argument("--cache-dir", default=None)
 
     m = sub.add_parser("msd_brain", help="MSD Task01 BrainTumour -> 2D axial slices")
     common(m)
@@ -133,6 +145,21 @@ def _run(args) -> int:
             write_prepared(recs, args.out, image_format=args.format, progress=progress,
                            meta={"source": "folder", "label": f"folder {name}", "config": cfg},
                            protect=sources)
+        elif args.name == "kaggle_3m":
+            check_out_dir(args.out, [args.src])
+            cfg = {"src": args.src, "groups": "lgg", "resolution": args.resolution}
+            recs = load_folder(args.src, resolution=args.resolution, groups="lgg",
+                               cache_dir=args.cache_dir, progress=progress, verbose=True)
+            bad = sorted({r["group"] for r in recs if r["group"] == r["id"]})
+            if bad:
+                raise ValueError(f"{args.src} does not look like kaggle_3m: image {bad[0]} has no "
+                                 "trailing _<slice> number to group it by patient (use "
+                                 "`python -m data_prep folder` for other layouts)")
+            split_line = _split_summary(recs)
+            write_prepared(recs, args.out, image_format=args.format, progress=progress,
+                           meta={"source": "kaggle_3m", "config": cfg,
+                                 "label": "LGG FLAIR MRI, kaggle_3m (Buda et al.)"},
+                           protect=[args.src])
         elif args.name == "msd_brain":
             task_dir = Path(args.root) / msd_brain.TASK
             if args.download:

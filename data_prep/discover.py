@@ -21,6 +21,11 @@ the stem without a trailing alphabetic ``_<word>`` (DRIVE: ``21_training`` -> ``
 two folders only). Each suffix convention also takes ``<name>_<n>`` files: several mask files
 for one image are all returned (the loader merges them by union).
 
+With two folders and no ``mask_suffix`` given, when those conventions leave an image without
+its mask but every mask is ``<image stem><one suffix>`` for one and the same suffix that pairs
+every image with exactly one mask (ISIC's ``_segmentation``, say), that suffix is used and
+printed (:func:`infer_mask_suffix`).
+
 Hidden files and folders (``.*``) are skipped. Ids are the image stems, or, when two images in
 different sub-folders share a stem, their path below the image folder with ``/`` -> ``__``.
 """
@@ -125,6 +130,32 @@ def _find_masks(img: Path, pools: Sequence[_Pool], mask_suffix: Optional[str],
                             f"Conventions: {CONVENTIONS_HELP}")
 
 
+def _all_paired(images: Sequence[Path], pool: _Pool) -> bool:
+    """Whether the built-in conventions find a mask for every image (two folders)."""
+    for img in images:
+        if not any(pool.match(n, numbered) for n, numbered in _conventions(img.stem, None, True)):
+            return False
+    return True
+
+
+def infer_mask_suffix(images: Sequence[Path], masks: Sequence[Path]) -> Optional[str]:
+    """The one non-empty suffix ``s`` such that the mask stems are exactly ``{image stem + s}``
+    (one mask per image, every image paired); None when there is no such suffix."""
+    stems = {p.stem for p in images}
+    if not masks or len(masks) != len(stems) or len(stems) != len(images):
+        return None
+    common: Optional[set] = None
+    for m in masks:
+        cands = {m.stem[i:] for i in range(1, len(m.stem)) if m.stem[:i] in stems}
+        common = cands if common is None else common & cands
+        if not common:
+            return None
+    for suffix in sorted(common, key=len):
+        if {m.stem[:-len(suffix)] for m in masks} == stems:
+            return suffix
+    return None
+
+
 def _ids(images: Sequence[Path], root: Path) -> list[str]:
     counts: dict[str, int] = {}
     for p in images:
@@ -179,6 +210,11 @@ def discover(root: Optional[os.PathLike] = None, images: Optional[os.PathLike] =
         by_dir: dict[Path, list[Path]] = {}
         for m in mask_files:
             by_dir.setdefault(m.parent, []).append(m)
+        if mask_suffix is None and not _all_paired(img_files, everywhere):
+            mask_suffix = infer_mask_suffix(img_files, mask_files)
+            if mask_suffix is not None:
+                print(f"data_prep: every mask in {mask_root} is <image stem>{mask_suffix}: "
+                      f"pairing by that suffix (give --mask-suffix to choose another)")
         local_of: dict[Path, _Pool] = {}
         pairs, used = [], {}
         for img in img_files:

@@ -149,11 +149,76 @@ def test_glas_and_isic_stems_are_one_group_per_image_and_split(tmp_path):
     for i in range(1, 6):
         img(isic / "images" / f"ISIC_000000{i}.jpg", mode="RGB")
         mask(isic / "masks" / f"ISIC_000000{i}_segmentation.png")
-    with pytest.raises(FileNotFoundError, match="image without a mask"):
-        load_folder(isic)
     recs = load_folder(isic, mask_suffix="_segmentation")
     assert [r["group"] for r in recs] == [f"ISIC_000000{i}" for i in range(1, 6)]
     assert all(patient_split(recs, seed=s)[k] for s in range(5) for k in ("val", "test"))
+
+
+def test_one_shared_mask_suffix_is_inferred_and_printed(tmp_path, capsys):
+    """Every mask in the mask folder is <image stem>_segmentation (ISIC) and no suffix was
+    given: the loader pairs by that suffix and says so; it does not refuse."""
+    isic = tmp_path / "ISIC"
+    for i in range(1, 4):
+        img(isic / "images" / f"ISIC_000000{i}.jpg", mode="RGB")
+        mask(isic / "masks" / f"ISIC_000000{i}_segmentation.png")
+    recs = load_folder(isic)
+    assert [r["id"] for r in recs] == [f"ISIC_000000{i}" for i in range(1, 4)]
+    assert [r["mask_sources"] for r in recs] == [[f"masks/ISIC_000000{i}_segmentation.png"]
+                                                 for i in range(1, 4)]
+    out = capsys.readouterr().out
+    assert "_segmentation" in out and "pairing by that suffix" in out
+    # two suffixes (no one suffix pairs every image): still refused, listing the conventions
+    (isic / "masks" / "ISIC_0000003_segmentation.png").rename(isic / "masks" / "ISIC_0000003_seg.png")
+    with pytest.raises(FileNotFoundError, match="image without a mask"):
+        load_folder(isic)
+    assert "pairing by that suffix" not in capsys.readouterr().out
+
+
+def test_kaggle_3m_download_prepares_the_lgg_full_layout_grouped_by_patient(tmp_path, capsys):
+    """A stand-in of the kaggle_3m download (patient folders of .tif pairs) becomes a prepared
+    folder grouped by patient, at the resolution asked, that the dataset registry loads."""
+    from nascore.seg.datasets import load_dataset
+
+    src = tmp_path / "kaggle_3m"
+    for p in ("TCGA_CS_4941_19960909", "TCGA_DU_5849_19950405"):
+        for s in (1, 2, 10):
+            img(src / p / f"{p}_{s}.tif", mode="RGB")
+            mask(src / p / f"{p}_{s}_mask.tif", box=(2, 10, 3, 15) if s == 2 else None)
+    (src / "README.md").write_text("not an image")  # as in the download
+    out = tmp_path / "lgg_kaggle3m_full128"
+    assert main(["kaggle_3m", "--src", str(src), "--out", str(out), "--resolution", "8",
+                 "--no-progress"]) == 0
+    assert "wrote 6 records, 2 groups, 2 with tumour" in capsys.readouterr().out
+    recs, info = load_dataset(str(out))
+    assert info["n_patients"] == 2 and info["n_tumour"] == 2 and info["channels"] == 3
+    assert [(r["id"], r["group"]) for r in recs] == [
+        (f"{p}_{s}", p) for p in ("TCGA_CS_4941_19960909", "TCGA_DU_5849_19950405")
+        for s in (1, 2, 10)]
+    assert recs[0]["image"].shape == (3, 8, 8)
+    flat = tmp_path / "flat"
+    img(flat / "scan.png")
+    mask(flat / "scan_mask.png")
+    assert main(["kaggle_3m", "--src", str(flat), "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
+    assert "does not look like kaggle_3m" in capsys.readouterr().err
+
+
+@pytest.mark.needs_data
+def test_the_kaggle_3m_grouping_rule_gives_the_shared_folder_patients():
+    """The rule the kaggle_3m command groups by (stem without its trailing _<slice>) gives
+    exactly the patient column of the shared whole-dataset folder, slice by slice."""
+    import csv
+
+    from data_prep import lgg_patient_id
+    from nascore.paths import data_root
+
+    man = data_root() / "seg" / "lgg_kaggle3m_full128" / "manifest.csv"
+    if not man.is_file():
+        pytest.skip("needs ../shared/data/seg/lgg_kaggle3m_full128: set NASCORE_DATA")
+    with open(man, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3929
+    assert all(lgg_patient_id(r["stem"]) == r["patient"] for r in rows)
+    assert len({r["patient"] for r in rows}) == 110
 
 
 def test_split_stratified_by_tumour_and_too_few_groups():
