@@ -59,6 +59,18 @@
 * ``swinunetr``: MONAI ``SwinUNETR`` 2D, ``feature_size=12``, window 7 (in MONAI 1.6 the
   constructor has no ``img_size``; the side must be divisible by 32).
 * ``unetr``: MONAI ``UNETR`` 2D, patch 16, hidden 192, 6 heads, MLP 768, 12 layers.
+* ``dynunet``: an nnU-Net-style MONAI ``DynUNet`` 2D (Isensee et al., "nnU-Net", Nat. Methods
+  2021), with kernels, strides and widths as nnU-Net's 2D planner chooses them for the input
+  side (:func:`nnunet_plan_2d`: 3×3 kernels; the first stage at stride 1, then stride-2
+  poolings while the feature map stays at least 4 px, i.e. 5 at 128 px and 4 at 64 px; 32
+  filters doubling per stage up to 512), instance norm and leaky ReLU (DynUNet's defaults, as
+  nnU-Net), and deep supervision: in training it returns the full-resolution head and
+  ``deep_supr_num = poolings - 2`` lower ones stacked on dim 1 (nnU-Net drops the lowest two
+  resolutions' heads), which :class:`~nascore.seg.objective.SegObjective` weights by
+  ``2^-k``; in eval mode only the full-resolution head. Not reproduced: nnU-Net's own
+  training schedule (1,000 epochs of 250 steps, SGD with Nesterov, poly learning rate), its
+  patch-based sampling and test-time mirroring; here it gets the notebook's common recipe and
+  steps, like every other model.
 
 Every model maps ``(B, in_ch, S, S)`` to ``out_ch`` logits (1 channel + sigmoid here).
 """
@@ -148,6 +160,45 @@ def _unetr(in_ch: int, out_ch: int, img_size: int) -> Baseline:
     return Baseline("unetr", UNETR(in_channels=in_ch, out_channels=out_ch, img_size=(img_size,) * 2,
                                    feature_size=16, hidden_size=192, mlp_dim=768, num_heads=6,
                                    spatial_dims=2))
+
+
+def nnunet_plan_2d(img_size: int, min_feature: int = 4, base_filters: int = 32,
+                   max_filters: int = 512) -> dict:
+    """nnU-Net's 2D network topology for a square input of side ``img_size`` (its planner's
+    rules: pool by 2 while the map stays >= ``min_feature`` px; 3×3 kernels; ``base_filters``
+    doubling per stage, capped at ``max_filters``).
+
+    Returns:
+        ``{"kernel_size", "strides", "filters", "deep_supr_num"}`` as MONAI ``DynUNet`` takes
+        them; e.g. 128 px: strides ``[1, 2, 2, 2, 2, 2]``, filters ``[32, 64, 128, 256, 512,
+        512]``, ``deep_supr_num`` 3.
+
+    Raises:
+        ValueError: a side that cannot be pooled twice (below ``4 * min_feature``).
+    """
+    strides, side = [1], int(img_size)
+    while side % 2 == 0 and side // 2 >= min_feature:
+        strides.append(2)
+        side //= 2
+    pools = len(strides) - 1
+    if pools < 2:
+        raise ValueError(f"img_size {img_size}: nnU-Net's plan needs at least 2 poolings "
+                         f"(a side of at least {4 * min_feature} px)")
+    filters = [min(base_filters * 2 ** i, max_filters) for i in range(len(strides))]
+    return {"kernel_size": [3] * len(strides), "strides": strides, "filters": filters,
+            "deep_supr_num": max(1, pools - 2)}
+
+
+@BASELINES.register("dynunet")
+def _dynunet(in_ch: int, out_ch: int, img_size: int) -> Baseline:
+    from monai.networks.nets import DynUNet
+
+    plan = nnunet_plan_2d(img_size)
+    net = DynUNet(spatial_dims=2, in_channels=in_ch, out_channels=out_ch,
+                  kernel_size=plan["kernel_size"], strides=plan["strides"],
+                  upsample_kernel_size=plan["strides"][1:], filters=plan["filters"],
+                  deep_supervision=True, deep_supr_num=plan["deep_supr_num"], res_block=False)
+    return Baseline("dynunet", net)
 
 
 def build_baseline(name: str, in_ch: int, out_ch: int, img_size: int) -> Baseline:

@@ -108,13 +108,19 @@ def make_loader(records: Sequence[Mapping], resolution: int, batch_size: int = 8
 
 def make_loaders(records: Sequence[Mapping], resolution: int, batch_size: int = 8,
                  fractions: Sequence[float] = (0.7, 0.15, 0.15), split_seed: int = 0,
-                 seed: int = 0, num_workers: int = 0, **transform_kwargs) -> Dict[str, object]:
+                 seed: int = 0, num_workers: int = 0, splits: Optional[Mapping] = None,
+                 **transform_kwargs) -> Dict[str, object]:
     """Patient-level split plus train (augmented), val and test loaders.
+
+    Args:
+        splits: ``{"train", "val", "test"}`` record lists to use as they are (e.g. one fold of
+            :func:`data_prep.patient_kfold`); None: :func:`split_records` of ``records`` by
+            ``fractions`` and ``split_seed``.
 
     Returns:
         ``{"train", "val", "test"}`` loaders and ``"splits"`` (the record lists).
     """
-    splits = split_records(records, fractions, split_seed)
+    splits = dict(splits) if splits is not None else split_records(records, fractions, split_seed)
     out: Dict[str, object] = {"splits": splits}
     for name in ("train", "val", "test"):
         out[name] = make_loader(splits[name], resolution, batch_size, train=name == "train",

@@ -5,6 +5,11 @@
 * **Dice**: ``monai.losses.DiceCELoss(sigmoid=True)`` on the main logits. The task is binary
   tumour segmentation with **one output channel and a sigmoid** (so with one channel MONAI's
   CE part is a binary cross-entropy on logits); predictions are ``sigmoid(logit) > 0.5``.
+  **Deep supervision:** logits ``(B, K, 1, *S)`` (K heads stacked on dim 1, as MONAI
+  ``DynUNet`` returns them in training mode, each upsampled to the full size) give the
+  weighted sum ``Σ_k w_k DiceCE(head_k)`` with ``w_k ∝ 2^-k`` normalised to 1, head 0 the
+  full-resolution one (nnU-Net's weighting, Isensee et al., Nat. Methods 2021); see
+  :func:`deep_supervision_weights`.
 * **Transformer**: the same DiceCE loss on the auxiliary head's logits, i.e. deep supervision
   of the deepest (Transformer) features (``HybridSegNet.forward(x, return_aux=True)``).
 * **Complexity**: expected FLOPs under the architecture parameters
@@ -96,6 +101,18 @@ class LossWeights:
         return base.replace(**{k[2:]: v for k, v in w_overrides.items()}) if w_overrides else base
 
 
+def deep_supervision_weights(k: int) -> torch.Tensor:
+    """``w_i = 2^-i / Σ_j 2^-j`` for heads ``i = 0..k-1`` (head 0: full resolution).
+
+    Raises:
+        ValueError: ``k < 1``.
+    """
+    if k < 1:
+        raise ValueError(f"deep supervision needs at least one head, got {k}")
+    w = torch.tensor([0.5 ** i for i in range(k)], dtype=torch.float64)
+    return w / w.sum()
+
+
 class SegObjective(nn.Module):
     """The four-term loss (see the module docstring).
 
@@ -135,6 +152,13 @@ class SegObjective(nn.Module):
         self.strict = strict
         self.seg_loss = DiceCELoss(sigmoid=True, lambda_dice=lambda_dice, lambda_ce=lambda_ce)
 
+    def _main_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if logits.dim() == target.dim() + 1:  # stacked deep-supervision heads
+            w = deep_supervision_weights(logits.shape[1])
+            return sum(float(w[i]) * self.seg_loss(logits[:, i], target)
+                       for i in range(logits.shape[1]))
+        return self.seg_loss(logits, target)
+
     def active(self, term: str) -> bool:
         """Whether ``term`` contributes to the total."""
         return _on(self.weights[term])
@@ -160,7 +184,7 @@ class SegObjective(nn.Module):
         """Weighted total and every term's unweighted value.
 
         Args:
-            logits: main logits ``(B, 1, *S)``.
+            logits: main logits ``(B, 1, *S)``, or deep-supervision heads ``(B, K, 1, *S)``.
             target: binary labels ``(B, 1, *S)``.
             aux_logits: auxiliary-head logits (same shape), or None.
             knobs: a :class:`~nascore.seg.knobs.TransformerKnobs`, or None.
@@ -171,7 +195,7 @@ class SegObjective(nn.Module):
         """
         target = target.to(logits.dtype)
         fns = {
-            "dice": (lambda: self.seg_loss(logits, target)),
+            "dice": (lambda: self._main_loss(logits, target)),
             "transformer": (None if aux_logits is None else
                             lambda: self.seg_loss(aux_logits, target)),
             "complexity": None if knobs is None else (lambda: self.complexity(knobs)),

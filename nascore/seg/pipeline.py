@@ -2,14 +2,19 @@
 then every baseline on the same data, split, epochs and resolution.
 
 * The patient-level split is fixed (``split_seed``); each training seed changes the model
-  initialisation and the data order only.
+  initialisation and the data order only. With ``folds >= 2`` the split is fold ``fold`` of
+  the patient-level K-fold cross-validation (:func:`data_prep.patient_kfold`, seed
+  ``split_seed``, validation share ``fractions[1]`` of the non-test patients);
+  :func:`nascore.seg.crossval.run_cv` runs every fold.
 * The knob search runs **once** (``search_seed``) with the four-term loss; the complexity
   budget is ``flops_budget_frac`` × the FLOPs of the HCT-Net-like baseline at the same
   resolution (``complexity_mode="hinge"``: no pressure once under budget). Discretisation keeps
   at least ``min_attn_blocks`` attention blocks and repairs a FLOPs overrun greedily; whether
   the budget was met is recorded (``search["budget_met"]``), never silently dropped.
 * **Equal budgets.** Every model gets ``epochs`` × (train batches per epoch) optimisation steps
-  of its weights on the same data. ``searched`` (the discretised arch, fine-tuned from the
+  of its weights on the same data (``steps``, when set, instead: the same count in every fold).
+  Models that return several deep-supervision heads (``dynunet``) are trained on all of them
+  (:class:`~nascore.seg.objective.SegObjective`) and evaluated on the full-resolution one. ``searched`` (the discretised arch, fine-tuned from the
   searched weights) spends ``search_steps`` of them in the knob search, so its fine-tuning gets
   the rest; ``searched_scratch`` (the same arch, freshly initialised, trained for the full
   count) is always reported beside it. The table's ``steps`` column shows each model's total
@@ -47,6 +52,7 @@ from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tup
 
 import pandas as pd
 import torch
+from data_prep import patient_kfold
 
 from nascore.arch import HybridSegArch
 from nascore.build import build_model
@@ -55,7 +61,7 @@ from nascore.cost import count_flops, count_params, measure_latency
 from .ablation import VARIANTS, run_loss_ablation
 from .attn_swap import replace_attention
 from .baselines import build_baseline
-from .data import make_loaders
+from .data import make_loaders, split_records
 from .evaluate import evaluate, predict
 from .knob_search import pruned_model, search_knobs
 from .objective import LossWeights, SegObjective
@@ -109,6 +115,9 @@ class SegPipelineConfig:
     device: Optional[str] = None
     progress: bool = True
     checkpoint_root: Optional[str] = None
+    folds: int = 0
+    fold: int = 0
+    steps: Optional[int] = None
 
     @classmethod
     def smoke(cls, **overrides) -> "SegPipelineConfig":
@@ -120,6 +129,22 @@ class SegPipelineConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def splits(self, records: Sequence[Mapping]) -> Dict[str, list]:
+        """The ``train``/``val``/``test`` records this configuration trains, validates and
+        tests on: fold ``fold`` of :func:`data_prep.patient_kfold` when ``folds >= 2``, else
+        :func:`nascore.seg.data.split_records` by ``fractions`` and ``split_seed``.
+
+        Raises:
+            ValueError: ``folds == 1`` or ``fold`` outside ``0..folds-1``.
+        """
+        if self.folds == 0:
+            return split_records(records, self.fractions, self.split_seed)
+        if self.folds < 2 or not 0 <= self.fold < self.folds:
+            raise ValueError(f"folds={self.folds}, fold={self.fold}: give folds=0 (one split by "
+                             "fractions) or folds>=2 with 0 <= fold < folds")
+        return patient_kfold(records, self.folds, self.split_seed,
+                             val_fraction=self.fractions[1])[self.fold]
 
     def loss_weights(self) -> LossWeights:
         """``w_dice``, ``w_transformer``, ``w_complexity``, ``w_entropy`` as one
@@ -264,9 +289,10 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     shape = (1, in_ch, res, res)
     aug = {"crop_frac": cfg.crop_frac, "rotate_deg": cfg.rotate_deg}
 
+    splits = cfg.splits(data_records)
+
     def loaders(seed: int):
-        return make_loaders(data_records, res, cfg.batch_size, cfg.fractions, cfg.split_seed,
-                            seed=seed, **aug)
+        return make_loaders(data_records, res, cfg.batch_size, splits=splits, seed=seed, **aug)
 
     # --- knob search (once) -------------------------------------------------------------
     budget = None
@@ -280,7 +306,7 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     weights = cfg.loss_weights()
     train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, device=cfg.device,
                             progress=cfg.progress, val_metric=cfg.val_metric)
-    total_steps = cfg.epochs * len(L["train"])
+    total_steps = int(cfg.steps) if cfg.steps else cfg.epochs * len(L["train"])
     fine_steps = total_steps - cfg.search_steps
     steps_equal = fine_steps >= 1
     if not steps_equal:

@@ -11,17 +11,17 @@ from nascore.space import HybridSegSpace
 
 
 def test_registry_names():
-    assert BASELINES.names() == ["hctnet_like", "unet", "swinunetr", "unetr"]
+    assert BASELINES.names()[:5] == ["hctnet_like", "unet", "swinunetr", "unetr", "dynunet"]
     with pytest.raises(KeyError, match="nope"):
         build_baseline("nope", 1, 1, 64)
 
 
-@pytest.mark.parametrize("name", ["hctnet_like", "unet", "swinunetr", "unetr"])
+@pytest.mark.parametrize("name", BASELINES.names())
 def test_baselines_build_and_forward_at_64px(name):
     b = build_baseline(name, 3, 1, 64)
     assert b.name == name
-    with torch.no_grad():
-        y = b.model(torch.zeros(2, 3, 64, 64))
+    with torch.no_grad():  # eval: deep-supervised models give their full-resolution head only
+        y = b.model.eval()(torch.zeros(2, 3, 64, 64))
     y = y[0] if isinstance(y, tuple) else y
     assert y.shape == (2, 1, 64, 64)
     assert count_params(b.model) > 5e5  # sized like real models, not toys

@@ -1,0 +1,147 @@
+"""``python -m nascore.experiments.seg_cv``: notebook 04's comparison, cross-validated over
+patients, as one resumable command (:func:`nascore.seg.crossval.run_cv`).
+
+Examples::
+
+    # the whole LGG set, 5 folds, 740 optimisation steps per model, every fold in turn
+    python -m nascore.experiments.seg_cv notebooks/params/full/04_segmentation_finetune.yaml \\
+        --data lgg_full --folds 5 --steps 740
+    # one fold per call (chunks that fit a time limit), then the pooled report
+    python -m nascore.experiments.seg_cv PARAMS.yaml --folds 5 --steps 740 --fold 2
+    python -m nascore.experiments.seg_cv PARAMS.yaml --folds 5 --steps 740 --report-only
+
+The parameters are notebook 04's (its defaults, overridden by the YAML file, as papermill
+does); ``--data``, ``--folds``, ``--steps`` and ``--seeds`` override them. Everything goes to
+``reports/<profile>/04_segmentation_finetune_cv/`` (or ``--out``): ``folds/fold<i>/`` as each
+fold finishes, then ``summary.csv`` (per model, over every tested patient, with bootstrap CIs),
+``paired.csv`` (searched minus each other model, paired CIs) and ``metrics.json`` (dataset,
+folds, patients per fold, steps, the targets as measured) from the folds finished so far. A
+killed run loses at most the fold in progress, whose checkpoints resume it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from ..paths import repo_root, reports_dir
+from ..provenance import write_csv, write_metrics
+from ..seg.crossval import run_cv
+from . import seg_finetune as sf
+from .notebook_utils import torch_setup
+from .seg_prefill import load_params
+
+NAME = "04_segmentation_finetune_cv"
+#: The targets of the cross-validated comparison (fixed before any fold was run).
+HALFWIDTH_TARGET = 0.03
+DICE_MARGIN, COST_FRAC = 0.01, 0.5
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nascore.experiments.seg_cv",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("params", nargs="?", default=None, help="notebook-04 parameter YAML")
+    p.add_argument("--profile", default=None, help="smoke, default or full (default: the file's)")
+    p.add_argument("--data", default=None, help="dataset name or prepared folder")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimisation steps of every model in every fold (default: epochs x "
+                        "batches of each fold)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--baselines", nargs="+", default=None,
+                   help="baselines to compare (default: the parameters'; e.g. hctnet_like unet "
+                        "swinunetr unetr dynunet)")
+    p.add_argument("--fold", type=int, nargs="+", default=None, help="run only these folds")
+    p.add_argument("--report-only", action="store_true", help="pool the finished folds; train none")
+    p.add_argument("--out", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def setup(params: Dict[str, Any], folds: int, steps: Optional[int]):
+    """``(records, info, arch, arch_source, config)`` of the parameters (see the module docstring)."""
+    from ..seg import load_dataset
+
+    p = dict(params)
+    p["device"] = torch_setup(p)
+    p["n_predictions"] = p.pop("n_overlay", 4)
+    records, info = load_dataset(p["data"], resolution=p["resolution"],
+                                 synthetic=dict(n_patients=p["synthetic_patients"],
+                                                slices_per_patient=p["synthetic_slices"], seed=0),
+                                 cache_dir=repo_root() / "reports" / "cache" / sf.NOTEBOOK)
+    ia = p["input_arch"]
+    path = (sf.best_arch_path(p["profile"]) if ia == "auto" else
+            None if ia == "default" else repo_root() / ia)
+    arch, source = sf.load_input_arch(path, resolution=p["resolution"])
+    cfg = sf.pipeline_config(p)
+    cfg.folds, cfg.steps = int(folds), steps
+    return records, info, arch, source, cfg
+
+
+def targets(summary, paired) -> Dict[str, Any]:
+    """The targets as measured: the paired CI half-width of per-patient Dice (searched vs
+    ``hctnet_like``) ≤ :data:`HALFWIDTH_TARGET`; the searched hybrid ≥ ``hctnet_like`` +
+    :data:`DICE_MARGIN` per-patient Dice at ≤ :data:`COST_FRAC` of its FLOPs and params."""
+    s = summary.set_index("model")
+    if not {sf.HCT, "searched"} <= set(s.index):
+        return {"note": "searched or hctnet_like missing from the finished folds"}
+    row = paired.set_index("model").loc[sf.HCT]
+    out = {"dice_patient_diff": float(row["dice_patient_diff"]),
+           "dice_patient_diff_ci95": [float(row["dice_patient_diff_ci95_lo"]),
+                                      float(row["dice_patient_diff_ci95_hi"])],
+           "dice_patient_diff_halfwidth": float(row["dice_patient_diff_halfwidth"]),
+           "flops_ratio": float(s.loc["searched", "flops"] / s.loc[sf.HCT, "flops"]),
+           "params_ratio": float(s.loc["searched", "params"] / s.loc[sf.HCT, "params"])}
+    out["halfwidth_met"] = out["dice_patient_diff_halfwidth"] <= HALFWIDTH_TARGET
+    out["dice_met"] = out["dice_patient_diff"] >= DICE_MARGIN
+    out["cost_met"] = out["flops_ratio"] <= COST_FRAC and out["params_ratio"] <= COST_FRAC
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        p = load_params(a.params, a.profile, data=a.data)
+        for k in ("seeds", "baselines"):
+            if getattr(a, k) is not None:
+                p[k] = list(getattr(a, k))
+        records, info, arch, source, cfg = setup(p, a.folds, a.steps)
+        out = Path(a.out) if a.out else reports_dir(p["profile"], NAME)
+        key = sf.run_key(arch, info, cfg.to_dict())
+        cfg.checkpoint_root = str(out / "checkpoints" / key)
+        cfg.progress = not a.no_progress
+        print(f"data: {info['description']} | input arch: {source} | {a.folds} folds, "
+              f"{a.steps or 'epochs x batches'} steps | -> {out}")
+        if not a.report_only:
+            run_cv(arch, records, cfg, folds=a.folds, out_dir=out / "folds",
+                   fold_indices=a.fold, progress=not a.no_progress)
+        cv = run_cv(arch, records, cfg, folds=a.folds, out_dir=out / "folds", missing="skip",
+                    progress=False)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    done = sorted({int(f) for f in cv.table["fold"]}) if len(cv.table) else []
+    config = {**p, "folds": a.folds, "steps": a.steps, "data_info": info,
+              "input_arch_source": source, "input_arch_id": arch.arch_id, "run_key": key}
+    metrics: Dict[str, Any] = {
+        "dataset": info["description"], "folds": a.folds, "folds_done": done,
+        "complete": len(done) == a.folds, "steps": a.steps,
+        "patients_per_fold": {str(i): sum(1 for f in cv.assignment.values() if f == i)
+                              for i in range(a.folds)},
+        "n_patients_tested": int(cv.per_case["group"].nunique()) if len(cv.per_case) else 0}
+    if done:
+        summary, paired = cv.summary(), cv.paired()
+        write_csv(out / "summary.csv", summary, config, cfg.split_seed)
+        write_csv(out / "paired.csv", paired, config, cfg.split_seed)
+        write_csv(out / "val_curves.csv", cv.val_curves, config, cfg.split_seed)
+        metrics["targets"] = targets(summary, paired)
+    write_metrics(out / "metrics.json", metrics, config, cfg.split_seed)
+    print(json.dumps({k: metrics[k] for k in ("folds_done", "complete", "n_patients_tested")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
