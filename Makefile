@@ -32,7 +32,8 @@ $(STAMP): pyproject.toml
 check-profile:
 	@case " $(PROFILES) " in *" $(PROFILE) "*) ;; *) echo "PROFILE must be one of: $(PROFILES) (got '$(PROFILE)')"; exit 2;; esac
 
-# Executes every notebook in order with papermill; outputs go to reports/$(PROFILE)/<stem>/.
+# Executes every notebook in order with papermill (--log-output: every cell's output and progress
+# bars stream to the terminal); outputs go to reports/$(PROFILE)/<stem>/.
 # `make reproduce DATA=path/to/prepared` runs 03 and 04 on your own data.
 reproduce: install check-profile
 	@set -e; for nb in $(NOTEBOOKS); do \
@@ -45,7 +46,7 @@ reproduce: install check-profile
 	    $(BIN)/python -m nascore.experiments.seg_prefill $$params --profile $(PROFILE) --jobs $(JOBS) \
 	      $(if $(DATA_ARG),--data $(DATA_ARG)) --no-progress; \
 	  fi; \
-	  $(BIN)/papermill $$nb $$out/$$stem.ipynb -k nascore --cwd notebooks $$args; \
+	  $(BIN)/papermill $$nb $$out/$$stem.ipynb -k nascore --cwd notebooks --log-output $$args; \
 	done
 	$(MAKE) --no-print-directory summary PROFILE=$(PROFILE)
 

@@ -41,6 +41,7 @@ from .arch import NUM_STAGES, STAGE_STRIDES, HybridSegArch
 from .blocks import UnetOutBlock, UpBlock, conv_norm_act
 from .build import build_block, build_model
 from .cost import count_flops, count_params, measure_latency
+from .progress import tqdm
 from .provenance import atomic_write_text
 
 Piece = Tuple[str, Tuple]  # (key, spec)
@@ -237,8 +238,6 @@ class LatencyLUT:
         lut = cls({}, meta)
         items = sorted(specs.items())
         if progress:
-            from tqdm import tqdm
-
             items = tqdm(items, desc="latency LUT")
         for key, spec in items:
             lut.entries[key] = measure_piece(spec, spatial_dims, metric, repeats, warmup)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..arch import HybridSegArch
+from ..progress import tqdm
 from ..provenance import write_metrics
 from ..search import pareto_front
 
@@ -67,8 +68,6 @@ def latency_lut(archs: Sequence[Any], path=None, in_channels: int = 3, out_chann
                 todo[k] = spec
     items = sorted(todo.items())
     if progress:
-        from tqdm import tqdm
-
         items = tqdm(items, desc="latency LUT pieces", mininterval=2.0)
     for k, spec in items:
         lut.entries[k] = measure_piece(spec, 2, "latency", repeats, warmup)

@@ -50,6 +50,7 @@ import pandas as pd
 from ..bench.nb201_objectives import NB201AccuracyOracle, NB201CostFn
 from ..bench.nb201_space import NB201Space
 from ..bench.tables import HW_LATENCY_COLUMNS, load_hw_nas_bench
+from ..progress import tqdm
 from ..search import STRATEGIES, Constraints
 from .search_nb201_objectives import (  # noqa: F401 - re-exported
     LIVE,
@@ -118,8 +119,6 @@ def run_grid(strategies: Sequence[str], objectives: Mapping[str, Callable], seed
     Returns:
         ``{(objective, strategy, seed): SearchHistory}``.
     """
-    from tqdm import tqdm
-
     settings = DEFAULT_SETTINGS if settings is None else settings
     jobs = [(o, s, int(sd)) for o in objectives for s in strategies for sd in seeds]
     out = {}
@@ -232,8 +231,6 @@ def latency_searches(devices: Sequence[str], objectives: Mapping[str, Callable],
         found_acc, found_latency_ms, best_feasible_acc, best_feasible_arch, regret,
         feasible``; and ``{(objective, strategy, seed, device): SearchHistory}``.
     """
-    from tqdm import tqdm
-
     cost_fn = NB201CostFn(dataset, root)
     lat_table = cost_fn.table()[0]
     oracle = NB201AccuracyOracle(dataset, root)

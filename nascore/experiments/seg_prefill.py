@@ -47,6 +47,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from ..paths import PROFILES, repo_root
+from ..progress import tqdm
 from ..provenance import provenance, write_json
 from .notebook_utils import notebook_defaults
 from .seg_notebook import NotebookRun
@@ -200,8 +201,6 @@ def prefill(params_path: str, profile: Optional[str] = None, n_jobs: int = 2,
             ``prefill_logs/.lock``; two would train the same runs and overwrite one
             ``prefill.json``).
     """
-    from tqdm.auto import tqdm
-
     from ..seg.checkpoint import CheckpointBusy, checkpoint_lock
 
     if int(n_jobs) < 1:

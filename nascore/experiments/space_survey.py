@@ -23,12 +23,12 @@ from typing import Any, Mapping, Tuple
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from ..arch import HybridSegArch
 from ..build import build_model
 from ..cost import count_flops, count_params, measure_latency
 from ..paths import repo_root, reports_dir
+from ..progress import tqdm
 from ..provenance import write_csv
 from ..provenance import write_metrics as _write
 from ..space import HybridSegSpace

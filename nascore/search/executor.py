@@ -50,8 +50,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import numpy as np
-
+from ..progress import tqdm
 from .constraints import Constraints
 from .history import EvalRecord, HistoryLog, RejectRecord, SearchHistory, _clean
 from .workers import ResidentObjective
@@ -225,8 +224,6 @@ class Evaluator:
         self.space_size = space_size(space)
         self._bar = None
         if progress:
-            from tqdm import tqdm
-
             self._bar = tqdm(total=self.budget, desc=str(meta.get("strategy", "search")))
 
     # --- state ------------------------------------------------------------------------

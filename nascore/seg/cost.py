@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional
 
+from ..progress import tqdm
+
 
 def baseline_arch(resolution: int):
     """The HCT-Net-like baseline at ``resolution`` (:func:`nascore.seg.baselines.hctnet_like_arch`)."""
@@ -86,8 +88,6 @@ class SegCostFn:
 
         todo = sorted((k, v) for k, v in dict(pieces).items() if k not in lut.entries)
         if progress:
-            from tqdm import tqdm
-
             todo = tqdm(todo, desc=desc, mininterval=2.0)
         for key, spec in todo:
             with torch.device("meta"):

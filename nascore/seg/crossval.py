@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import pandas as pd
-from data_prep import kfold_assignment
-from tqdm.auto import tqdm
 
+from data_prep import kfold_assignment
 from nascore.arch import HybridSegArch
 from nascore.provenance import write_csv, write_json
 
+from ..progress import tqdm
 from .pipeline import SEARCHED, SegPipelineConfig, run_pipeline, summarise
 from .stats import METRICS, paired_difference
 

@@ -33,10 +33,17 @@ from typing import Any, Dict, Iterable, List, Optional
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .checkpoint import (BEST, LAST, checkpoint_lock, cpu_state_dict, find_checkpoint, load_checkpoint,
-                         save_checkpoint)
+from ..progress import tqdm
+from .checkpoint import (
+    BEST,
+    LAST,
+    checkpoint_lock,
+    cpu_state_dict,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .data import reseed_loader
 from .evaluate import evaluate, resolve_device
 from .objective import SegObjective

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ...cache import ScoreCache
 from ...corr import correlate
+from ...progress import tqdm
 from ...search.objectives import HybridSegBuilder
 
 TRUTH = "val_dice_tumor"
@@ -136,8 +137,6 @@ def score_proxies(archs: Sequence[Any], proxies: Iterable[str], batch, *, seed: 
     rows: List[Dict[str, Any]] = []
     it = archs
     if progress:
-        from tqdm import tqdm
-
         it = tqdm(archs, desc="proxies on the benchmark", mininterval=5.0)
     try:
         for arch in it:

@@ -28,7 +28,6 @@ a working session), and failures are appended to ``<name>_failures.jsonl`` with 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +39,7 @@ import numpy as np
 from ... import provenance
 from ...arch import HybridSegArch
 from ...corr import correlate
+from ...progress import tqdm
 from ...space import HybridSegSpace
 from .recipe import Recipe, train_row
 from .sample import attn_group, flops_bin, reference_archs, spanning_subset, stratified_sample
@@ -191,8 +191,6 @@ def run_tasks(tasks: Sequence[Dict[str, Any]], table: BenchTable, cfg: JobConfig
     t_start = time.monotonic()
     bar = None
     if cfg.progress and todo:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(todo), desc=desc, mininterval=5.0)
     ex, close = open_executor(cfg.executor, cfg.workers)
     try:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ... import paths
 from ...arch import STAGE_STRIDES, HybridSegArch, read_best_arch
+from ...progress import tqdm
 
 ATTN_GROUPS = ("none", "some", "most")
 
@@ -101,8 +102,6 @@ def stratified_sample(space, n: int, flops_fn: Callable[[HybridSegArch], float],
             raise ValueError(f"could not draw {pool_size} distinct architectures")
     it = pool
     if progress:
-        from tqdm import tqdm
-
         it = tqdm(pool, desc="FLOPs of the pool", mininterval=2.0)
     flops = np.array([float(flops_fn(a)) for a in it])
     edges = flops_bin_edges(flops, n_flops_bins)

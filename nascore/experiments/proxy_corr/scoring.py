@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...bench.images import default_split, make_batch
 from ...bench.nb201 import build_nb201_net, is_degenerate, parse_arch_str
+from ...progress import tqdm
 from ...proxies.versions import proxy_version
 from .inputs import namespace
 
@@ -31,7 +32,6 @@ def _score_items(items: Sequence[tuple], batch, proxies: Sequence[str], ns: str,
                  progress: bool, device: str, desc: str, key_name: str) -> pd.DataFrame:
     """Scores ``items`` = [(key, build_fn)] with every proxy, via the cache."""
     import torch
-    from tqdm import tqdm
 
     from ...proxies import PROXIES
 
