@@ -107,6 +107,9 @@ class HybridSearchConfig:
         resolutions: restrict the space's input resolutions (None: the space's default).
         min_attn_blocks: attention blocks the best arch must have.
         data: the dataset (:func:`nascore.seg.datasets.load_dataset`).
+        block_types: the block types the space offers (names of
+            :data:`nascore.block_types.BLOCKS`, e.g. a registered ``"dwconv"``; None: the
+            space's default ``conv``, ``mbconv``, ``attn``).
     """
 
     strategy: str = "evolution"
@@ -123,15 +126,25 @@ class HybridSearchConfig:
     resolutions: Optional[Tuple[int, ...]] = (128,)
     min_attn_blocks: int = 1
     data: str = "auto"
+    block_types: Optional[Tuple[str, ...]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["resolutions"] = list(self.resolutions) if self.resolutions else None
+        if self.block_types is None:  # the default space: history names and keys as before
+            del d["block_types"]
+        else:
+            d["block_types"] = list(self.block_types)
         return d
 
     def space(self):
         """The searched :class:`~nascore.space.HybridSegSpace`."""
-        return HybridSegSpace(resolutions=tuple(self.resolutions)) if self.resolutions else HybridSegSpace()
+        kw: Dict[str, Any] = {}
+        if self.resolutions:
+            kw["resolutions"] = tuple(self.resolutions)
+        if self.block_types is not None:
+            kw["block_types"] = tuple(self.block_types)
+        return HybridSegSpace(**kw)
 
     def constraints(self):
         """The FLOPs bound and the attention-block minimum as :class:`~nascore.search.Constraints`."""
@@ -267,9 +280,10 @@ def history_name(cfg: HybridSearchConfig, data_tag: str, batch=None) -> str:
     from ..proxies.versions import code_version
 
     fp = "" if batch is None else f"__x{batch_fingerprint(batch)}"
+    blocks = "" if cfg.block_types is None else "__blocks-" + "-".join(cfg.block_types)
     return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
             f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__code{code_version()}"
-            f"v{scoring_version(cfg.proxy)}{fp}__attn{cfg.min_attn_blocks}__seed{cfg.seed}.jsonl")
+            f"v{scoring_version(cfg.proxy)}{fp}__attn{cfg.min_attn_blocks}{blocks}__seed{cfg.seed}.jsonl")
 
 
 def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, history_path=None,

@@ -182,7 +182,8 @@ class NotebookRun:
             batch_size=p["proxy_batch_size"], in_channels=info["channels"],
             flops_budget_frac=p["flops_budget_frac"],
             resolutions=tuple(p["seg_resolutions"]) if p["seg_resolutions"] else None,
-            min_attn_blocks=p["min_attn_blocks"], data=p["data"])
+            min_attn_blocks=p["min_attn_blocks"], data=p["data"],
+            block_types=tuple(p["seg_block_types"]) if p.get("seg_block_types") else None)
         print("data:", info["source"], "| batch", tuple(batch[0].shape))
         if info["synthetic"]:
             self.notes.append("hybrid-space search scored on " + info["source"])

@@ -10,6 +10,10 @@ Per attention block ``k`` (see :class:`nascore.blocks.AttnBlock`):
   keeps the first ``r·C`` hidden units, so the hidden gate of unit ``u`` is
   ``P(r·C > u)`` (``MLP.hidden_gate``).
 
+Attention-role blocks of another registered type (anything that is not an ``AttnBlock``) have
+no gates: they are kept as they are, their FLOPs count as fixed, and they are listed in
+:attr:`TransformerKnobs.fixed_attn`.
+
 ``mode="soft"`` uses the probabilities as gates; ``mode="st"`` uses the hard decision in the
 forward pass and the probabilities' gradient (straight-through).
 
@@ -125,19 +129,27 @@ class TransformerKnobs(nn.Module):
         arch, sd = model.arch, model.spatial_dims
         self.infos: List[BlockInfo] = []
         self._blocks: List[AttnBlock] = []
+        #: ``(stage, index, type)`` of attention-role blocks that are not ``AttnBlock`` (a
+        #: registered block type of another design): kept as they are, never searched
+        self.fixed_attn: List[Tuple[int, int, str]] = []
         for i, st in enumerate(arch.stages):
             tokens = (arch.resolution // STAGE_STRIDES[i]) ** sd
             for j, spec in enumerate(st.blocks):
                 if not spec.is_attn:
                     continue
                 blk = model.stages[i][j + 1]
-                assert isinstance(blk, AttnBlock), f"stages[{i}].blocks[{j}] is not an AttnBlock"
+                if not isinstance(blk, AttnBlock):  # no gates to search: its FLOPs stay fixed
+                    self.fixed_attn.append((i, j, spec.type))
+                    continue
                 ratios = tuple(sorted({r for r in self.space.mlp_ratios if r <= spec.mlp_ratio}
                                       | {spec.mlp_ratio}))
                 self.infos.append(BlockInfo(i, j, st.width, spec.heads, spec.mlp_ratio, tokens, ratios))
                 self._blocks.append(blk)
         if not self.infos:
-            raise ValueError(f"architecture {arch.arch_id} has no attention blocks to search")
+            other = (f" ({len(self.fixed_attn)} attention-role block(s) of other types, "
+                     f"{sorted({t for _, _, t in self.fixed_attn})}, have no gates to search)"
+                     if self.fixed_attn else "")
+            raise ValueError(f"architecture {arch.arch_id} has no attention blocks to search{other}")
         self.layer_logits = nn.ParameterList(
             [nn.Parameter(torch.tensor([0.0, init_keep])) for _ in self.infos])
         self.head_logits = nn.ParameterList(
@@ -325,12 +337,12 @@ class TransformerKnobs(nn.Module):
         by_pos = {(d["stage"], d["index"]): d for d in dec}
         self._min_attn(dec, min_attn_blocks)
         for i, st in enumerate(self.arch.stages):
-            if not any(not s.is_attn or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"]
+            if not any((i, j) not in by_pos or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"]
                        for j, s in enumerate(st.blocks)):  # every block a dropped attention block
                 j = max(range(st.depth), key=lambda j: by_pos[(i, j)]["p_keep"])
                 by_pos[(i, j)]["forced"] = True
                 by_pos[(i, j)].setdefault("reason", "empty stage")
-        stage_sizes = {i: sum(1 for j, s in enumerate(st.blocks) if not s.is_attn
+        stage_sizes = {i: sum(1 for j, s in enumerate(st.blocks) if (i, j) not in by_pos
                               or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"])
                        for i, st in enumerate(self.arch.stages)}
         steps = ([] if flops_budget is None else
@@ -338,13 +350,13 @@ class TransformerKnobs(nn.Module):
         stages, block_map = [], []
         for i, st in enumerate(self.arch.stages):
             kept = [j for j, s in enumerate(st.blocks)
-                    if not s.is_attn or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"]]
+                    if (i, j) not in by_pos or by_pos[(i, j)]["keep"] or by_pos[(i, j)]["forced"]]
             blocks = []
             for j in kept:
                 s = st.blocks[j]
-                if s.is_attn:
+                if (i, j) in by_pos:  # a searched AttnBlock; other blocks are kept as they are
                     d = by_pos[(i, j)]
-                    s = BlockSpec("attn", heads=d["heads"], mlp_ratio=d["mlp_ratio"])
+                    s = BlockSpec(s.type, heads=d["heads"], mlp_ratio=d["mlp_ratio"])
                 blocks.append(s)
             stages.append(StageSpec(st.width, tuple(blocks)))
             block_map.append(kept)

@@ -442,3 +442,42 @@ def test_another_scoring_batch_gets_another_cache_namespace_and_history():
     cfg = SH.HybridSearchConfig(proxy_resolution=32, batch_size=2, in_channels=1)
     assert SH.history_name(cfg, "synthetic", b1) != SH.history_name(cfg, "synthetic", b2)
     assert SH.make_objective(cfg, b1, "synthetic").dataset != SH.make_objective(cfg, b2, "synthetic").dataset
+
+
+def test_hybrid_search_over_a_registered_block_type(tmp_path):
+    """A block type registered by the user can be searched from notebook 03's config
+    (``block_types``), and a different block set is another history."""
+    from torch import nn
+
+    from nascore.block_types import BLOCKS, register_block
+    from nascore.blocks import BLOCK_BUILDERS, register_builder
+
+    class DW(nn.Module):
+        def __init__(self, spec, spatial_dims, dim, norm="batch"):
+            super().__init__()
+            self.conv = nn.Conv2d(dim, dim, spec.kernel, padding=spec.kernel // 2, groups=dim)
+
+        def forward(self, x):
+            return x + self.conv(x)
+
+    register_block("dw_t", knobs=("kernel",), label="dw{kernel}", role="conv", colour="#888888")
+    register_builder("dw_t", DW)
+    try:
+        batch, info = SH.load_tumour_batch(2, 32, 0, "synthetic", channels=[1])
+        cfg = SH.HybridSearchConfig(strategy="random", settings={"batch_size": 4}, budget=4,
+                                    proxy="params", proxy_resolution=32, batch_size=2,
+                                    in_channels=1, data="synthetic", min_attn_blocks=0,
+                                    block_types=("dw_t", "attn"), flops_budget_frac=5.0)
+        assert set(cfg.space().block_types) == {"dw_t", "attn"}
+        assert cfg.to_dict()["block_types"] == ["dw_t", "attn"]
+        assert "block_types" not in SH.HybridSearchConfig().to_dict()  # default: keys as before
+        name = SH.history_name(cfg, info["tag"], batch)
+        assert "__blocks-dw_t-attn" in name and "__blocks" not in SH.history_name(
+            SH.HybridSearchConfig(), info["tag"], batch)
+        obj = SH.make_objective(cfg, batch, info["tag"], tmp_path / "scores.sqlite")
+        h = SH.run_hybrid_search(cfg, obj, SH.SegCostFn(1, 1), tmp_path / "h.jsonl")
+        types = {b.type for r in h.records for s in r.arch.stages for b in s.blocks}
+        assert h.records and types <= {"dw_t", "attn"} and "dw_t" in types
+    finally:
+        BLOCK_BUILDERS.unregister("dw_t")
+        BLOCKS.unregister("dw_t")

@@ -185,3 +185,47 @@ def test_search_report_records_budget_and_attention(arch, records):
     assert rep["budget_met"] is False and "NOT met" in rep["note"]
     assert rep["flops_after"] > rep["flops_budget"] and rep["n_attn_after"] >= 1
     assert rep["n_attn_before"] == 3 and rep["attention_removed"] is False
+
+
+def test_an_attention_block_of_another_registered_type_is_kept_not_searched(arch):
+    """A user's attention-role block type (not an AttnBlock: no gates) no longer breaks the
+    knob search: it is kept as it is, its FLOPs count as fixed, and the AttnBlocks are searched."""
+    import dataclasses
+
+    from torch import nn
+
+    from nascore.arch import BlockSpec, StageSpec
+    from nascore.block_types import BLOCKS, register_block
+    from nascore.blocks import BLOCK_BUILDERS, register_builder
+
+    class TokenMixer(nn.Module):  # an attention-role block of another design
+        def __init__(self, spec, spatial_dims, dim, norm="batch"):
+            super().__init__()
+            self.mix = nn.Conv2d(dim, dim, 1)
+
+        def forward(self, x):
+            return x + self.mix(x)
+
+    register_block("mixer_t", knobs=("heads",), label="mx{heads}", role="attn", colour="#000000")
+    register_builder("mixer_t", TokenMixer)
+    try:
+        st = list(arch.stages)
+        st[3] = StageSpec(st[3].width, (BlockSpec("mixer_t", heads=2),) + st[3].blocks)
+        a = dataclasses.replace(arch, stages=tuple(st))
+        with seeded(0):
+            model = build_model(a, 1, 1)
+        knobs = TransformerKnobs(model, init_keep=40.0, attach=False)
+        assert knobs.fixed_attn == [(3, 0, "mixer_t")]
+        assert [(b.stage, b.index) for b in knobs.infos] == [(2, 1), (3, 1), (3, 2)]
+        assert knobs.expected_flops().item() == pytest.approx(knobs.full_flops, rel=1e-6)
+        new, block_map, _ = knobs.discretise(min_attn_blocks=1)
+        assert new.stages[3].blocks[0] == BlockSpec("mixer_t", heads=2) and block_map[3][0] == 0
+        only = dataclasses.replace(a, stages=tuple(st[:2]) + (StageSpec(st[2].width, st[2].blocks[:1]),
+                                                              StageSpec(st[3].width, st[3].blocks[:1])))
+        with seeded(0):
+            m2 = build_model(only, 1, 1)
+        with pytest.raises(ValueError, match="no gates to search"):
+            TransformerKnobs(m2, attach=False)
+    finally:
+        BLOCK_BUILDERS.unregister("mixer_t")
+        BLOCKS.unregister("mixer_t")
