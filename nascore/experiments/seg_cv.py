@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                         "swinunetr unetr dynunet)")
     p.add_argument("--fold", type=int, nargs="+", default=None, help="run only these folds")
     p.add_argument("--report-only", action="store_true", help="pool the finished folds; train none")
+    p.add_argument("--device", default=None, help="auto (cuda when available), cpu or cuda")
     p.add_argument("--out", default=None)
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -108,6 +109,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for k in ("seeds", "baselines"):
             if getattr(a, k) is not None:
                 p[k] = list(getattr(a, k))
+        if a.device is not None:
+            p["device"] = a.device
         records, info, arch, source, cfg = setup(p, a.folds, a.steps)
         out = Path(a.out) if a.out else reports_dir(p["profile"], NAME)
         key = sf.run_key(arch, info, cfg.to_dict())

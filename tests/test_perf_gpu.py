@@ -1,0 +1,58 @@
+"""The GPU commands on the CPU, at smoke size, on the same code path (--device cpu): the pack
+is made, each finished fold comes back as its own archive at once, a fold cut short by the
+time limit loses only itself, and the pooled report says how many folds it holds."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = """resolution: 32
+seeds: [0]
+batch_size: 4
+search_steps: 1
+baselines: [unet]
+latency_repeats: 1
+n_overlay: 1
+num_threads: 1
+"""
+
+
+def test_gpu_cv04_on_the_cpu_keeps_every_finished_fold(tmp_path):
+    if subprocess.run(["bash", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("bash not available")
+    pack = tmp_path / "pack"
+    assert subprocess.call([sys.executable, str(ROOT / "perf" / "gpu_pack.py"), "--data",
+                            "synthetic", "--out", str(pack), "--no-wheel"], cwd=ROOT) == 0
+    info = json.loads((pack / "pack.json").read_text())
+    assert info["data"] == "data/synthetic" and info["wheels"] == []
+    (tmp_path / "p.yaml").write_text(PARAMS)
+    out = tmp_path / "out"
+
+    def run(folds, limit):
+        env = dict(os.environ, OUT=str(out), PACK=str(pack), DATA=str(pack / "data" / "synthetic"),
+                   PARAMS=str(tmp_path / "p.yaml"), K="2", FOLDS=folds, STEPS="2", DEVICE="cpu",
+                   PYTHON=sys.executable, WORK=str(tmp_path / "work"), TIME_LIMIT=str(limit))
+        return subprocess.run(["bash", str(ROOT / "perf" / "gpu_cv04.sh")], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    r = run("0", 300)  # fold 0 finishes; fold 1 is not run now
+    assert r.returncode == 0, r.stderr[-2000:]
+    with tarfile.open(out / "fold0.tgz") as t:
+        names = t.getnames()
+    assert "folds/fold0/per_case.csv" in names and "fold0.log" in names
+    with tarfile.open(out / "report.tgz") as t:
+        m = json.load(t.extractfile("metrics.json"))
+    assert m["folds_done"] == [0] and m["complete"] is False and "SYNTHETIC" in m["dataset"]
+
+    r = run("1", 1)  # fold 1 is cut short at once: only its log comes back
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "fold1.log.tgz").is_file() and not (out / "fold1.tgz").exists()
+    with tarfile.open(out / "report.tgz") as t:
+        assert json.load(t.extractfile("metrics.json"))["folds_done"] == [0]
+    assert len(list(out.iterdir())) <= 8  # what a device call brings back
