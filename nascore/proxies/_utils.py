@@ -6,6 +6,7 @@ Signal primitives (spectra, linearisation, codes, block signals) live in
 
 from __future__ import annotations
 
+import copy
 import re
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Sequence, Tuple
@@ -90,6 +91,64 @@ def activation_calls(model: nn.Module, fn: Callable) -> Iterator[List[int]]:
         yield count
 
 
+def _non_leaf_tensors(obj, depth: int = 0):
+    """Non-leaf tensors held in a module attribute (dicts, lists and tuples searched)."""
+    if isinstance(obj, torch.Tensor):
+        if not obj.is_leaf:
+            yield obj
+    elif depth < 4 and isinstance(obj, dict):
+        for v in obj.values():
+            yield from _non_leaf_tensors(v, depth + 1)
+    elif depth < 4 and isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _non_leaf_tensors(v, depth + 1)
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)``, also for modules that hold cached non-leaf tensors, which
+    ``deepcopy`` refuses ("only graph leaves support the deepcopy protocol"): an attention-bias
+    cache filled by an eval-mode forward (LeViT-style), DynUNet's deep-supervision ``heads``.
+    Those tensors are copied detached; the parameters and buffers are copied as usual."""
+    try:
+        return copy.deepcopy(model)
+    except RuntimeError as e:
+        if "deepcopy protocol" not in str(e):
+            raise
+    memo = {}
+    for m in model.modules():
+        for k, v in vars(m).items():
+            if k in ("_parameters", "_buffers", "_modules"):
+                continue
+            for t in _non_leaf_tensors(v):
+                memo[id(t)] = t.detach().clone()
+    return copy.deepcopy(model, memo)
+
+
+def per_sample(a: torch.Tensor, batch: int) -> Tuple[torch.Tensor, bool]:
+    """``a`` as ``(batch, units)``, one row per sample, and whether it had to be regrouped.
+
+    Found by structure, in this order:
+
+    * leading dimension = ``batch``: the usual layout;
+    * second dimension = ``batch``: sequence-first tokens ``(L, B, C)`` (PyTorch's
+      ``nn.TransformerEncoderLayer`` without ``batch_first``), moved to the front;
+    * leading dimension a multiple ``k·batch``: patch unfolding or window attention
+      (MobileViT's ``(B·P, N, C)``, Swin's ``(B·nW, w², C)``), taken batch-major as these
+      models lay it out, so each sample's ``k`` rows form its row.
+
+    Raises:
+        ProxyFailure: ``"unbatched"`` when none applies.
+    """
+    if a.dim() and a.shape[0] == batch:
+        return a.reshape(batch, -1), False
+    if a.dim() > 1 and a.shape[1] == batch:
+        return a.transpose(0, 1).reshape(batch, -1), True
+    if a.dim() and a.shape[0] % batch == 0:
+        return a.reshape(batch, -1), True
+    raise ProxyFailure("unbatched", f"an activation of shape {tuple(a.shape)} has no dimension "
+                       f"holding the {batch} samples")
+
+
 def no_activations(count: List[int]) -> None:
     """Raises ``ProxyFailure("empty_layers")`` when :func:`activation_calls` saw no activation."""
     if not count[0]:
@@ -114,8 +173,8 @@ def hooks(modules: Sequence[nn.Module], fn: Callable, kind: str = "forward") -> 
 
 
 def forward_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` reduced to its logits tensor."""
-    return as_logits(model(x))
+    """``model(x)`` reduced to its logits tensor (the full-resolution head of several)."""
+    return as_logits(model(x), x)
 
 
 def loss_grads(model: nn.Module, batch, ctx) -> Tuple[List[nn.Module], List[torch.Tensor], float]:

@@ -15,7 +15,6 @@ are restored; proxies that edit weights or need a re-initialisation run on a
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any, Dict, Iterable, Mapping, Optional
@@ -23,8 +22,9 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 import torch
 from torch import nn
 
-from ._utils import init_weights
+from ._utils import copy_model, init_weights
 from .base import PROXIES, Batch, ProxyContext, ProxyFailure, ProxyResult, ProxySpec
+from .losses import OUTPUT_NOTES
 
 _DROPOUT = (nn.modules.dropout._DropoutNd,)
 _STOCHASTIC_NAMES = ("droppath", "drop_path", "stochasticdepth")
@@ -106,12 +106,14 @@ def _run(spec: ProxySpec, model: nn.Module, batch: Batch, seed: int,
         gen.manual_seed(seed)
         net = model
         buffers = None
+        notes: Dict[str, str] = {}
+        note_token = OUTPUT_NOTES.set(notes)
         try:
             with torch.no_grad():
                 buffers = [(b, b.detach().clone()) for b in model.buffers()]
             _check_batch(spec, batch)
             if spec.changes_weights or spec.init is not None:
-                net = copy.deepcopy(model)
+                net = copy_model(model)
                 if spec.init is not None:
                     init_weights(net, spec.init)
             net.train(spec.mode == "train")
@@ -127,6 +129,9 @@ def _run(spec: ProxySpec, model: nn.Module, batch: Batch, seed: int,
         except Exception as e:  # noqa: BLE001 - recorded, never raised
             status, err, value = "error", f"{type(e).__name__}: {e}", float("nan")
         finally:
+            OUTPUT_NOTES.reset(note_token)
+            if ctx is not None and notes:
+                ctx.discovery.update(notes)  # which head of several was scored
             for m, p in dropouts:
                 m.dropout = p
             with torch.no_grad():

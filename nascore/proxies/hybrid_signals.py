@@ -7,7 +7,6 @@ each other. See :func:`hybrid_components` for the components and the passes they
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Dict, Optional
 
@@ -16,7 +15,8 @@ import torch
 
 from torch import nn
 
-from ._utils import activation_calls, block_features, hooks, init_weights, weight_layers
+from ._utils import (activation_calls, block_features, copy_model, hooks, init_weights, per_sample,
+                     weight_layers)
 from .base import ProxyFailure
 from .layers import Layers, discover
 from .signals import (block_sigmas, count_params, expressivity_scores, hamming_kernel, linearise,
@@ -96,7 +96,7 @@ def hybrid_components(model, x: torch.Tensor, ctx, need=None) -> Dict[str, float
     found = ctx.layers(model, x)
     comp: Dict[str, float] = {"attn_share": found.attention_share(model)}
     if "log_dss" in need:
-        comp["log_dss"] = log_dss(copy.deepcopy(model), x, found)
+        comp["log_dss"] = log_dss(copy_model(model), x, found)
     if not need - {"log_dss"}:
         return comp
     init_weights(model, "kaiming_fanin")
@@ -104,8 +104,7 @@ def hybrid_components(model, x: torch.Tensor, ctx, need=None) -> Dict[str, float
     codes = []
 
     def code_hook(mod, inp, out):
-        a = inp[0].detach()
-        codes.append(a.reshape(a.shape[0], -1) > 0)
+        codes.append(per_sample(inp[0].detach(), x.shape[0])[0] > 0)
 
     macs = [0.0]
 

@@ -1,7 +1,12 @@
 """How a loss is taken from a model output and targets, for classification and dense outputs.
 
 * Model outputs: a tensor, or a tuple/list (the last element is the logits, as NB201's original
-  ``(features, logits)``), or a dict with ``"logits"``/``"out"``.
+  ``(features, logits)``), or a dict with ``"logits"``/``"out"``. **Several heads** (deep
+  supervision) are found by structure and the full-resolution head is scored: a tensor with one
+  dimension more than the input (MONAI ``DynUNet`` stacks its heads on dim 1 in training: head
+  0), or a list/tuple of dense tensors shaped like the input (``SegResNetDS``: the head with the
+  most pixels, the first of ties). The harness records which (``ProxyResult.layers``:
+  ``output=...``).
 * Classification: logits ``(B, K)`` and labels ``(B,)`` → cross-entropy.
 * Dense (segmentation): logits ``(B, K, *S)`` and masks ``(B, *S)`` or ``(B, 1, *S)`` →
   per-pixel cross-entropy averaged over all pixels (``K > 1``; mask values are class ids), or
@@ -11,21 +16,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
 
+#: Where :func:`as_logits` says which head of several it took (set by the harness per call).
+OUTPUT_NOTES: ContextVar[Optional[dict]] = ContextVar("OUTPUT_NOTES", default=None)
 
-def as_logits(out: Any) -> torch.Tensor:
-    """The logits tensor in a model output (tensor, tuple/list → last element, dict).
+
+def _note(text: str) -> None:
+    notes = OUTPUT_NOTES.get()
+    if notes is not None:
+        notes["output"] = text
+
+
+def as_logits(out: Any, x: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The logits tensor in a model output (see the module docstring: tensor, several heads,
+    tuple/list → last element, dict). ``x``: the input, by whose shape heads are recognised.
 
     Raises:
         TypeError: when no tensor can be found.
     """
     if isinstance(out, torch.Tensor):
+        if x is not None and x.dim() >= 3 and out.dim() == x.dim() + 1 and out.shape[0] == x.shape[0]:
+            _note(f"deep supervision: head 0 of {out.shape[1]} stacked (full resolution)")
+            return out[:, 0]
         return out
     if isinstance(out, (tuple, list)) and out:
+        dense = (x is not None and x.dim() >= 3 and len(out) > 1
+                 and all(isinstance(t, torch.Tensor) and t.dim() == x.dim()
+                         and t.shape[:2] == out[0].shape[:2] for t in out))
+        if dense:
+            sizes = [t[0, 0].numel() for t in out]
+            k = sizes.index(max(sizes))
+            _note(f"deep supervision: head {k} of {len(out)} (full resolution)")
+            return out[k]
         return as_logits(out[-1])
     if isinstance(out, dict):
         for k in ("logits", "out", "pred"):

@@ -17,10 +17,13 @@ def naswot(model, batch, ctx):
     "on" when its pre-activation is > 0), per sample, over all units flattened (every channel ×
     pixel for conv/dense nets, every hidden unit × token for ViTs). Uses the real inputs, train
     mode. Failures: identical codes for two samples (singular kernel) → ``"degenerate"``; no
-    activation → ``"empty_layers"``.
+    activation → ``"empty_layers"``. Activations whose leading dimension is not the batch
+    (patch unfolding, window attention, sequence-first tokens) are regrouped by sample
+    (:func:`~nascore.proxies._utils.per_sample`; ``extra["regrouped_activations"]`` counts them).
     """
-    codes, _ = activation_codes(model, batch[0])
+    regrouped = [0]
+    codes, _ = activation_codes(model, batch[0], regrouped)
     sign, logdet = torch.linalg.slogdet(hamming_kernel(codes))
     if not sign > 0:
         raise ProxyFailure("degenerate", "the Hamming kernel is singular (samples share codes)")
-    return float(logdet)
+    return {"value": float(logdet), "regrouped_activations": float(regrouped[0])}

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ._utils import (abs_weights, activation_calls, forward_logits, hooks, no_activations,
-                     remove_norms, rows)
+                     per_sample, remove_norms, rows)
 
 # --- size ------------------------------------------------------------------------------------
 
@@ -163,18 +163,24 @@ def log_abs_sum(t: torch.Tensor) -> float:
 # --- activation patterns ----------------------------------------------------------------------
 
 
-def activation_codes(model: nn.Module, x: torch.Tensor):
+def activation_codes(model: nn.Module, x: torch.Tensor, regrouped: Optional[List[int]] = None):
     """Forward pass collecting, per activation call (:func:`~nascore.proxies._utils.activation_calls`:
-    modules and functional calls), the binary codes ``(B, units)`` (pre-activation > 0).
+    modules and functional calls), the binary codes ``(B, units)`` (pre-activation > 0), each
+    activation taken per sample by :func:`~nascore.proxies._utils.per_sample` (patch-unfolded
+    and sequence-first activations are regrouped; ``regrouped[0]``, when given, counts them).
 
     Raises:
-        ProxyFailure: ``"empty_layers"`` when the net applies no activation.
+        ProxyFailure: ``"empty_layers"`` when the net applies no activation; ``"unbatched"``
+            when an activation holds the samples in no dimension found.
     """
     codes = []
+    b = x.shape[0]
 
     def hook(mod, inp, out):
-        a = inp[0].detach()
-        codes.append((a.reshape(a.shape[0], -1) > 0))
+        a, moved = per_sample(inp[0].detach(), b)
+        codes.append(a > 0)
+        if moved and regrouped is not None:
+            regrouped[0] += 1
 
     with torch.no_grad(), activation_calls(model, hook) as n:
         logits = forward_logits(model, x)

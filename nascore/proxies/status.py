@@ -17,6 +17,9 @@ STATUSES = {
     "empty_layers": "the network has no layer of the kind the proxy measures",
     "bad_input": "the batch is empty or not floating point, or holds NaN/inf (inputs; targets "
                  "for proxies that read them)",
+    "unbatched": "an activation has no dimension that holds the samples (its leading dimension "
+                 "is neither the batch, a multiple of it, nor is its second the batch), so "
+                 "per-sample patterns cannot be taken",
     "degenerate": "a defined but unrankable case (identical activation codes, an exact "
                   "identity block, an infinite NTK condition number)",
 }

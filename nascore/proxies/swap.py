@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._utils import activation_calls, forward_logits, no_activations, unique_rows
+from ._utils import activation_calls, forward_logits, no_activations, per_sample, unique_rows
 from .base import register_proxy
 from .signals import count_params
 
@@ -24,12 +24,18 @@ def swap(model, batch, ctx):
     (default 1.5), σ = ``options["swap_sigma"]`` (default 1.5), suited to NB201 sizes; pass
     values near the target model size for other spaces. ``extra`` holds the raw count.
     Activations applied functionally (``F.relu``) are read too; no activation at all → status
-    ``"empty_layers"``.
+    ``"empty_layers"``. Activations whose leading dimension is not the batch (patch unfolding,
+    window attention, sequence-first tokens) are regrouped by sample
+    (:func:`~nascore.proxies._utils.per_sample`; ``extra["regrouped_activations"]`` counts them).
     """
     codes = []
+    regrouped = [0]
+    b = batch[0].shape[0]
 
     def hook(mod, inp, out):
-        codes.append((out.detach() > 0).reshape(out.shape[0], -1).T)
+        a, moved = per_sample(out.detach(), b)  # patch-unfolded / sequence-first: by sample
+        codes.append((a > 0).T)
+        regrouped[0] += moved
 
     with torch.no_grad(), activation_calls(model, hook) as n:
         forward_logits(model, batch[0])
@@ -39,4 +45,5 @@ def swap(model, batch, ctx):
     mu = float(ctx.options["swap_mu"])
     sigma = float(ctx.options["swap_sigma"])
     log_reg = -((p - mu) ** 2) / sigma
-    return {"value": math.log(n_unique) + log_reg, "swap": float(n_unique), "log_regulariser": log_reg}
+    return {"value": math.log(n_unique) + log_reg, "swap": float(n_unique), "log_regulariser": log_reg,
+            "regrouped_activations": float(regrouped[0])}

@@ -60,6 +60,83 @@ class SE(nn.Module):
         return x * self.fc(x.mean((2, 3)))[:, :, None, None]
 
 
+class MobileViTBlock(nn.Module):
+    """MobileViT-style (Mehta & Rastegari, ICLR 2022): local conv, unfold into p×p patches as
+    ``(B·p², N, C)`` tokens (the leading dimension is a multiple of the batch), a Transformer
+    layer, fold back, fuse with the input."""
+
+    def __init__(self, c=8, p=2):
+        super().__init__()
+        self.p = p
+        self.local = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.SiLU())
+        self.tf = nn.TransformerEncoderLayer(c, 2, 2 * c, dropout=0.0, batch_first=True)
+        self.fuse = nn.Conv2d(2 * c, c, 3, padding=1)
+
+    def forward(self, x):
+        y = self.local(x)
+        b, c, h, w = y.shape
+        p = self.p
+        t = y.reshape(b, c, h // p, p, w // p, p).permute(0, 3, 5, 2, 4, 1).reshape(b * p * p, -1, c)
+        t = self.tf(t)
+        y = t.reshape(b, p, p, h // p, w // p, c).permute(0, 5, 3, 1, 4, 2).reshape(b, c, h, w)
+        return self.fuse(torch.cat([x, y], 1))
+
+
+def mobilevit_net():
+    return nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), MobileViTBlock(8),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+
+
+class BiasCacheAttnBlock(nn.Module):
+    """LeViT-style attention (Graham et al., ICCV 2021) with a learned attention bias that an
+    eval-mode forward caches per device: the cache holds a non-leaf tensor, which
+    ``copy.deepcopy`` refuses."""
+
+    def __init__(self, dim=8, tokens=16, heads=2):
+        super().__init__()
+        self.heads, self.qkv, self.proj = heads, nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.attention_biases = nn.Parameter(torch.zeros(heads, tokens))
+        self.register_buffer("bias_idxs", torch.arange(tokens)[None, :].expand(tokens, tokens).clone(),
+                             persistent=False)
+        self.bias_cache = {}
+
+    def bias(self, device):
+        if self.training:
+            return self.attention_biases[:, self.bias_idxs]
+        key = str(device)
+        if key not in self.bias_cache:
+            self.bias_cache[key] = self.attention_biases[:, self.bias_idxs]  # non-leaf
+        return self.bias_cache[key]
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        a = (q @ k.transpose(-2, -1)) * (c // self.heads) ** -0.5 + self.bias(x.device)
+        return self.proj((a.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class BiasCacheNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 8, 4, stride=4), nn.ReLU())
+        self.attn = nn.ModuleList([BiasCacheAttnBlock(8, 16), BiasCacheAttnBlock(8, 16)])
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        t = self.stem(x).flatten(2).transpose(1, 2)
+        for a in self.attn:
+            t = t + torch.relu(a(t))
+        return self.head(t.mean(1))
+
+
+def bias_cache_net():
+    """Built, then run once in eval mode (outside ``no_grad``, so the cached bias is a non-leaf
+    tensor), as a user who evaluated it first would hand it over."""
+    net = BiasCacheNet()
+    net.eval()(torch.zeros(1, 1, 16, 16))
+    return net.train()
+
+
 def se_net():
     return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), SE(8),
                          nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
@@ -69,7 +146,7 @@ def se_net():
 def _monai():
     from monai.networks.blocks.mlp import MLPBlock
     from monai.networks.blocks.selfattention import SABlock
-    from monai.networks.nets import UNETR, SegResNet, SwinUNETR, UNet
+    from monai.networks.nets import UNETR, DynUNet, SegResNet, SegResNetDS, SwinUNETR, UNet
     from monai.networks.nets.swin_unetr import WindowAttention
 
     return {
@@ -81,6 +158,14 @@ def _monai():
                                               spatial_dims=2), (WindowAttention, MLPBlock)),
         "monai_segresnet": (lambda: SegResNet(2, init_filters=8, in_channels=1, out_channels=2,
                                               blocks_down=(1, 1), blocks_up=(1,)), ()),
+        # several outputs: deep-supervision heads stacked on dim 1 (and cached non-leaf heads)
+        "monai_dynunet_ds": (lambda: DynUNet(2, 1, 2, kernel_size=[3, 3, 3, 3],
+                                             strides=[1, 2, 2, 2], upsample_kernel_size=[2, 2, 2],
+                                             filters=[4, 8, 16, 16], deep_supervision=True,
+                                             deep_supr_num=2), ()),
+        # several outputs: a list of heads, the full-resolution one first
+        "monai_segresnetds": (lambda: SegResNetDS(2, init_filters=4, in_channels=1, out_channels=2,
+                                                  blocks_down=(1, 1, 1), dsdepth=2), ()),
     }
 
 
@@ -98,6 +183,10 @@ def zoo():
         "inplace_elu": (lambda: conv_act_net(lambda: nn.ELU(inplace=True)), cls, ()),
         "dropout": (lambda: conv_act_net(nn.ReLU, dropout=0.5), cls, ()),
         "squeeze_excitation": (se_net, cls, ()),
+        # the leading dimension of the Transformer's activations is batch x patches
+        "mobilevit_patches": (mobilevit_net, cls, (nn.MultiheadAttention, "ffn")),
+        # a cached non-leaf tensor the harness's copy must get past
+        "bias_cache_attention": (bias_cache_net, cls, (BiasCacheAttnBlock,)),
     })
     return out
 

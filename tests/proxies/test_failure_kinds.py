@@ -222,3 +222,71 @@ def test_batchnorm1d_head_never_breaks_a_proxy(name):
                         nn.Linear(4 * 8 * 8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
     r = score(name, net, (torch.rand(4, 3, 8, 8), torch.randint(0, 10, (4,))))
     assert r.status != "error", (name, r.error)
+
+
+# --- networks users bring: found by structure, scored or refused by name, never an error ----
+def test_per_sample_regroups_patch_unfolded_and_sequence_first_activations():
+    from nascore.proxies import ProxyFailure
+    from nascore.proxies._utils import per_sample
+
+    a = torch.arange(2 * 3 * 5.0).reshape(2 * 3, 5)  # (B*P, C), batch-major
+    rows, moved = per_sample(a, 2)
+    assert moved and rows.shape == (2, 15) and torch.equal(rows[1], a[3:].reshape(-1))
+    s = torch.arange(7 * 2 * 4.0).reshape(7, 2, 4)  # (L, B, C): sequence-first
+    rows, moved = per_sample(s, 2)
+    assert moved and torch.equal(rows[1], s[:, 1].reshape(-1))
+    plain = torch.ones(2, 3, 4)
+    assert per_sample(plain, 2)[1] is False
+    with pytest.raises(ProxyFailure) as e:
+        per_sample(torch.ones(3, 5), 2)
+    assert e.value.status == "unbatched"
+
+
+def test_patch_unfolding_is_regrouped_and_counted():
+    from proxy_zoo import mobilevit_net
+
+    torch.manual_seed(0)
+    net = mobilevit_net()
+    batch = (torch.randn(4, 1, 16, 16), torch.randint(0, 5, (4,)))
+    for name in ("naswot", "swap"):
+        r = score(name, net, batch, seed=0)
+        assert r.ok and r.extra["regrouped_activations"] >= 1, (name, r.error)
+    assert score("hybrid", net, batch, seed=0).ok
+
+
+def test_a_cached_non_leaf_tensor_does_not_stop_the_copy():
+    from proxy_zoo import bias_cache_net
+
+    from nascore.proxies._utils import copy_model
+
+    torch.manual_seed(0)
+    net = bias_cache_net()
+    with pytest.raises(RuntimeError, match="deepcopy"):
+        copy.deepcopy(net)
+    twin = copy_model(net)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), twin.state_dict().values()))
+    assert twin.attn[0].attention_biases is not net.attn[0].attention_biases
+    batch = (torch.randn(4, 1, 16, 16), torch.randint(0, 5, (4,)))
+    assert score("synflow", net, batch, seed=0).ok and score("hybrid", net, batch, seed=0).ok
+
+
+@pytest.mark.parametrize("kind", ["stacked", "list"])
+def test_deep_supervision_outputs_score_the_full_resolution_head_and_say_so(kind):
+    from monai.networks.nets import DynUNet, SegResNetDS
+
+    torch.manual_seed(0)
+    net = (DynUNet(2, 1, 1, kernel_size=[3, 3, 3], strides=[1, 2, 2], upsample_kernel_size=[2, 2],
+                   filters=[4, 8, 8], deep_supervision=True, deep_supr_num=1) if kind == "stacked"
+           else SegResNetDS(2, init_filters=4, in_channels=1, out_channels=1, blocks_down=(1, 1, 1),
+                            dsdepth=2))
+    batch = (torch.randn(2, 1, 16, 16), torch.randint(0, 2, (2, 16, 16)))
+    r = score("snip", net.train(), batch, seed=0)
+    assert r.ok, r.error
+    assert "output=deep supervision: head 0 of 2" in r.layers
+    # the same value as scoring the full-resolution head alone
+    from nascore.proxies.losses import as_logits
+
+    out = net(batch[0])
+    head = as_logits(out, batch[0])
+    assert head.shape == (2, 1, 16, 16)
+    assert score("params", net, batch).layers == ""
