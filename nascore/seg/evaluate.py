@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from monai.metrics import DiceMetric, HausdorffDistanceMetric
 
 from nascore.provenance import write_csv, write_metrics
@@ -54,7 +55,7 @@ def logits_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def _batches(model, loader, device, threshold, min_size=0):
+def _batches(model, loader, device, threshold, min_size=0, input_resolution=None):
     was = model.training
     model.eval()
     try:
@@ -62,7 +63,15 @@ def _batches(model, loader, device, threshold, min_size=0):
             for batch in loader:
                 x = batch["image"].to(device)
                 y = (batch["label"].to(device) > 0.5).float()
-                prob = torch.sigmoid(logits_of(model, x))
+                if input_resolution and tuple(x.shape[2:]) != (int(input_resolution),) * (x.dim() - 2):
+                    # the model's own input side; its logits are upsampled to the masks' side
+                    xs = F.interpolate(x, size=(int(input_resolution),) * (x.dim() - 2),
+                                       mode="bilinear", antialias=True, align_corners=False)
+                    logits = F.interpolate(logits_of(model, xs), size=tuple(y.shape[2:]),
+                                           mode="bilinear", align_corners=False)
+                else:
+                    logits = logits_of(model, x)
+                prob = torch.sigmoid(logits)
                 pred = remove_small_components((prob > threshold).float(), min_size)
                 yield batch, x, y, prob, pred
     finally:
@@ -75,7 +84,8 @@ CASE_COLUMNS = ["id", "group", "has_tumor", "pred_empty", "dice", "dice_conv", "
 
 
 def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5,
-             hd95: bool = True, min_size: int = 0) -> Tuple[pd.DataFrame, Dict[str, Any]]:
+             hd95: bool = True, min_size: int = 0, input_resolution: Optional[int] = None
+             ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-case and aggregate Dice / HD95 of ``model`` on ``loader``.
 
     Args:
@@ -86,6 +96,10 @@ def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5
         hd95: also compute HD95 (slower; off for per-epoch validation).
         min_size: remove predicted components smaller than this many pixels first
             (:func:`nascore.seg.postprocess.remove_small_components`; 0: none).
+        input_resolution: the side the model takes, when the loader's images and masks are at
+            another one (the evaluation resolution): each image is resized to it (bilinear,
+            antialiased) and the logits upsampled back to the masks' side (bilinear) before
+            thresholding, so Dice is measured on the loader's masks. None: as loaded.
 
     Returns:
         ``(per_case, aggregate)``: a DataFrame with :data:`CASE_COLUMNS` and a dict of
@@ -98,7 +112,8 @@ def evaluate(model: torch.nn.Module, loader, device=None, threshold: float = 0.5
     dice_m = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
     hd_m = HausdorffDistanceMetric(include_background=True, percentile=95, reduction="none")
     rows: List[dict] = []
-    for batch, _, y, _, pred in _batches(model, loader, device, threshold, min_size):
+    for batch, _, y, _, pred in _batches(model, loader, device, threshold, min_size,
+                                         input_resolution):
         d = dice_m(pred, y)[:, 0].cpu().numpy()
         if hd95:
             with warnings.catch_warnings():  # MONAI warns on empty masks; they are NaN here

@@ -253,3 +253,48 @@ def test_recipe_trains_on_one_fold_of_the_patient_cross_validation():
     for bad in ({"folds": 1}, {"folds": 5, "fold": 5}, {"folds": -1}):
         with pytest.raises(ValueError, match="folds"):
             Recipe(**bad)
+
+
+def test_the_resolution_knob_trains_each_arch_at_its_side_and_scores_on_the_full_masks(tmp_path, cheap):
+    """With arch_resolutions, architectures carry their own input side (sampled), are trained
+    at it and validated on the recipe's full-resolution masks; FLOPs at their own side."""
+    recipe = Recipe(data="synthetic", resolution=64, batch_size=4, arch_resolutions=(32, 64))
+    assert recipe.to_dict()["arch_resolutions"] == [32, 64]
+    assert "arch_resolutions" not in TINY_RECIPE.to_dict()
+    cfg = JobConfig(**dict(TINY, n_archs=6, pool_size=40, include_references=False))
+    sample = jobmod.load_or_make_sample(cfg, recipe, tmp_path)
+    sides = {r["arch"].resolution for r in sample["rows"]}
+    assert sides <= {32, 64} and len(sides) == 2
+    assert sample["settings"]["arch_resolutions"] == [32, 64]
+    small = next(r for r in sample["rows"] if r["arch"].resolution == 32)
+    row = train_row(jobmod.make_task(small, 0, 2, recipe))
+    assert row["resolution"] == 32
+    assert row["val_n_tumor"] + row["val_n_empty"] == row["n_val"]
+    from nascore.build import build_model
+    from nascore.cost import count_flops
+    import torch
+
+    with torch.device("meta"):
+        m = build_model(small["arch"], 3, 1)
+    assert row["flops"] == count_flops(m, (1, 3, 32, 32))
+
+
+def test_evaluate_at_another_input_side_measures_on_the_loaders_masks():
+    import torch
+
+    from nascore.seg.evaluate import evaluate
+
+    class Upper(torch.nn.Module):  # predicts tumour on the upper half, at whatever side
+        def forward(self, x):
+            out = torch.full((x.shape[0], 1, *x.shape[2:]), -5.0)
+            out[:, :, : x.shape[2] // 2] = 5.0
+            return out
+
+    img = torch.zeros(2, 1, 16, 16)
+    lab = torch.zeros(2, 1, 16, 16)
+    lab[:, :, :8] = 1
+    loader = [{"image": img, "label": lab, "id": ["a", "b"], "group": ["p", "p"]}]
+    full, _ = evaluate(Upper(), loader, hd95=False)
+    small, _ = evaluate(Upper(), loader, hd95=False, input_resolution=8)
+    assert (small["n_gt"] == 128).all() and (small["n_pred"] == 128).all()  # 16-px masks
+    assert small["dice"].tolist() == pytest.approx([1.0, 1.0]) == full["dice"].tolist()

@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="train/validate on one fold of the patient-level K-fold CV (0: the "
                         "70/15/15 split by split seed 0; 5 with --fold 0: notebook 04's fold 0)")
     p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--arch-resolutions", type=int, nargs="+", default=None,
+                   help="sample each architecture's input resolution from these (the space's "
+                        "resolution knob, e.g. 64 96 128); --resolution is then the side of the "
+                        "masks Dice is measured on")
     p.add_argument("--budget", type=int, default=None, help="main budget (default: the pilot's choice)")
     p.add_argument("--no-references", action="store_true", help="leave out the reference rows")
     p.add_argument("--workers", type=int, default=2)
@@ -90,7 +94,8 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else paths.repo_root() / "reports" / "benchmarks"
     try:
         recipe = Recipe(data=a.data, resolution=a.resolution, channels=a.channels,
-                        batch_size=a.batch_size, device=a.device, folds=a.folds, fold=a.fold)
+                        batch_size=a.batch_size, device=a.device, folds=a.folds, fold=a.fold,
+                        arch_resolutions=tuple(a.arch_resolutions or ()))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

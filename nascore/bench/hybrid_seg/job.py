@@ -97,6 +97,8 @@ def load_or_make_sample(cfg: JobConfig, recipe: Recipe, out_dir: Path) -> Dict[s
                 "n_flops_bins": cfg.n_flops_bins, "pool_size": cfg.pool_size,
                 "resolution": recipe.resolution, "channels": recipe.channels,
                 "include_references": cfg.include_references}
+    if recipe.arch_resolutions:  # (absent otherwise: samples made before the knob stay valid)
+        settings["arch_resolutions"] = list(recipe.arch_resolutions)
     if path.is_file():
         d = json.loads(path.read_text())
         if d["settings"] != settings:
@@ -107,7 +109,8 @@ def load_or_make_sample(cfg: JobConfig, recipe: Recipe, out_dir: Path) -> Dict[s
         return d
     s = stratified_sample(HybridSegSpace(), cfg.n_archs, _flops_fn(recipe), seed=cfg.sample_seed,
                           resolution=recipe.resolution, n_flops_bins=cfg.n_flops_bins,
-                          pool_size=cfg.pool_size, progress=cfg.progress)
+                          pool_size=cfg.pool_size, progress=cfg.progress,
+                          resolutions=recipe.arch_resolutions or None)
     rows = [dict(r, role="sample") for r in s["rows"]]
     if cfg.include_references:
         f = _flops_fn(recipe)

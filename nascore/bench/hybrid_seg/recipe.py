@@ -5,8 +5,14 @@ Every architecture is trained the same way (:class:`Recipe`): AdamW (lr 1e-3, we
 augmentation of :mod:`nascore.seg.data` (random zoom-in crop, flips, 90° rotations, small
 rotations), DiceCE loss on the main head only (``SegObjective(w_transformer=0)``: no
 auxiliary, complexity or entropy term, so attention and conv networks get the same loss), a
-fixed number of optimisation steps (the *budget*) and one fixed resolution (64 px by default;
-the space's resolution knob is therefore not part of the benchmark). The patient split is
+fixed number of optimisation steps (the *budget*) and one fixed resolution (64 px by default).
+With ``arch_resolutions`` (e.g. ``(64, 96, 128)``) the space's **resolution knob** is part of
+the benchmark: each architecture carries its own input resolution from that set; it is trained
+at that side (images and masks resized from the data's ``resolution``) and validated on the
+``resolution``-px masks, its logits upsampled to them (:func:`nascore.seg.evaluate.evaluate`'s
+``input_resolution``), and its FLOPs are counted at its own side. The table's ``resolution``
+column is then the architecture's side; the recipe (in the header and ``recipe_id``) holds the
+evaluation side. The patient split is
 :func:`nascore.seg.data.split_records` with ``split_seed`` (0: the split of notebook 04), or,
 with ``folds > 0``, fold ``fold`` of the patient-level K-fold cross-validation
 (:func:`data_prep.patient_kfold` with ``k=folds``, ``seed=split_seed`` and the validation share
@@ -60,6 +66,7 @@ class Recipe:
     threads: int = 1
     folds: int = 0
     fold: int = 0
+    arch_resolutions: Tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.folds < 0 or (self.folds and not 0 <= self.fold < self.folds) or self.folds == 1:
@@ -71,6 +78,10 @@ class Recipe:
         d["fractions"] = list(self.fractions)
         if not self.folds:  # the split by fractions: ids of tables made before folds existed hold
             del d["folds"], d["fold"]
+        if self.arch_resolutions:
+            d["arch_resolutions"] = list(self.arch_resolutions)
+        else:  # one resolution: likewise
+            del d["arch_resolutions"]
         return d
 
     @classmethod
@@ -78,6 +89,8 @@ class Recipe:
         d = dict(d)
         if "fractions" in d:
             d["fractions"] = tuple(d["fractions"])
+        if "arch_resolutions" in d:
+            d["arch_resolutions"] = tuple(int(r) for r in d["arch_resolutions"])
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown recipe fields: {sorted(unknown)}")
@@ -137,28 +150,30 @@ def train_row(task: Dict[str, Any]) -> Dict[str, Any]:
     recipe = Recipe.from_dict(task["recipe"])
     torch.set_num_threads(int(recipe.threads))
     arch = HybridSegArch.from_json(task["arch_json"])
-    if arch.resolution != recipe.resolution:
+    allowed = set(recipe.arch_resolutions) or {recipe.resolution}
+    if arch.resolution not in allowed:
         raise ValueError(f"arch {arch.arch_id} has resolution {arch.resolution}, the recipe "
-                         f"trains at {recipe.resolution}")
+                         f"trains at {sorted(allowed)}")
     seed, budget = int(task["seed"]), int(task["budget"])
     splits, info = load_split(recipe)
     in_ch = int(np.asarray(splits["train"][0]["image"]).shape[0])
     aug = {"crop_frac": recipe.crop_frac, "rotate_deg": recipe.rotate_deg}
-    train = make_loader(splits["train"], recipe.resolution, recipe.batch_size, train=True,
+    train = make_loader(splits["train"], arch.resolution, recipe.batch_size, train=True,
                         seed=seed, **aug)
-    val = make_loader(splits["val"], recipe.resolution, recipe.batch_size)
+    val = make_loader(splits["val"], recipe.resolution, recipe.batch_size)  # masks at this side
     with seeded(seed):
         model = build_model(arch, in_ch, 1)
     with torch.device("meta"):
         meta = build_model(arch, in_ch, 1)
     params = count_params(model)
-    flops = count_flops(meta, (1, in_ch, recipe.resolution, recipe.resolution))
+    flops = count_flops(meta, (1, in_ch, arch.resolution, arch.resolution))  # at its own side
     obj = SegObjective(w_transformer=0, w_complexity=0, w_entropy=0)
     t0 = time.perf_counter()
     res = train_model(model, train, None, obj, steps=budget, lr=recipe.lr,
                       weight_decay=recipe.weight_decay, seed=seed, device=recipe.device,
                       progress=False, restore_best=False, grad_clip=recipe.grad_clip)
-    _, agg = evaluate(model, val, device=recipe.device, hd95=False)
+    _, agg = evaluate(model, val, device=recipe.device, hd95=False,
+                      input_resolution=arch.resolution)
     wall = time.perf_counter() - t0
     tail = [h["total"] for h in res.history[-max(1, budget // 10):]]
     empty_spec = agg["empty_specificity"]
@@ -172,7 +187,7 @@ def train_row(task: Dict[str, Any]) -> Dict[str, Any]:
         "flops_bin": task.get("flops_bin"), "attn_group": task.get("attn_group"),
         "params": int(params), "flops": float(flops), "n_attn": int(arch.num_attn_blocks),
         "attn_share": float(arch.attn_share), "deep_attn_share": float(deep_attn_share(arch)),
-        "seed": seed, "budget": budget, "resolution": recipe.resolution,
+        "seed": seed, "budget": budget, "resolution": arch.resolution,
         "batch_size": recipe.batch_size, "data": info.get("dataset", recipe.data),
         "synthetic": bool(info.get("synthetic", False)),
         "n_train": len(splits["train"]), "n_val": len(splits["val"]),

@@ -1,8 +1,8 @@
 """The benchmark's architecture sample: stratified over FLOPs and over the attention share.
 
 The pool is drawn from :class:`~nascore.space.HybridSegSpace` with the resolution knob fixed to
-the training resolution (the benchmark trains every network at one resolution, so that knob is
-not part of the benchmark). Each pool architecture gets
+the training resolution, or, with the recipe's ``arch_resolutions``, drawn from those sides (the
+knob is then part of the benchmark). Each pool architecture gets
 
 * a **FLOPs bin**: the quantile bin of its FLOPs within the pool (``n_flops_bins`` bins, edges at
   the pool's quantiles, so each bin holds about the same share of the space);
@@ -61,17 +61,20 @@ def flops_bin(f: float, edges: np.ndarray) -> int:
 
 def stratified_sample(space, n: int, flops_fn: Callable[[HybridSegArch], float], *, seed: int = 0,
                       resolution: int = 64, n_flops_bins: int = 4, pool_size: int = 1500,
-                      progress: bool = False) -> Dict[str, Any]:
+                      progress: bool = False, resolutions: Optional[Sequence[int]] = None
+                      ) -> Dict[str, Any]:
     """``n`` distinct architectures, the same number per (FLOPs bin, attention group) stratum.
 
     Args:
         space: a :class:`~nascore.space.HybridSegSpace`; its resolution choices are replaced by
-            ``(resolution,)``.
+            ``resolutions``, or ``(resolution,)`` when that is None.
         n: architectures wanted (at least ``n_flops_bins * 3``).
         flops_fn: ``arch -> FLOPs`` at batch 1 (e.g. :class:`nascore.seg.cost.SegCostFn`'s
             ``flops``).
         seed: seed of the pool draw (``np.random.default_rng(seed)``).
-        resolution: the training resolution (px).
+        resolution: the training resolution (px) of every architecture, unless
+        resolutions: the input resolutions the architectures are drawn with (the space's
+            resolution knob; FLOPs, and so the FLOPs bins, are then at each one's own side).
         n_flops_bins: FLOPs quantile bins (at least 4 for the issue's protocol).
         pool_size: distinct architectures drawn before stratifying.
 
@@ -87,7 +90,8 @@ def stratified_sample(space, n: int, flops_fn: Callable[[HybridSegArch], float],
         raise ValueError(f"n={n} is smaller than the {n_strata} strata")
     if n > pool_size:
         raise ValueError(f"n={n} is larger than pool_size={pool_size}")
-    sp = dataclasses.replace(space, resolutions=(int(resolution),))
+    sp = dataclasses.replace(space, resolutions=tuple(int(r) for r in resolutions) if resolutions
+                             else (int(resolution),))
     rng = np.random.default_rng(seed)
     pool: List[HybridSegArch] = []
     seen = set()
