@@ -56,3 +56,27 @@ def test_gpu_cv04_on_the_cpu_keeps_every_finished_fold(tmp_path):
     with tarfile.open(out / "report.tgz") as t:
         assert json.load(t.extractfile("metrics.json"))["folds_done"] == [0]
     assert len(list(out.iterdir())) <= 8  # what a device call brings back
+
+
+def test_gpu_gt128_on_the_cpu_copies_every_table_out(tmp_path):
+    """The 128-px ground-truth command at smoke size on the CPU: the resolution knob is sampled
+    and every table comes back through $OUT (within the 8 files a device call returns)."""
+    import pandas as pd
+
+    pack = tmp_path / "pack"
+    assert subprocess.call([sys.executable, str(ROOT / "perf" / "gpu_pack.py"), "--data",
+                            "synthetic", "--out", str(pack), "--no-wheel"], cwd=ROOT) == 0
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PACK=str(pack), DATA=str(pack / "data" / "synthetic"),
+               NAME="hybrid_gpu_test", RES="64", ARCH_RES="32 64", BUDGETS="1 2", TAU="0.0",
+               N_ARCHS="6", WORKERS="1", DEVICE="cpu", BATCH="4", TIME_LIMIT="300",
+               KILL_AFTER="400", PYTHON=sys.executable, WORK=str(tmp_path / "work"),
+               EXTRA="--pool-size 24 --n-flops-bins 2 --pilot-archs 3 --n-second-seed 2 "
+                     "--executor serial")
+    r = subprocess.run(["bash", str(ROOT / "perf" / "gpu_gt128.sh")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    t = pd.read_csv(out / "hybrid_gpu_test.csv", comment="#")
+    assert len(t) >= 6 and set(t["resolution"]) <= {32, 64} and t["resolution"].nunique() == 2
+    assert (out / "hybrid_gpu_test_pilot.json").is_file() and len(list(out.iterdir())) <= 8
+    assert "exit 0" in r.stdout
