@@ -195,8 +195,8 @@ def load_tumour_batch(batch_size: int = 8, resolution: int = 64, seed: int = 0,
         ``((x, y), info)``: float32 images ``(B, C, r, r)``, each image and channel min-max
         scaled to [0, 1] as training scales them (MONAI ``ScaleIntensity``, channel-wise),
         float masks ``(B, 1, r, r)``;
-        ``info`` = ``{"source", "synthetic", "ids", "tag", "channels", "split"}`` (``source``
-        is the dataset label, ``tag`` its registry name for cache and history names,
+        ``info`` = ``{"source", "synthetic", "ids", "tag", "channels", "split", "dataset"}``
+        (``dataset``: its name, size and resolution in one line; ``source`` is the dataset label, ``tag`` its registry name for cache and history names,
         ``split`` the split used and the number of training patients).
 
     Raises:
@@ -229,7 +229,8 @@ def load_tumour_batch(batch_size: int = 8, resolution: int = 64, seed: int = 0,
     split = {"fractions": list(fractions), "seed": int(split_seed), "side": "train",
              "n_patients": len({r["group"] for r in train})}
     info = {"source": source, "synthetic": di["synthetic"], "tag": di["name"],
-            "channels": di["channels"], "ids": [str(pool[i]["id"]) for i in pick], "split": split}
+            "channels": di["channels"], "ids": [str(pool[i]["id"]) for i in pick], "split": split,
+            "dataset": di["description"]}
     return (x, y), info
 
 

@@ -121,6 +121,7 @@ def best_arch_payload(record, cfg: HybridSearchConfig, info: Dict[str, Any], his
             "budget": cfg.budget_info(), "pred_latency_ms": pred_latency_ms,
             "n_attn": arch.num_attn_blocks, "in_channels": cfg.in_channels,
             "out_channels": cfg.out_channels, "data": info["source"],
+            "dataset": info.get("dataset"),
             "synthetic": bool(info["synthetic"]), "batch_ids": info.get("ids"),
             "batch_split": info.get("split"),
             "search": {"strategy": cfg.strategy, "settings": dict(cfg.settings or {}),
@@ -187,7 +188,8 @@ def summary(history, frame: pd.DataFrame, cfg: HybridSearchConfig, info: Dict[st
     """Headline numbers for ``metrics.json``."""
     ok = frame[frame["status"] == "ok"]
     walls = [r.wall_s for r in history.records if math.isfinite(r.wall_s)]
-    return {"config": cfg.to_dict(), "data": info["source"], "synthetic": bool(info["synthetic"]),
+    return {"config": cfg.to_dict(), "data": info["source"], "dataset": info.get("dataset"),
+            "synthetic": bool(info["synthetic"]),
             "batch_ids": info.get("ids"), "batch_split": info.get("split"),
             "n_evals": len(history.records), "n_rejected": history.n_rejected,
             "n_failed": history.n_failed, "stop_reason": history.stop_reason,
