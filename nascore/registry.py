@@ -6,6 +6,7 @@ import the package too)."""
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from typing import Dict, Generic, Iterable, Iterator, List, Optional, TypeVar
 
@@ -112,4 +113,27 @@ def import_submodules(package: str, path: Iterable[str], skip: Iterable[str] = (
         except ImportError as e:
             raise ImportError(f"plug-in module {full} failed to import: {e}") from e
         out.append(full)
+    return out
+
+
+def load_plugins(names: Optional[str] = None) -> List[str]:
+    """Imports the plug-in modules ``names`` (default: ``$NASCORE_PLUGINS``), comma-separated
+    module names importable from the current path; returns the names imported. Called by
+    ``import nascore``, so a process that inherits the variable (a spawned worker, a prefill
+    job) registers the same plug-ins.
+
+    Raises:
+        ImportError: naming the plug-in that failed to import and the variable that named it.
+    """
+    raw = os.environ.get("NASCORE_PLUGINS", "") if names is None else names
+    out = []
+    for name in (n.strip() for n in raw.replace(" ", ",").split(",")):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(f"plug-in {name!r} (named in NASCORE_PLUGINS) failed to import: "
+                              f"{e}") from e
+        out.append(name)
     return out

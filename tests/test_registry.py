@@ -75,3 +75,56 @@ def test_registry_refuses_duplicates_and_names_unknowns():
     with pytest.raises(KeyError, match="unknown thing 'b'; known: a"):
         r.get("b")
     assert import_submodules("nascore", [], skip=()) == []
+
+
+PLUGIN = '''
+from torch import nn
+
+from nascore.block_types import register_block
+from nascore.blocks import register_builder
+
+register_block("plug_dw", knobs=("kernel",), label="pdw{kernel}", role="conv", colour="#123456")
+
+
+class PlugDW(nn.Module):
+    def __init__(self, spec, spatial_dims, dim, norm="batch"):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, spec.kernel, padding=spec.kernel // 2, groups=dim)
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
+register_builder("plug_dw", PlugDW)
+'''
+
+
+def test_a_plugin_module_named_in_the_environment_reaches_spawned_workers(tmp_path):
+    """NASCORE_PLUGINS=my_blocks: every process that imports nascore registers the block,
+    a spawned worker (as the search's pools and seg_prefill's jobs are) included."""
+    import os
+    import subprocess
+
+    (tmp_path / "my_blocks_plugin.py").write_text(PLUGIN)
+    env = dict(os.environ, NASCORE_PLUGINS="my_blocks_plugin",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    code = ("import multiprocessing as mp\n"
+            "def names(q):\n"
+            "    from nascore.block_types import BLOCKS\n"
+            "    q.put('plug_dw' in BLOCKS)\n"
+            "if __name__ == '__main__':\n"
+            "    import nascore\n"
+            "    from nascore.block_types import BLOCKS\n"
+            "    assert nascore.PLUGINS == ['my_blocks_plugin'] and 'plug_dw' in BLOCKS\n"
+            "    ctx = mp.get_context('spawn'); q = ctx.Queue()\n"
+            "    p = ctx.Process(target=names, args=(q,)); p.start()\n"
+            "    print('child sees it:', q.get(timeout=60)); p.join()\n")
+    (tmp_path / "run_it.py").write_text(code)  # spawn needs an importable __main__
+    r = subprocess.run([sys.executable, "run_it.py"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "child sees it: True" in r.stdout
+    bad = dict(env, NASCORE_PLUGINS="no_such_plugin_module")
+    r = subprocess.run([sys.executable, "-c", "import nascore"], cwd=tmp_path, env=bad,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "no_such_plugin_module" in r.stderr and "NASCORE_PLUGINS" in r.stderr
