@@ -62,6 +62,7 @@ The results (candidate frame, latency LUT, Pareto fronts, best arch, summary) ar
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -70,6 +71,7 @@ import numpy as np
 from data_prep import patient_split
 
 from ..arch import read_best_arch  # noqa: F401 - re-exported
+from ..block_types import BUILTIN_BLOCKS
 from ..cache import module_closure, source_hash
 from ..search import STRATEGIES, Constraints
 from ..search.objectives import HybridSegBuilder, ProxyObjective
@@ -250,9 +252,9 @@ def batch_fingerprint(batch) -> str:
 
 def scoring_version(proxy: str) -> str:
     """12-hex SHA-1 of what a hybrid-space score depends on beyond the batch and the proxy
-    sources :func:`~nascore.proxies.versions.code_version` hashes: the proxy's own version
-    (its module closure and data files such as v2's calibration) and the sources of the network
-    builder (:class:`~nascore.search.objectives.HybridSegBuilder` and what it imports)."""
+    and the settings: the proxy's own version (its module closure and data files such as v2's
+    calibration; another proxy's file added or edited changes nothing) and the sources of the
+    network builder (:class:`~nascore.search.objectives.HybridSegBuilder` and what it imports)."""
     import hashlib
 
     from ..proxies.versions import proxy_version
@@ -263,10 +265,8 @@ def scoring_version(proxy: str) -> str:
 
 def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=None):
     """The live proxy objective of the hybrid search (scores at the batch's resolution)."""
-    from ..proxies.versions import code_version
-
     ns = (f"hybridseg/{data_tag}/r{cfg.proxy_resolution}/b{cfg.batch_size}/"
-          f"c{cfg.in_channels}o{cfg.out_channels}/x{batch_fingerprint(batch)}/{code_version()}/"
+          f"c{cfg.in_channels}o{cfg.out_channels}/x{batch_fingerprint(batch)}/"
           f"v{scoring_version(cfg.proxy)}")
     return ProxyObjective(cfg.proxy, HybridSegBuilder(cfg.in_channels, cfg.out_channels), batch,
                           seed=cfg.seed, cache_path=cache_path, dataset=ns, resize=False)
@@ -274,16 +274,14 @@ def make_objective(cfg: HybridSearchConfig, batch, data_tag: str, cache_path=Non
 
 def history_name(cfg: HybridSearchConfig, data_tag: str, batch=None) -> str:
     """The history file name: everything the scores depend on beyond what the log's meta line
-    checks (data, proxy resolution/batch/channels, proxy code version, :func:`scoring_version`
-    and, given ``batch``, its :func:`batch_fingerprint`; the constraint is resumed), so that
-    changing any of them starts a fresh history instead of replaying scores of another
-    setting."""
-    from ..proxies.versions import code_version
-
+    checks (data, proxy resolution/batch/channels, :func:`scoring_version`: the proxy's own
+    code version and the builder's, and, given ``batch``, its :func:`batch_fingerprint`; the
+    constraint is resumed), so that changing any of them starts a fresh history instead of
+    replaying scores of another setting."""
     fp = "" if batch is None else f"__x{batch_fingerprint(batch)}"
     blocks = "" if cfg.block_types is None else "__blocks-" + "-".join(cfg.block_types)
     return (f"hybridseg__{data_tag}__{cfg.proxy}_r{cfg.proxy_resolution}b{cfg.batch_size}"
-            f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__code{code_version()}"
+            f"c{cfg.in_channels}o{cfg.out_channels}__{cfg.strategy}__"
             f"v{scoring_version(cfg.proxy)}{fp}__attn{cfg.min_attn_blocks}{blocks}__seed{cfg.seed}.jsonl")
 
 
@@ -302,6 +300,14 @@ def run_hybrid_search(cfg: HybridSearchConfig, objective, cost_fn: SegCostFn, hi
     is part of the algorithm).
     """
     st = STRATEGIES.get(cfg.strategy)(**dict(cfg.settings or {}))
+    own = [t for t in cfg.space().block_types if t not in BUILTIN_BLOCKS]
+    if own and (executor is not None or workers > 1 or dask or os.environ.get(
+            "NASCORE_DASK_SCHEDULER")) and not os.environ.get("NASCORE_PLUGINS"):
+        raise ValueError(f"block type(s) {own} are registered in this process only, and the "
+                         "search would score candidates in other processes that do not know "
+                         "them: put the block in a module of yours and name it in "
+                         "NASCORE_PLUGINS before the run starts (e.g. NASCORE_PLUGINS=my_blocks), "
+                         "or search with one worker")
     try:
         with (contextlib.nullcontext(executor) if executor is not None
               else search_executor(workers, dask)) as ex:

@@ -156,13 +156,14 @@ def make_objective(name: str, dataset: str = "cifar10", root=None, cache_path=No
     elif name.endswith("@live"):
         from ..bench.images import NUM_CLASSES, _key
         from ..proxies import PROXIES
-        from ..proxies.versions import code_version
+        from ..proxies.versions import builder_version, proxy_version
 
         proxy = name[: -len("@live")]
         if proxy not in PROXIES.names():
             raise ValueError(f"unknown live proxy {name!r}: use one of {PROXIES.names()}")
         batch, kind = live_batch(batch_size, seed, dataset, root)
-        ns = f"nb201/{dataset}/{kind}/b{batch_size}/{code_version()}"
+        # keyed by this proxy's own code and the builders' (another proxy's file changes nothing)
+        ns = f"nb201/{dataset}/{kind}/b{batch_size}/{proxy_version(proxy)}-{builder_version()}"
         obj = ProxyObjective(proxy, NB201Builder(NUM_CLASSES[_key(dataset)]), batch, seed=seed,
                              cache_path=cache_path, dataset=ns, resize=False)
     else:

@@ -102,7 +102,7 @@ class NotebookRun:
 
     def nb201_live(self) -> None:
         """Evolution with the LIVE ``hybrid`` proxy (cached per cell; ``live_budget`` evals)."""
-        from ..proxies.versions import code_version
+        from ..proxies.versions import builder_version, proxy_version
 
         p = self.p
         if not (self.has_nb201 and p["live_budget"] and p["live_seeds"]):
@@ -112,7 +112,8 @@ class NotebookRun:
                                 batch_size=p["live_batch_size"])
         self.live_hists = S.run_grid(["evolution"], {S.LIVE: live}, p["live_seeds"],
                                      p["live_budget"], self.hist_dir, self.settings,
-                                     tag=f"b{p['live_batch_size']}__code{code_version()}")
+                                     tag=f"b{p['live_batch_size']}__code"
+                                         f"{proxy_version(S.LIVE.split('@')[0])}-{builder_version()}")
         walls = [r.wall_s for h in self.live_hists.values() for r in h.records]
         print(f"live hybrid: {len(self.live_hists)} run(s) x {p['live_budget']} evals; median "
               f"{pd.Series(walls).median():.2f} s per new cell (cache hits are ~0 s)")
@@ -217,6 +218,10 @@ class NotebookRun:
         self.best = None
         if rec is None:
             self._note(note)
+            stale = self.out / "best_arch.json"
+            if stale.is_file():  # notebook 04 must not train an earlier run's architecture
+                stale.unlink()
+                self._note("no best architecture this run: the previous best_arch.json was removed")
         else:
             pred = float(frame.loc[frame["arch_id"] == rec.arch_id, "pred_latency_ms"].iloc[0])
             self.best = best = SH.best_arch_payload(rec, cfg, info, h, note, pred_latency_ms=pred)

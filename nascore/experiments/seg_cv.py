@@ -42,7 +42,9 @@ DICE_MARGIN, COST_FRAC = 0.01, 0.5
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nascore.experiments.seg_cv",
-                                description=__doc__.splitlines()[0])
+                                description=" ".join(__doc__.split("\n\n")[0].split()),
+                                epilog="PARAMS.yaml: notebook 04's parameters, e.g. "
+                                       "notebooks/params/full/04_segmentation_finetune.yaml")
     p.add_argument("params", nargs="?", default=None, help="notebook-04 parameter YAML")
     p.add_argument("--profile", default=None, help="smoke, default or full (default: the file's)")
     p.add_argument("--data", default=None, help="dataset name or prepared folder")
@@ -66,7 +68,14 @@ def setup(params: Dict[str, Any], folds: int, steps: Optional[int]):
     """``(records, info, arch, arch_source, config)`` of the parameters (see the module docstring)."""
     from ..seg import load_dataset
 
+    import torch
+
     p = dict(params)
+    if str(p.get("device", "auto")).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {p['device']!r} asked for, but torch sees no CUDA device here "
+                         "(use --device auto or cpu)")
+    if steps is not None and steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
     p["device"] = torch_setup(p)
     p["n_predictions"] = p.pop("n_overlay", 4)
     records, info = load_dataset(p["data"], resolution=p["resolution"],

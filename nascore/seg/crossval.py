@@ -62,8 +62,15 @@ class CVResults:
 
     def summary(self, n_boot: int = 2000) -> pd.DataFrame:
         """Per model: the metrics over all tested patients with bootstrap CIs (see
-        :func:`nascore.seg.pipeline.summarise`), costs averaged over folds."""
-        return summarise(self.table, self.per_case, n_boot=n_boot)
+        :func:`nascore.seg.pipeline.summarise`), costs averaged over folds; ``n_seeds`` and
+        ``n_folds`` count the seeds and folds, and each ``<m>_sd`` is the spread over the
+        model's (fold, seed) runs."""
+        out = summarise(self.table, self.per_case, n_boot=n_boot)
+        if len(out) and "fold" in self.table.columns:
+            g = self.table.groupby("model")
+            out["n_seeds"] = out["model"].map(g["seed"].nunique())
+            out["n_folds"] = out["model"].map(g["fold"].nunique())
+        return out
 
     def paired(self, reference: str = SEARCHED, n_boot: int = 2000) -> pd.DataFrame:
         """``reference - other`` for every other model: each metric's difference with a paired

@@ -60,7 +60,7 @@ from nascore.cost import count_flops, count_params, measure_latency
 
 from .ablation import VARIANTS, run_loss_ablation
 from .attn_swap import replace_attention
-from .baselines import build_baseline
+from .baselines import BASELINES, build_baseline
 from .data import make_loaders, split_records
 from .evaluate import evaluate, predict
 from .knob_search import pruned_model, search_knobs
@@ -264,10 +264,16 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
             evaluates afterwards from the finished checkpoints).
 
     Raises:
-        ValueError: ``only`` is a string or names a run this configuration does not switch on;
+        ValueError: an unknown baseline; ``steps < 1``; ``only`` is a string or names a run this
+            configuration does not switch on;
             ``train_only`` without ``config.checkpoint_root`` (the training would be lost).
     """
     cfg = config or SegPipelineConfig()
+    unknown_b = [b for b in cfg.baselines if b not in BASELINES]
+    if unknown_b:
+        raise ValueError(f"unknown baseline(s) {unknown_b}; known: {BASELINES.names()}")
+    if cfg.steps is not None and int(cfg.steps) < 1:
+        raise ValueError(f"steps must be >= 1 (or None: epochs x batches), got {cfg.steps}")
     if train_only and cfg.checkpoint_root is None:
         raise ValueError("train_only=True needs config.checkpoint_root: without checkpoints the "
                          "trained weights would be thrown away")

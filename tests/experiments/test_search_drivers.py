@@ -481,3 +481,21 @@ def test_hybrid_search_over_a_registered_block_type(tmp_path):
     finally:
         BLOCK_BUILDERS.unregister("dw_t")
         BLOCKS.unregister("dw_t")
+
+
+def test_a_block_only_this_process_knows_is_refused_before_workers_are_spawned(monkeypatch):
+    from nascore.block_types import BLOCKS, register_block
+    from nascore.blocks import BLOCK_BUILDERS, register_builder
+    from torch import nn
+
+    register_block("local_t", knobs=("kernel",), label="lt{kernel}", role="conv", colour="#111111")
+    register_builder("local_t", lambda spec, sd, dim, norm="batch": nn.Identity())
+    monkeypatch.delenv("NASCORE_PLUGINS", raising=False)
+    try:
+        cfg = SH.HybridSearchConfig(strategy="random", settings={}, budget=1,
+                                    block_types=("local_t", "attn"))
+        with pytest.raises(ValueError, match="NASCORE_PLUGINS"):
+            SH.run_hybrid_search(cfg, None, SH.SegCostFn(3, 1), workers=2)
+    finally:
+        BLOCK_BUILDERS.unregister("local_t")
+        BLOCKS.unregister("local_t")

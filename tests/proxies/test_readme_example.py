@@ -23,7 +23,10 @@ def _example() -> str:
 
 def test_readme_proxy_example_registers_and_scores():
     code = _example()
-    name = re.search(r'register_proxy\("(\w+)"', code).group(1)
+    readme_name = re.search(r'register_proxy\("(\w+)"', code).group(1)
+    # under a name of its own, so a user who saved the example as a proxy file keeps a green suite
+    name = readme_name + "_readme_test"
+    code = code.replace(f'"{readme_name}"', f'"{name}"')
     assert name not in PROXIES
     try:
         exec(compile(code, str(README), "exec"), {})

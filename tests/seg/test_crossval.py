@@ -37,6 +37,7 @@ def test_tiny_cross_validated_run(arch, cv_records, tmp_path, monkeypatch):
     assert (r.table["steps"] == 2).all() and len(r.search) == 5  # equal steps in every fold
     summ = r.summary(n_boot=50)
     assert (summ["n_patients"] <= 10).all() and "dice_patient_ci95_lo" in summ.columns
+    assert (summ["n_seeds"] == 1).all() and (summ["n_folds"] == 5).all()  # not fold x seed rows
     paired = r.paired(n_boot=50)
     assert list(paired["model"]) == ["searched_scratch", "unet", "dynunet"]
     assert {"dice_patient_diff", "dice_patient_diff_halfwidth", "hd95_diff_ci95_lo"} <= set(paired)
