@@ -147,6 +147,11 @@ def _run(args) -> int:
                            protect=sources)
         elif args.name == "kaggle_3m":
             check_out_dir(args.out, [args.src])
+            src = Path(args.src)
+            if (src / "manifest.csv").is_file() or ((src / "images").is_dir() and (src / "masks").is_dir()):
+                raise ValueError(f"{src} is a prepared or images/ + masks/ folder, not the kaggle_3m "
+                                 "download (patient folders of .tif pairs); use it directly as "
+                                 "data=<folder>, or prepare it with `python -m data_prep folder`")
             cfg = {"src": args.src, "groups": "lgg", "resolution": args.resolution}
             recs = load_folder(args.src, resolution=args.resolution, groups="lgg",
                                cache_dir=args.cache_dir, progress=progress, verbose=True)

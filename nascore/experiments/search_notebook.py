@@ -39,6 +39,20 @@ METRICS_NOTES = ["anytime value = true accuracy of the best-scored cell after n 
                  "have no published counterpart"]
 
 
+
+def _block_types(v):
+    """Notebook 03's ``seg_block_types`` as a tuple (None: the space's default).
+
+    Raises:
+        ValueError: a string instead of a list (``-p`` passes one; use ``-y``).
+    """
+    if v is None or (isinstance(v, (list, tuple)) and not v):
+        return None
+    if isinstance(v, str) or not isinstance(v, (list, tuple)):
+        raise ValueError(f"seg_block_types must be a list of block type names, got {v!r}; with "
+                         "papermill pass a list with -y 'seg_block_types: [conv, dwconv, attn]'")
+    return tuple(str(x) for x in v)
+
 class NotebookRun:
     """The state of one notebook-03 run (see the module docstring).
 
@@ -184,7 +198,7 @@ class NotebookRun:
             flops_budget_frac=p["flops_budget_frac"],
             resolutions=tuple(p["seg_resolutions"]) if p["seg_resolutions"] else None,
             min_attn_blocks=p["min_attn_blocks"], data=p["data"],
-            block_types=tuple(p["seg_block_types"]) if p.get("seg_block_types") else None)
+            block_types=_block_types(p.get("seg_block_types")))
         print("data:", info["source"], "| batch", tuple(batch[0].shape))
         if info["synthetic"]:
             self.notes.append("hybrid-space search scored on " + info["source"])

@@ -220,9 +220,10 @@ def resolve(data: str = "auto") -> Tuple[SegDataset, str]:
         return ds, "requested"
     path = _find_path(data)
     if path is None:
+        places = ", ".join(dict.fromkeys(str(d) for d in (Path.cwd(), repo_root(), data_root())))
         raise FileNotFoundError(
             f"data={data!r} is neither a dataset name ({', '.join(['auto', *DATASETS.names()])}) "
-            f"nor a folder (looked in {Path.cwd()}, {repo_root()} and {data_root()}); prepare "
+            f"nor a folder (looked in {places}); prepare "
             "one with: python -m data_prep folder --src YOUR_DATA --out FOLDER")
     if not (path / "manifest.csv").is_file():
         raise FileNotFoundError(f"{path} has no manifest.csv: it is not a prepared folder; prepare "

@@ -383,3 +383,11 @@ def test_umask_is_read_without_changing_it(monkeypatch):
             assert _umask() == 0o027
     finally:
         os.umask(old)
+
+
+def test_kaggle_3m_refuses_a_prepared_or_two_folder_tree(tmp_path, capsys):
+    src = tmp_path / "lgg_like"
+    img(src / "images" / "TCGA_A_1_1.png")
+    mask(src / "masks" / "TCGA_A_1_1_mask.png")
+    assert main(["kaggle_3m", "--src", str(src), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "not the kaggle_3m download" in capsys.readouterr().err

@@ -499,3 +499,12 @@ def test_a_block_only_this_process_knows_is_refused_before_workers_are_spawned(m
     finally:
         BLOCK_BUILDERS.unregister("local_t")
         BLOCKS.unregister("local_t")
+
+
+def test_seg_block_types_must_be_a_list():
+    from nascore.experiments.search_notebook import _block_types
+
+    assert _block_types(None) is None and _block_types([]) is None
+    assert _block_types(["conv", "attn"]) == ("conv", "attn")
+    with pytest.raises(ValueError, match="-y 'seg_block_types"):
+        _block_types('["conv","attn"]')
