@@ -156,6 +156,23 @@ def infer_mask_suffix(images: Sequence[Path], masks: Sequence[Path]) -> Optional
     return None
 
 
+def _suffix_hint(images: Sequence[Path], masks: Sequence[Path]) -> str:
+    """When most masks share one suffix that does not pair every image: which images lack it."""
+    stems = {p.stem for p in images}
+    counts: dict[str, int] = {}
+    for m in masks:
+        for s in {m.stem[i:] for i in range(1, len(m.stem)) if m.stem[:i] in stems}:
+            counts[s] = counts.get(s, 0) + 1
+    if not counts:
+        return ""
+    suffix = max(sorted(counts), key=lambda s: (counts[s], -len(s)))
+    paired = {m.stem[:-len(suffix)] for m in masks if m.stem.endswith(suffix)} & stems
+    lacking = sorted(stems - paired, key=_natural_key)
+    return (f". Note: {counts[suffix]} of {len(masks)} masks are <image stem>{suffix}, but "
+            f"{len(lacking)} image(s) have no such mask (e.g. {lacking[0] if lacking else '-'}); "
+            f"give --mask-suffix {suffix} once every image has one")
+
+
 def _ids(images: Sequence[Path], root: Path) -> list[str]:
     counts: dict[str, int] = {}
     for p in images:
@@ -210,19 +227,25 @@ def discover(root: Optional[os.PathLike] = None, images: Optional[os.PathLike] =
         by_dir: dict[Path, list[Path]] = {}
         for m in mask_files:
             by_dir.setdefault(m.parent, []).append(m)
+        hint = ""
         if mask_suffix is None and not _all_paired(img_files, everywhere):
             mask_suffix = infer_mask_suffix(img_files, mask_files)
             if mask_suffix is not None:
                 print(f"data_prep: every mask in {mask_root} is <image stem>{mask_suffix}: "
                       f"pairing by that suffix (give --mask-suffix to choose another)")
+            else:
+                hint = _suffix_hint(img_files, mask_files)
         local_of: dict[Path, _Pool] = {}
         pairs, used = [], {}
         for img in img_files:
             mdir = mask_root / img.parent.relative_to(img_root)
             if mdir not in local_of:
                 local_of[mdir] = _Pool(by_dir.get(mdir, []))
-            ms = _find_masks(img, (local_of[mdir], everywhere), mask_suffix, True,
-                             f"{mdir} and below {mask_root}")
+            try:
+                ms = _find_masks(img, (local_of[mdir], everywhere), mask_suffix, True,
+                                 f"{mdir} and below {mask_root}")
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"{e}{hint}") from None
             for m in ms:
                 if m in used:
                     raise ValueError(f"mask {m} matches two images, {used[m]} and {img}; rename "

@@ -391,3 +391,15 @@ def test_kaggle_3m_refuses_a_prepared_or_two_folder_tree(tmp_path, capsys):
     mask(src / "masks" / "TCGA_A_1_1_mask.png")
     assert main(["kaggle_3m", "--src", str(src), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "not the kaggle_3m download" in capsys.readouterr().err
+
+
+def test_a_mask_suffix_most_masks_share_is_named_when_some_image_lacks_it(tmp_path):
+    src = tmp_path / "d"
+    for i in range(5):
+        img(src / "images" / f"case{i}.png")
+        if i < 4:
+            mask(src / "masks" / f"case{i}_seg.png")
+    with pytest.raises(FileNotFoundError) as e:
+        load_folder(src)
+    msg = str(e.value)
+    assert "4 of 4 masks are <image stem>_seg" in msg and "case4" in msg
