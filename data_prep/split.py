@@ -60,13 +60,7 @@ def patient_split(records: Sequence[Mapping], fractions: Sequence[float] = (0.7,
     fr = [float(f) for f in fractions]
     if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
         raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got {fractions!r}")
-    groups, tumour = [], set()
-    for r in records:
-        if "group" not in r:
-            raise ValueError(f"record {r.get('id', '?')!r} has no 'group' key")
-        groups.append(str(r["group"]))
-        if _has_tumour(r):
-            tumour.add(groups[-1])
+    groups, tumour = _groups_and_tumour(records)
     uniq = sorted(set(groups))
     positive = [n for n, f in zip(SPLIT_NAMES, fr) if f > 0]
     if len(uniq) < len(positive):

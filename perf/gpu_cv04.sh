@@ -5,35 +5,25 @@
 # limit still returns every finished fold; then the pooled report of the finished folds
 # ($OUT/report.tgz: summary.csv, paired.csv, val_curves.csv, metrics.json).
 #
-#   OUT=/some/dir bash perf/gpu_cv04.sh              # on the device machine: $OUT is given
+#   OUT=results bash perf/gpu_cv04.sh                 # on the device machine: $OUT is given
 #
 # Needs .gpu_pack/ (python perf/gpu_pack.py, carried with the checkout): the data and the MONAI
 # wheel. Environment (defaults): PACK (.gpu_pack), DATA ($PACK/data/lgg_full_flair128), PARAMS
 # (perf/gpu_cv04.yaml), FOLDS ("0 1 2 3 4": the folds run now), K (5 folds in all), STEPS (740
 # optimisation steps per model), DEVICE (auto; cpu for the CPU test), PYTHON (python3),
-# TIME_LIMIT (seconds after which unfinished folds are stopped; default 330). Unpack the
+# SCRATCH (mktemp -d), WORK ($SCRATCH/work), TIME_LIMIT (seconds after which unfinished
+# folds are stopped; default 330). Unpack the
 # results here with: for f in FILES_AT/*.tgz; do tar xzf $f -C reports/full/04_segmentation_finetune_gpu128; done
 set -uo pipefail
 cd "$(dirname "$0")/.."
-: "${OUT:?set OUT to the folder whose files come back}"
-PACK=${PACK:-.gpu_pack}
-DATA=${DATA:-$PACK/data/lgg_full_flair128}
+source perf/gpu_common.sh
 PARAMS=${PARAMS:-perf/gpu_cv04.yaml}
 FOLDS=${FOLDS:-0 1 2 3 4}
 K=${K:-5}
 STEPS=${STEPS:-740}
 DEVICE=${DEVICE:-auto}
-PY=${PYTHON:-python3}
-WORK=${WORK:-/tmp/gpu_cv04}
-mkdir -p "$OUT" "$WORK"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-if ls "$PACK"/wheels/*.whl >/dev/null 2>&1; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$PACK"/wheels/*.whl || exit 2
-  export PYTHONPATH="$PYTHONPATH:/tmp/site"
-fi
-[ -d "$DATA" ] || { echo "no data at $DATA: run python perf/gpu_pack.py first" >&2; exit 2; }
-export NASCORE_GIT_SHA=${NASCORE_GIT_SHA:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+WORK=${WORK:-$SCRATCH/work}
+mkdir -p "$WORK"
 args=("$PARAMS" --profile full --data "$DATA" --folds "$K" --steps "$STEPS" --device "$DEVICE"
       --out "$WORK" --no-progress)
 t0=$(date +%s)

@@ -5,7 +5,7 @@
 # on the 128-px masks; the budget is chosen by the pilot rule (seed-to-seed Kendall tau >= TAU
 # on the pilot architectures, cheapest first). WORKERS training processes share the GPU.
 #
-#   OUT=/some/dir bash perf/gpu_gt128.sh        # on the device machine; resumable across calls
+#   OUT=results bash perf/gpu_gt128.sh        # on the device machine; resumable across calls
 #
 # Loses nothing: the job appends each finished row to its CSV atomically, and those files are
 # copied into $OUT every 15 s and at the end, so a call cut short returns every finished row.
@@ -14,24 +14,14 @@
 # (hybrid_lgg_gpu128), RES (128), ARCH_RES ("64 96 128"), BUDGETS ("600 1200 2400"), TAU
 # (0.75), N_ARCHS (120), WORKERS (12), DEVICE (cuda), BATCH (16), CHANNELS (1), TIME_LIMIT
 # (start no training after this many s; 280), KILL_AFTER (stop the job after this many s; 340),
-# PYTHON (python3), EXTRA (more arguments for python -m nascore.bench.hybrid_seg).
+# PYTHON (python3), SCRATCH (mktemp -d), WORK ($SCRATCH/work), EXTRA (more arguments for
+# python -m nascore.bench.hybrid_seg).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-: "${OUT:?set OUT to the folder whose files come back}"
-PACK=${PACK:-.gpu_pack}
-DATA=${DATA:-$PACK/data/lgg_full_flair128}
+source perf/gpu_common.sh
 NAME=${NAME:-hybrid_lgg_gpu128}
-PY=${PYTHON:-python3}
-WORK=${WORK:-/tmp/gpu_gt128}
-mkdir -p "$OUT" "$WORK"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-if ls "$PACK"/wheels/*.whl >/dev/null 2>&1; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$PACK"/wheels/*.whl || exit 2
-  export PYTHONPATH="$PYTHONPATH:/tmp/site"
-fi
-[ -d "$DATA" ] || { echo "no data at $DATA: run python perf/gpu_pack.py first" >&2; exit 2; }
-export NASCORE_GIT_SHA=${NASCORE_GIT_SHA:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+WORK=${WORK:-$SCRATCH/work}
+mkdir -p "$WORK"
 cp reports/benchmarks/"$NAME"* "$WORK"/ 2>/dev/null  # resume from the committed rows
 copy() { for f in "$WORK/$NAME"*; do [ -f "$f" ] && cp "$f" "$OUT"/; done; }
 ( while sleep 15; do copy; done ) &

@@ -14,7 +14,7 @@ and MONAI do not travel).
 Usage::
 
     python perf/gpu_pack.py                       # the default pack
-    python perf/gpu_pack.py --data synthetic --out /tmp/pack --no-wheel   # a tiny test pack
+    python perf/gpu_pack.py --data synthetic --out "$(mktemp -d)" --no-wheel   # a tiny test pack
 """
 
 from __future__ import annotations
