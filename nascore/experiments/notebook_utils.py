@@ -104,3 +104,16 @@ def notebook_defaults(path: os.PathLike) -> Dict[str, Any]:
         for n in names:
             out[n] = v
     return out
+
+
+def show(fig, path: os.PathLike) -> Path:
+    """Saves ``fig`` to ``path``, shows it in the notebook and closes it (:func:`save_and_close`
+    with ``show=True``); returns the path."""
+    return save_and_close(fig, path, show=True)
+
+
+def note(notes: list, text: str) -> None:
+    """Prints ``NOTE: text`` and appends ``text`` to ``notes`` (the list a notebook writes into
+    its ``metrics.json``)."""
+    print("NOTE:", text)
+    notes.append(text)

@@ -268,27 +268,3 @@ def test_prefill_scores_every_vit_when_n_vit_is_none_as_the_notebook_does(tmp_pa
     seen.clear()
     assert cli.prefill({"n_nb201": 0, "n_vit": 0}, cache_path=tmp_path / "c.sqlite") == 0
     assert not seen
-
-
-def test_notebook_run_without_data_skips_each_part_with_a_note(tmp_path, monkeypatch):
-    import json
-
-    from nascore.experiments.proxy_corr import notebook as nb
-
-    monkeypatch.setenv("NASCORE_DATA", str(tmp_path / "no_data"))
-    monkeypatch.setattr(nb, "reports_dir", lambda profile, name: tmp_path / profile / name)
-    (tmp_path / "smoke" / nb.NOTEBOOK).mkdir(parents=True)
-    params = {"profile": "smoke", "n_nb201": 5, "n_vit": 2, "proxies": ["params", "nope"],
-              "extra_proxies": [], "n_extra": None, "n_nb201_other": None, "vit_proxies": None,
-              "vit_source": None, "datasets": ["cifar10"], "batch_size": 8, "vit_batch_size": 8,
-              "input_kind": "real", "seed": 0, "n_boot": 10, "device": "cpu", "num_threads": 0,
-              "run_transnas_meta": True, "use_cache": False}
-    run = nb.NotebookRun(params)
-    run.score_nb201()
-    run.score_autoformer()
-    assert run.correlate().empty
-    assert run.reproduce() is None and run.figures() is None and run.meta_analysis() is None
-    m = json.loads(run.write_metrics().read_text())
-    assert m["nb201"] == {} and m["provenance"]["config"]["proxies"] == ["params", "nope"]
-    assert any("NB201 skipped" in n for n in m["notes"]) and "nope" in m["notes"][0]
-    assert sorted(f.name for f in run.out.iterdir()) == ["correlations.csv", "metrics.json"]

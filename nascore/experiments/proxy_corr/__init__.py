@@ -39,8 +39,8 @@ Modules, one concern each (everything public is re-exported here):
 hashes in the cache keys), :mod:`.scoring` (cached, shardable scoring; population aggregates),
 :mod:`.analysis` (correlations, matrices, timing, ``metrics.json``), :mod:`.references`
 (published values and the reproduction table), :mod:`.cli` (parallel cache prefill,
-``python -m nascore.experiments.proxy_corr``), :mod:`.notebook` (notebook 02, one method per
-cell).
+``python -m nascore.experiments.proxy_corr``), :mod:`.steps` (the stateless helpers notebook 02's cells
+call).
 """
 
 from ...proxies.versions import builder_version, code_version, proxy_version
@@ -69,7 +69,7 @@ from .inputs import (
                        truth_autoformer,
                        truth_nb201,
 )
-from .notebook import NotebookRun
+from . import steps
 from .references import (
                        NASLIB_NAMES,
                        PUBLISHED_NB201_CIFAR10,
@@ -82,7 +82,7 @@ from .references import (
 from .scoring import POPULATION_AGGREGATES, add_rank_aggregates, score_autoformer, score_nb201
 
 __all__ = [
-    "AUTOFORMER_KEY", "NASLIB_NAMES", "NB201_DATASETS", "NotebookRun", "POPULATION_AGGREGATES",
+    "AUTOFORMER_KEY", "NASLIB_NAMES", "NB201_DATASETS", "POPULATION_AGGREGATES",
     "PUBLISHED_NB201_CIFAR10", "PUBLISHED_SOURCE", "SURROGATE_NOTE", "add_rank_aggregates",
     "autoformer_rows", "builder_version", "code_version", "correlation_table", "default_cache_path",
     "default_split", "explain_reproduction", "has_images", "higher_is_better", "hybrid_fit_indices",
