@@ -80,3 +80,13 @@ def test_notebook_02_runs_without_data_and_notes_each_skip(tmp_path, monkeypatch
     assert m["nb201"] == {} and m["autoformer"] == {}
     assert "skipped" in m["hybrid_lgg"]  # the committed table is there, its LGG data is not
     assert m["provenance"]["config"]["proxies"][:2] == ["params", "flops"]
+
+
+def test_notebook_03_runs_without_data_on_the_labelled_synthetic_set(tmp_path, monkeypatch):
+    m = _run_without_data("03_search", tmp_path, monkeypatch)
+    text = " ".join(m["notes"])
+    assert "NB201 part skipped" in text and "latency searches skipped" in text
+    assert m["nb201"] is None and m["targets"] == {}
+    seg = m["hybrid_seg"]
+    assert seg["synthetic"] and "SYNTHETIC" in seg["data"] and seg["n_evals"] >= 1
+    assert any("SYNTHETIC" in n for n in m["notes"])

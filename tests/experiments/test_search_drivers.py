@@ -326,58 +326,31 @@ def test_seg_cost_prefill_covers_the_space():
     assert set(cost.lut().entries) == set(space_pieces(space, 1, 1)) | base
 
 
-def test_notebook_run_without_tables_skips_the_nb201_parts(tmp_path, monkeypatch):
+def test_notebook_03_helpers_merge_settings_and_check_block_types(tmp_path, monkeypatch):
     from nascore.experiments import search_notebook as sn
 
+    settings = sn.strategy_settings({"evolution": {"population": 4}})
+    assert settings["evolution"] == {"population": 4}
+    assert "blockwise" in settings  # merged over DEFAULT_SETTINGS
+    assert sn.block_types(None) is None and sn.block_types([]) is None
+    assert sn.block_types(["conv", "attn"]) == ("conv", "attn")
+    with pytest.raises(ValueError, match="seg_block_types must be a list.*-y"):
+        sn.block_types("conv,attn")
     monkeypatch.setenv("NASCORE_DATA", str(tmp_path / "no_data"))
-    monkeypatch.setattr(sn, "reports_dir", lambda profile, name: tmp_path / profile / name)
-    monkeypatch.setattr(sn, "repo_root", lambda: tmp_path)
-    params = {"profile": "smoke", "dataset": "cifar10", "strategies": ["random"],
-              "objectives": ["oracle"], "strategy_settings": {"evolution": {"population": 4}},
-              "seeds": [0], "budget": 3, "latency_devices": ["raspi4"],
-              "latency_objectives": ["oracle"], "latency_budget": 3, "live_budget": 2,
-              "live_seeds": [0], "live_batch_size": 4, "data": "synthetic", "num_threads": 0}
-    run = sn.NotebookRun(params)
-    assert run.config["strategy_settings"]["evolution"] == {"population": 4}
-    assert "blockwise" in run.config["strategy_settings"]  # merged over DEFAULT_SETTINGS
-    run.nb201()
-    run.nb201_live()
-    assert run.nb201_results() is None and run.latency() is None and run.targets() == {}
-    assert run.notes == ["NB201 part skipped: tables not found",
-                         "latency searches skipped: tables not found"]
+    assert sn.available_tables() == {"nb201": False, "hw_nas_bench": False}
 
 
-def test_notebook_hybrid_search_passes_workers_and_dask(tmp_path, monkeypatch):
+def test_notebook_03_save_best_removes_a_stale_best_arch(tmp_path):
+    from types import SimpleNamespace
+
     from nascore.experiments import search_notebook as sn
 
-    monkeypatch.setattr(sn, "reports_dir", lambda profile, name: tmp_path / profile / name)
-    monkeypatch.setattr(sn, "repo_root", lambda: tmp_path)
-    seen = {}
-
-    def fake_search(cfg, obj, cost, path, progress=False, workers=1, dask=None):
-        seen.update(workers=workers, dask=dask, path=path)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(sn.SH, "run_hybrid_search", fake_search)
-    monkeypatch.setattr(sn.SH, "make_objective", lambda *a, **k: None)
-    params = {"profile": "smoke", "strategy_settings": {}, "data": "synthetic", "num_threads": 0,
-              "proxy_batch_size": 2, "proxy_resolution": 32, "seg_seed": 0,
-              "seg_strategy": "evolution", "seg_settings": {"batch_size": 2}, "seg_budget": 2,
-              "flops_budget_frac": 0.5, "seg_resolutions": [64], "min_attn_blocks": 1,
-              "seg_workers": 2, "dask": ""}
-    run = sn.NotebookRun(params)
-    with pytest.raises(RuntimeError, match="stop here"):
-        run.hybrid_search()
-    assert seen.pop("path").name.count("__x") == 1  # the history is keyed by the batch
-    assert seen == {"workers": 2, "dask": ""}
-    loaded = {}
-    real = sn.SH.load_tumour_batch
-    monkeypatch.setattr(sn.SH, "load_tumour_batch",
-                        lambda *a, **k: loaded.update(k) or real(*a, **k))
-    run = sn.NotebookRun(dict(params, split_seed=1))
-    with pytest.raises(RuntimeError, match="stop here"):
-        run.hybrid_search()
-    assert loaded["split_seed"] == 1  # notebook 03's split_seed reaches the batch
+    stale = tmp_path / "best_arch.json"
+    stale.write_text("{}")
+    empty = SimpleNamespace(records=[])
+    best, notes = sn.save_best(tmp_path, empty, None, SimpleNamespace(min_attn_blocks=1), {})
+    assert best is None and not stale.exists()
+    assert notes[-1].startswith("no best architecture this run")
 
 
 def test_notebook_04_refuses_an_arch_searched_on_another_split(tmp_path):
@@ -499,12 +472,3 @@ def test_a_block_only_this_process_knows_is_refused_before_workers_are_spawned(m
     finally:
         BLOCK_BUILDERS.unregister("local_t")
         BLOCKS.unregister("local_t")
-
-
-def test_seg_block_types_must_be_a_list():
-    from nascore.experiments.search_notebook import _block_types
-
-    assert _block_types(None) is None and _block_types([]) is None
-    assert _block_types(["conv", "attn"]) == ("conv", "attn")
-    with pytest.raises(ValueError, match="-y 'seg_block_types"):
-        _block_types('["conv","attn"]')
