@@ -1,4 +1,5 @@
-"""Small helpers shared by the notebook drivers (``NotebookRun`` of notebooks 02-04)."""
+"""Small helpers the notebooks' cells share: threads and device, showing and saving figures,
+notes, and reading a notebook's parameters cell."""
 
 from __future__ import annotations
 

@@ -27,17 +27,13 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from ..paths import repo_root, reports_dir
+from ..paths import reports_dir
 from ..provenance import write_csv, write_metrics
 from ..seg.crossval import run_cv
-from . import seg_finetune as sf
-from .notebook_utils import torch_setup
+from .seg_notebook import COST_FRAC, DICE_MARGIN, HALFWIDTH_TARGET, cv_config, cv_metrics, cv_targets, prepare  # noqa: F401
 from .seg_prefill import load_params
 
 NAME = "04_segmentation_finetune_cv"
-#: The targets of the cross-validated comparison (fixed before any fold was run).
-HALFWIDTH_TARGET = 0.03
-DICE_MARGIN, COST_FRAC = 0.01, 0.5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,50 +61,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def setup(params: Dict[str, Any], folds: int, steps: Optional[int]):
-    """``(records, info, arch, arch_source, config)`` of the parameters (see the module docstring)."""
-    from ..seg import load_dataset
+    """``(records, info, arch, arch_source, config)`` of the parameters (see the module docstring),
+    prepared as notebook 04 prepares them (:func:`~.seg_notebook.prepare`).
 
+    Raises:
+        ValueError: CUDA asked for but absent, ``steps < 1``, or a bad parameter (named).
+    """
     import torch
 
-    p = dict(params)
-    if str(p.get("device", "auto")).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {p['device']!r} asked for, but torch sees no CUDA device here "
+    if str(params.get("device", "auto")).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {params['device']!r} asked for, but torch sees no CUDA device here "
                          "(use --device auto or cpu)")
     if steps is not None and steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
-    p["device"] = torch_setup(p)
-    p["n_predictions"] = p.pop("n_overlay", 4)
-    records, info = load_dataset(p["data"], resolution=p["resolution"],
-                                 synthetic=dict(n_patients=p["synthetic_patients"],
-                                                slices_per_patient=p["synthetic_slices"], seed=0),
-                                 cache_dir=repo_root() / "reports" / "cache" / sf.NOTEBOOK)
-    ia = p["input_arch"]
-    path = (sf.best_arch_path(p["profile"]) if ia == "auto" else
-            None if ia == "default" else repo_root() / ia)
-    arch, source = sf.load_input_arch(path, resolution=p["resolution"])
-    cfg = sf.pipeline_config(p)
-    cfg.folds, cfg.steps = int(folds), steps
-    return records, info, arch, source, cfg
+    run = prepare(params)
+    cfg = run["cfg"]
+    cfg.folds, cfg.steps, cfg.checkpoint_root = int(folds), steps, None
+    return run["records"], run["info"], run["arch"], run["arch_source"], cfg
 
 
-def targets(summary, paired) -> Dict[str, Any]:
-    """The targets as measured: the paired CI half-width of per-patient Dice (searched vs
-    ``hctnet_like``) ≤ :data:`HALFWIDTH_TARGET`; the searched hybrid ≥ ``hctnet_like`` +
-    :data:`DICE_MARGIN` per-patient Dice at ≤ :data:`COST_FRAC` of its FLOPs and params."""
-    s = summary.set_index("model")
-    if not {sf.HCT, "searched"} <= set(s.index):
-        return {"note": "searched or hctnet_like missing from the finished folds"}
-    row = paired.set_index("model").loc[sf.HCT]
-    out = {"dice_patient_diff": float(row["dice_patient_diff"]),
-           "dice_patient_diff_ci95": [float(row["dice_patient_diff_ci95_lo"]),
-                                      float(row["dice_patient_diff_ci95_hi"])],
-           "dice_patient_diff_halfwidth": float(row["dice_patient_diff_halfwidth"]),
-           "flops_ratio": float(s.loc["searched", "flops"] / s.loc[sf.HCT, "flops"]),
-           "params_ratio": float(s.loc["searched", "params"] / s.loc[sf.HCT, "params"])}
-    out["halfwidth_met"] = out["dice_patient_diff_halfwidth"] <= HALFWIDTH_TARGET
-    out["dice_met"] = out["dice_patient_diff"] >= DICE_MARGIN
-    out["cost_met"] = out["flops_ratio"] <= COST_FRAC and out["params_ratio"] <= COST_FRAC
-    return out
+#: The targets as measured (kept under this name for the command's users).
+targets = cv_targets
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -122,8 +95,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             p["device"] = a.device
         records, info, arch, source, cfg = setup(p, a.folds, a.steps)
         out = Path(a.out) if a.out else reports_dir(p["profile"], NAME)
-        key = sf.run_key(arch, info, cfg.to_dict())
-        cfg.checkpoint_root = str(out / "checkpoints" / key)
+        cfg, key = cv_config(cfg, arch, info, out, a.folds, a.steps)
         cfg.progress = not a.no_progress
         print(f"data: {info['description']} | input arch: {source} | {a.folds} folds, "
               f"{a.steps or 'epochs x batches'} steps | -> {out}")
@@ -135,21 +107,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    done = sorted({int(f) for f in cv.table["fold"]}) if len(cv.table) else []
     config = {**p, "folds": a.folds, "steps": a.steps, "data_info": info,
               "input_arch_source": source, "input_arch_id": arch.arch_id, "run_key": key}
-    metrics: Dict[str, Any] = {
-        "dataset": info["description"], "folds": a.folds, "folds_done": done,
-        "complete": len(done) == a.folds, "steps": a.steps,
-        "patients_per_fold": {str(i): sum(1 for f in cv.assignment.values() if f == i)
-                              for i in range(a.folds)},
-        "n_patients_tested": int(cv.per_case["group"].nunique()) if len(cv.per_case) else 0}
-    if done:
-        summary, paired = cv.summary(), cv.paired()
-        write_csv(out / "summary.csv", summary, config, cfg.split_seed)
-        write_csv(out / "paired.csv", paired, config, cfg.split_seed)
+    metrics: Dict[str, Any] = {"dataset": info["description"], **cv_metrics(cv, a.folds, a.steps)}
+    if metrics["folds_done"]:
+        write_csv(out / "summary.csv", cv.summary(), config, cfg.split_seed)
+        write_csv(out / "paired.csv", cv.paired(), config, cfg.split_seed)
         write_csv(out / "val_curves.csv", cv.val_curves, config, cfg.split_seed)
-        metrics["targets"] = targets(summary, paired)
     write_metrics(out / "metrics.json", metrics, config, cfg.split_seed)
     print(json.dumps({k: metrics[k] for k in ("folds_done", "complete", "n_patients_tested")}))
     return 0

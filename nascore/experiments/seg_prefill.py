@@ -50,7 +50,7 @@ from ..paths import PROFILES, repo_root
 from ..progress import tqdm
 from ..provenance import provenance, write_json
 from .notebook_utils import notebook_defaults
-from .seg_notebook import NotebookRun
+from .seg_notebook import prepare
 
 NOTEBOOK = "notebooks/04_segmentation_finetune.ipynb"
 #: Relative cost per optimisation step at 64 px on one CPU core (measured, unetr = 1; see the
@@ -152,8 +152,8 @@ def run_one(p: Dict[str, Any], seed: Optional[int], name: Optional[str]) -> None
         q.update(loss_ablation=False, ablation_seeds=None)
     elif p.get("ablation_seeds") is not None:
         q["ablation_seeds"] = one
-    run = NotebookRun(q)
-    run_pipeline(run.arch, run.records, run.cfg, only=set() if name is None else {name},
+    run = prepare(q)
+    run_pipeline(run["arch"], run["records"], run["cfg"], only=set() if name is None else {name},
                  train_only=True)
 
 
@@ -287,8 +287,8 @@ def checkpoint_root(p: Dict[str, Any]) -> Path:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = NotebookRun(dict(p, progress=False))
-    return Path(run.cfg.checkpoint_root)
+        run = prepare(dict(p, progress=False))
+    return Path(run["cfg"].checkpoint_root)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

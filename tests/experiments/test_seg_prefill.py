@@ -212,11 +212,8 @@ def test_run_one_trains_without_evaluating(monkeypatch):
 
     calls = []
 
-    class FakeRun:
-        def __init__(self, q):
-            self.arch, self.records, self.cfg = "arch", "records", q
-
-    monkeypatch.setattr(seg_prefill, "NotebookRun", FakeRun)
+    monkeypatch.setattr(seg_prefill, "prepare",
+                        lambda q: {"arch": "arch", "records": "records", "cfg": q})
     monkeypatch.setattr(nascore.seg, "run_pipeline",
                         lambda arch, records, cfg, **kw: calls.append((cfg, kw)))
     p = seg_prefill.load_params(None, "smoke")
