@@ -30,7 +30,15 @@ from typing import Any, Dict, Optional, Sequence
 from ..paths import reports_dir
 from ..provenance import write_csv, write_metrics
 from ..seg.crossval import run_cv
-from .seg_notebook import COST_FRAC, DICE_MARGIN, HALFWIDTH_TARGET, cv_config, cv_metrics, cv_targets, prepare  # noqa: F401
+from .seg_notebook import (  # noqa: F401
+    COST_FRAC,
+    DICE_MARGIN,
+    HALFWIDTH_TARGET,
+    cv_config,
+    cv_metrics,
+    cv_targets,
+    prepare,
+)
 from .seg_prefill import load_params
 
 NAME = "04_segmentation_finetune_cv"
