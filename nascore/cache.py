@@ -17,6 +17,7 @@ primitive it uses invalidates exactly the scores that depend on it.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import json
@@ -51,12 +52,21 @@ def _is_module(name: str) -> bool:
 
 
 def _imports(name: str, package: str) -> List[str]:
-    """Modules of ``package`` that module ``name`` imports (anywhere in its source), by AST."""
+    """Modules of ``package`` that module ``name`` imports (anywhere in its source), by AST
+    (cached per source file, keyed by its modification time and size)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return []
-    tree = ast.parse(Path(spec.origin).read_text(), filename=spec.origin)
-    here = name if spec.submodule_search_locations is not None else name.rpartition(".")[0]
+    st = os.stat(spec.origin)
+    return list(_parsed_imports(name, package, spec.origin, spec.submodule_search_locations is not None,
+                                st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_imports(name: str, package: str, origin: str, is_package: bool, mtime_ns: int,
+                    size: int) -> tuple:
+    tree = ast.parse(Path(origin).read_text(), filename=origin)
+    here = name if is_package else name.rpartition(".")[0]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -71,7 +81,7 @@ def _imports(name: str, package: str) -> List[str]:
             found += subs
             if node.module or len(subs) < len(node.names):  # not only submodules of a package
                 found.append(base)
-    return [m for m in found if (m == package or m.startswith(package + ".")) and _is_module(m)]
+    return tuple(m for m in found if (m == package or m.startswith(package + ".")) and _is_module(m))
 
 
 def module_closure(roots: Iterable[str], package: str = "nascore") -> List[str]:

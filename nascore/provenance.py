@@ -12,7 +12,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from data_prep._files import atomic_write_bytes, atomic_write_text  # noqa: F401 - re-exported
 
@@ -37,8 +37,20 @@ def git_sha() -> str:
         return fallback
 
 
+#: Entries every provenance record gains: ``name -> fn(config) -> JSON value``. A layer above
+#: registers its own (:mod:`nascore.proxies` records the proxies' code versions), so this
+#: module imports nothing above it.
+PROVENANCE_EXTRAS: Dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+
+
+def register_provenance_extra(name: str, fn: Callable[[Mapping[str, Any]], Any]) -> None:
+    """Adds ``name: fn(config)`` to every later :func:`provenance` record."""
+    PROVENANCE_EXTRAS[name] = fn
+
+
 def provenance(config: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> dict:
-    """A provenance record: config, seed, git SHA, UTC timestamp and versions."""
+    """A provenance record: config, seed, git SHA, UTC timestamp and versions (plus the
+    :data:`PROVENANCE_EXTRAS`, e.g. ``proxy_versions``; one that fails records why)."""
     import numpy as np
 
     rec = {
@@ -56,6 +68,11 @@ def provenance(config: Optional[Mapping[str, Any]] = None, seed: Optional[int] =
         rec["torch"] = torch.__version__
     except ImportError:  # pragma: no cover
         pass
+    for name, fn in PROVENANCE_EXTRAS.items():
+        try:
+            rec[name] = fn(rec["config"])
+        except Exception as e:  # noqa: BLE001 - provenance must not stop a result being written
+            rec[name] = f"unavailable: {type(e).__name__}: {e}"
     return rec
 
 

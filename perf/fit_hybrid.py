@@ -49,7 +49,7 @@ from nascore.bench.nb201 import build_nb201_net
 from nascore.bench.tables import load_nb201_accuracy
 from nascore.paths import repo_root
 from nascore.proxies import score
-from nascore.proxies import hybrid as H
+from nascore.proxies.hybrid import hybrid_v1 as H
 
 OUT = repo_root() / "reports" / "benchmarks" / "hybrid_fit"
 

@@ -117,4 +117,4 @@ def test_proxy_version_covers_the_proxy_and_its_primitives():
     mods = module_closure([PROXIES.get("synflow").fn.__module__, "nascore.proxies.harness"])
     assert {"nascore.proxies.synflow", "nascore.proxies.signals", "nascore.proxies._utils",
             "nascore.proxies.base", "nascore.proxies.harness"} <= set(mods)
-    assert "nascore.proxies.hybrid" not in mods and "nascore.proxies.dss" not in mods
+    assert "nascore.proxies.hybrid.hybrid_v1" not in mods and "nascore.proxies.dss" not in mods

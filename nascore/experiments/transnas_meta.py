@@ -10,7 +10,7 @@ The rule (fixed in advance, nothing is fitted on the reported data): every ``hyb
 component that has a published counterpart (:data:`HYBRID_TO_PUBLISHED`) is ranked over the
 population and the log-ranks are summed, ``Σ_k w_k log(rank_k / N)``
 (:func:`nascore.proxies.rank_aggregate`, AZ-NAS's aggregation), with ``w_k`` the ``hybrid``
-weight of that component (:data:`nascore.proxies.hybrid.WEIGHTS`, fitted on our own NB201
+weight of that component (:data:`nascore.proxies.hybrid.hybrid_v1.WEIGHTS`, fitted on our own NB201
 components of a disclosed 200-cell split, never on these tables; ``rule_equal_spearman`` reports
 the unweighted rule, all ``w_k = 1``, too). Missing
 or failed scores rank worst. Components without a published counterpart (AZ-NAS
@@ -59,13 +59,13 @@ _ID_COLUMNS = {"task", "net", "idx", "arch_str", "val_accuracy", "val_acc", "ran
 
 
 def hybrid_rule_spec() -> tuple:
-    """``(components, weights)`` of the ``hybrid`` proxy, read from :mod:`nascore.proxies.hybrid`.
+    """``(components, weights)`` of the ``hybrid`` proxy, read from :mod:`nascore.proxies.hybrid.hybrid_v1`.
 
     Falls back to :data:`HYBRID_TO_PUBLISHED`'s keys with unit weights if that module does not
     define ``COMPONENTS``/``WEIGHTS``.
     """
     try:
-        from ..proxies import hybrid as H
+        from ..proxies.hybrid import hybrid_v1 as H
 
         comps = tuple(getattr(H, "COMPONENTS"))
         weights = {k: float(getattr(H, "WEIGHTS", {}).get(k, 1.0)) for k in comps}
@@ -119,15 +119,15 @@ def rule_score(table: pd.DataFrame, mapping: Mapping[str, str],
 
 
 def v2_mirror(table: pd.DataFrame, rule=None) -> tuple:
-    """``rule`` (default ``hybrid`` v2's, :data:`nascore.proxies.hybrid_v2.RULE`; same
+    """``rule`` (default ``hybrid`` v2's, :data:`nascore.proxies.hybrid.hybrid_v2.RULE`; same
     normalisation, equal weights) over the components that have a published column
     (:data:`V2_TO_PUBLISHED`; FLOPs and params map to the published ``flops``/``params``).
 
     Returns:
         ``(values or None, columns used, components missing)``.
     """
-    from ..proxies.hybrid_rule import Rule, population_values
-    from ..proxies.hybrid_v2 import RULE as V2_RULE
+    from ..proxies.hybrid.rule import Rule, population_values
+    from ..proxies.hybrid.hybrid_v2 import RULE as V2_RULE
 
     RULE = rule or V2_RULE
     avail = set(proxy_columns(table))

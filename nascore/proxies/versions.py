@@ -27,7 +27,7 @@ def _hash_files(rels) -> str:
     root = repo_root()
     for rel in rels:
         p = root / rel
-        files = sorted(p.glob("*.py")) if p.is_dir() else [p]
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:
             if f.is_file():
                 h.update(f.relative_to(root).as_posix().encode())

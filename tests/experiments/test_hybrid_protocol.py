@@ -6,7 +6,7 @@ import pytest
 
 from nascore.experiments.hybrid_protocol import (components_table, fit_table, lgg_split,
                                                  lobo_table, report_rows, select)
-from nascore.proxies.hybrid_rule import Rule
+from nascore.proxies.hybrid.rule import Rule
 
 
 def _bench(n, good, rng, noise=0.3):

@@ -74,3 +74,12 @@ def test_the_committed_full_summary_is_current():
         pytest.skip("no reports/full results in this checkout")
     body = lambda t: [l for l in t.splitlines() if l.startswith("|") or l.startswith("## ")]
     assert body(R.render(full, readme)) == body(readme.read_text())
+
+
+def test_a_path_may_name_alternatives_for_renamed_fields():
+    m = {"s": [{"objective": "hybrid_rule@published", "v": 1.5}]}
+    [(label, v, src)] = R.key_numbers("x", {**m, "key_numbers": [
+        {"label": "l", "path": "s[objective=hybrid_v1@published].v | s[objective=hybrid_rule@published].v"}]})
+    assert v == 1.5
+    [(_, v, _)] = R.key_numbers("x", {**m, "key_numbers": [{"label": "l", "path": "s[objective=z].v | q"}]})
+    assert v is None

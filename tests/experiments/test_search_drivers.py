@@ -97,6 +97,14 @@ def test_target_checks_honest_flags():
     json.dumps(S.target_checks(one_seed, reg), allow_nan=False)
 
 
+def test_the_rule_objective_is_named_after_the_version_it_mirrors(data_root):
+    needs_nb201()
+    assert S.RULE == "hybrid_v1@published"
+    new, old = S.make_objective(S.RULE), S.make_objective("hybrid_rule@published")  # the old name reads
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    assert new.objective(cell) == old.objective(cell)
+
+
 def test_unknown_objective_and_device():
     with pytest.raises(ValueError, match="unknown objective"):
         S.make_objective("nope")
@@ -110,7 +118,7 @@ def test_unknown_objective_and_device():
 
 def test_history_file_names_are_file_safe(tmp_path):
     p = S.history_file(tmp_path, S.RULE, "evolution", 3, tag="raspi4_latency")
-    assert p.parent == tmp_path and p.name == "hybrid_rule-published__evolution__raspi4_latency__seed3.jsonl"
+    assert p.parent == tmp_path and p.name == "hybrid_v1-published__evolution__raspi4_latency__seed3.jsonl"
 
 
 # ----------------------------------------------------------------------------- NB201 tables

@@ -11,7 +11,7 @@ from nascore.bench.nb201 import build_nb201_net
 from nascore.bench.vit import build_autoformer_vit
 from nascore.build import build_model
 from nascore.proxies import score
-from nascore.proxies import hybrid as H
+from nascore.proxies.hybrid import hybrid_v1 as H
 from nascore.proxies.signals import log_abs_sum, log_nuclear
 
 pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run

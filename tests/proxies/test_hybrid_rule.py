@@ -1,4 +1,4 @@
-"""The torch-free rule algebra of hybrid v2 (nascore.proxies.hybrid_rule)."""
+"""The torch-free rule algebra of hybrid v2 (nascore.proxies.hybrid.rule)."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nascore.proxies.hybrid_rule import (COST_BUDGET, POOL, Calibration, Rule, candidates,
+from nascore.proxies.hybrid.rule import (COST_BUDGET, POOL, Calibration, Rule, candidates,
                                          component_row, population_values)
 
 pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run
@@ -71,7 +71,7 @@ def test_calibration_matches_population_for_z_and_roundtrips():
 
 
 def test_calibrated_rank_is_monotone_bounded_and_orders_failures_last():
-    from nascore.proxies.hybrid_rule import TAIL
+    from nascore.proxies.hybrid.rule import TAIL
 
     rng = np.random.default_rng(1)
     cal = Calibration.from_table(pd.DataFrame({"log_dss": rng.normal(size=200)}))

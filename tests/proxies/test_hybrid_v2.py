@@ -13,8 +13,8 @@ from nascore.bench.vit import build_autoformer_vit
 from nascore.build import build_model
 from nascore.paths import repo_root
 from nascore.proxies import PROXIES, score
-from nascore.proxies import hybrid_v2 as V2
-from nascore.proxies.hybrid_rule import Rule
+from nascore.proxies.hybrid import hybrid_v2 as V2
+from nascore.proxies.hybrid.rule import Rule
 
 pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run
 

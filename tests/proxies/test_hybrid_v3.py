@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,10 +13,10 @@ from nascore.bench.nb201 import build_nb201_net
 from nascore.build import build_model
 from nascore.paths import repo_root
 from nascore.proxies import PROXIES, score
-from nascore.proxies import hybrid_v3 as V3
+from nascore.proxies.hybrid import hybrid as V3
 from nascore.proxies.harness import _run
-from nascore.proxies.hybrid_rule import POOL, Rule
-from nascore.proxies.rule_proxy import FAMILIES
+from nascore.proxies.hybrid.rule import POOL, Rule
+from nascore.proxies.hybrid.calibrated import FAMILIES
 from nascore.experiments.hybrid_protocol.cost import rule_spec
 
 pytestmark = pytest.mark.numeric_pin  # rerun under scalar kernels by .ci/run
@@ -91,7 +92,7 @@ def test_bad_batches_are_refused_by_name():
     """A rule reading the task loss (log_snip) refuses a batch without targets; integer inputs
     and targets of another length are bad input, not a crash deep in the noise pass."""
     from nascore.proxies.base import ProxyFailure
-    from nascore.proxies.rule_proxy import check_batch
+    from nascore.proxies.hybrid.calibrated import check_batch
 
     with pytest.raises(ProxyFailure, match="targets"):
         check_batch(Rule(("log_snip", "naswot_noise"), "rank"), (torch.zeros(1), None))
@@ -113,16 +114,50 @@ def test_data_components_come_from_their_proxies():
     assert r.extra["naswot_data"] == pytest.approx(score("naswot", net, batch).value)
 
 
-@pytest.mark.parametrize("name,module", [("hybrid", "hybrid_v3"), ("hybrid_v2", "hybrid_v2")])
-def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path, name, module):
+@pytest.mark.parametrize("name", ["hybrid", "hybrid_v2"])
+def test_cache_version_follows_the_calibration_file(monkeypatch, tmp_path, name):
     import importlib
 
     from nascore.proxies.versions import proxy_version
 
-    mod = importlib.import_module(f"nascore.proxies.{module}")
+    mod = importlib.import_module(f"nascore.proxies.hybrid.{name}")  # file name = registry name
     before = proxy_version(name)
     f = tmp_path / "cal.json"
     f.write_text(mod.CALIBRATION_FILE.read_text() + " ")
     monkeypatch.setattr(mod, "VERSION_FILES", (f,))
     assert proxy_version(name) != before
     assert proxy_version("snip") == proxy_version("snip")  # other proxies untouched
+
+
+def test_every_version_is_one_file_named_as_its_registry_name_and_in_the_table():
+    import importlib
+
+    from nascore.proxies.hybrid import CURRENT, VERSIONS, version_record
+
+    registered = {n for n in PROXIES.names() if n == "hybrid" or n.startswith("hybrid_v")}
+    assert set(VERSIONS) == registered and CURRENT == "hybrid"
+    for name, v in VERSIONS.items():
+        assert PROXIES.get(name).fn.__module__ == f"nascore.proxies.hybrid.{name}"
+        mod = importlib.import_module(f"nascore.proxies.hybrid.{name}")
+        if v["calibration"].startswith("data/"):
+            assert mod.CALIBRATION_FILE == Path(mod.__file__).parent / v["calibration"]
+            assert mod.CALIBRATION_FILE.is_file()
+        assert v["superseded_by"] is None or v["superseded_by"] in VERSIONS
+        assert 0 < v["measured_cost"] < 10 and v["fit_sets"]
+    rec = version_record()
+    assert rec["name"] == "hybrid" and rec["version"] == "v3" and len(rec["code_version"]) == 12
+    with pytest.raises(KeyError, match="not a hybrid version"):
+        version_record("synflow")
+
+
+def test_the_calibration_family_is_an_explicit_option():
+    net, (x, _) = _seg(), _seg_batch()
+    auto = score("hybrid", net, (x, None), seed=0)  # no masks: guessed cnn or vit
+    seg = score("hybrid", net, (x, None), seed=0, options={"hybrid_family": "segmentation"})
+    assert auto.ok and seg.ok
+    i = float(FAMILIES.index("segmentation"))
+    assert seg.extra["family_index"] == i and auto.extra["family_index"] != i
+    masked = score("hybrid", net, _seg_batch(), seed=0)  # masks: the guess says segmentation
+    assert masked.value == pytest.approx(seg.value, rel=1e-9)
+    bad = score("hybrid", net, (x, None), seed=0, options={"hybrid_family": "rnn"})
+    assert bad.status == "bad_input" and "unknown calibration family" in bad.error

@@ -249,7 +249,7 @@ def test_proxy_matches_direct_formula(name):
 
 
 def test_hybrid_components_match_direct_formulas():
-    from nascore.proxies.hybrid import hybrid_value
+    from nascore.proxies.hybrid.hybrid_v1 import hybrid_value
 
     r = score("hybrid_v1", NET, BATCH, seed=0)
     assert r.ok, r.error

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from nascore.proxies import PROXIES, STATUSES, score
-from nascore.proxies import hybrid as H
+from nascore.proxies.hybrid import hybrid_v1 as H
 from nascore.proxies.layers import discover
 
 from proxy_zoo import expected_attention_share, zoo

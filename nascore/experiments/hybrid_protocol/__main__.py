@@ -7,7 +7,7 @@ proxy on the 100 report ViTs (about an hour of CPU); reruns read the score cache
 also times candidate rules on the cost nets (about a minute each, one thread; stored in
 measured_costs.csv and read back on a rerun: run it on an otherwise idle machine). By default it
 rewrites the committed reports/benchmarks/hybrid_<version>/ (use --out for a trial). After a
-new selection, copy calibration.json to nascore/proxies/data/hybrid_<version>_calibration.json
+new selection, copy calibration.json to nascore/proxies/hybrid/data/hybrid_<version>_calibration.json
 and set RULE in nascore/proxies/hybrid_<version>.py (a test checks both)."""
 
 from __future__ import annotations

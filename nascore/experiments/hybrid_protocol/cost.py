@@ -1,14 +1,14 @@
 """Measured cost of a candidate rule: the protocol's v3 cost check.
 
 v2 of the protocol admitted a rule when its *declared* cost (forward+backward equivalents per
-pass group, :data:`nascore.proxies.hybrid_rule.COST`) was within the 2-pass budget. The rule it
+pass group, :data:`nascore.proxies.hybrid.rule.COST`) was within the 2-pass budget. The rule it
 chose was declared at exactly 2.0 and measured 2.0-2.8x one forward+backward
 (``reports/benchmarks/hybrid_cost.json``): per-call work (the harness's copy, layer discovery,
 spectra, hooks) is not in the declaration. v3 keeps every candidate and the selection order, and
 admits a rule only when its **measured** cost is within the budget on every benchmark net:
 
 * cost of a rule on a net: the median, over ``repeats`` interleaved runs, of the wall time of the
-  rule's components computed through the proxy harness (:mod:`nascore.proxies.rule_proxy`, the
+  rule's components computed through the proxy harness (:mod:`nascore.proxies.hybrid.calibrated`, the
   code the registered proxy runs), divided by the median time of one training-style
   forward+backward of the same net on the same batch (task loss, train mode, gradients w.r.t.
   every parameter); one thread;
@@ -18,7 +18,7 @@ admits a rule only when its **measured** cost is within the budget on every benc
   slices: ``example_arch("hybrid", 64)`` and three candidates drawn from the searched space);
 * a rule's cost is its largest ratio over the nets.
 
-It is the cost of this implementation (:func:`~nascore.proxies.rule_proxy.rule_components`):
+It is the cost of this implementation (:func:`~nascore.proxies.hybrid.calibrated.rule_components`):
 task-data components run their own proxy through the harness (a second copy and layer
 discovery), so rules with SNIP-like components measure slightly above a dedicated
 implementation (v2's rule: 2.84x here, 2.80x as ``hybrid_v2`` in ``hybrid_cost.json``); the rules
@@ -41,7 +41,7 @@ import pandas as pd
 from ...arch import example_arch
 from ...bench.nb201 import build_nb201_net
 from ...provenance import write_csv
-from ...proxies.hybrid_rule import Rule
+from ...proxies.hybrid.rule import Rule
 from ...space import HybridSegSpace
 
 NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -136,7 +136,7 @@ def rule_spec(rule: Rule):
     """A (not registered) :class:`~nascore.proxies.base.ProxySpec` computing ``rule``'s
     components as the registered rule proxies do (its value is not normalised: timing only)."""
     from ...proxies.base import ProxySpec
-    from ...proxies.rule_proxy import rule_components
+    from ...proxies.hybrid.calibrated import rule_components
 
     def fn(model, batch, ctx):
         return {"value": 0.0, **rule_components(model, batch, ctx, rule)}

@@ -4,9 +4,9 @@ cost check below), and the leave-one-benchmark-out (LOBO) table.
 Written and committed before any report number was looked at; the selection reads only the
 fit tables (:mod:`.sets`):
 
-1. **Candidates**: every :class:`~nascore.proxies.hybrid_rule.Rule` of 1 to 4 components of the
+1. **Candidates**: every :class:`~nascore.proxies.hybrid.rule.Rule` of 1 to 4 components of the
    pool under each normalisation, within the 2-pass cost budget
-   (:func:`~nascore.proxies.hybrid_rule.candidates`). No weight is fitted.
+   (:func:`~nascore.proxies.hybrid.rule.candidates`). No weight is fitted.
 2. **Fit score** of a candidate on a fit set: Kendall τ between its value (normalised within
    that fit set) and the truth.
 3. **Selection** over a set of fit benchmarks (:data:`SELECTION`): the largest mean τ over the
@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from ...corr import correlate
-from ...proxies.hybrid_rule import COST_BUDGET, Rule, candidates, population_values
+from ...proxies.hybrid.rule import COST_BUDGET, Rule, candidates, population_values
 
 SELECTION = ("max mean Kendall tau over the fit benchmarks (equal weight each), among rules with "
              "tau > 0 on every fit benchmark; ties: lower declared cost, fewer components, name")

@@ -31,7 +31,7 @@ from ...corr import correlate
 from ...paths import repo_root
 from ...plots.protocol import lobo_bars
 from ...provenance import provenance, save_figure, write_csv, write_json, write_metrics
-from ...proxies.hybrid_rule import COST_BUDGET, Rule
+from ...proxies.hybrid.rule import COST_BUDGET, Rule
 from .. import transnas_meta as tm
 from .protocol import (
     SELECTION,
@@ -298,7 +298,7 @@ def run(repo: Optional[Path] = None, out_dir: Optional[Path] = None, n_boot: int
     return sel
 
 
-#: The calibration family of each benchmark's fit set (see :mod:`nascore.proxies.hybrid_v2`).
+#: The calibration family of each benchmark's fit set (see :mod:`nascore.proxies.hybrid.hybrid_v2`).
 FAMILY_OF = {"nb201": "cnn", "autoformer": "vit", "hybrid_lgg": "segmentation"}
 
 
@@ -316,8 +316,8 @@ def fit_components_frame(fit: Dict[str, Any]) -> pd.DataFrame:
 
 def write_calibration(fit_components_csv: Path, rule: Rule, path: Path) -> Dict[str, Any]:
     """Per-family calibration of ``rule``'s components (quantiles of each fit set; the truth
-    column is not read), written as JSON for :mod:`nascore.proxies.hybrid_v2`."""
-    from ...proxies.hybrid_rule import Calibration
+    column is not read), written as JSON for :mod:`nascore.proxies.hybrid.hybrid_v2`."""
+    from ...proxies.hybrid.rule import Calibration
 
     d = pd.read_csv(fit_components_csv, comment="#")
     fams = {FAMILY_OF[b]: Calibration.from_table(g[list(rule.components)], rule.components).to_dict()

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ...bench.nb201_objectives import nb201_canonical
 from ...bench.tables import load_nb201_accuracy
-from ...proxies.hybrid_rule import POOL, component_row
+from ...proxies.hybrid.rule import POOL, component_row
 
 #: The seed and per-stratum size of the LGG fit part (declared with the protocol).
 LGG_SPLIT_SEED = 2026

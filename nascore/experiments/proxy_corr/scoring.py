@@ -18,7 +18,7 @@ from .inputs import namespace
 #: Population rank aggregates: name -> (base proxy, its ``extra`` components).
 POPULATION_AGGREGATES = {
     "az_nas_rank": ("az_nas", ("expressivity", "progressivity", "trainability", "complexity")),
-    "hybrid_rank": ("hybrid", None),  # None: the components of nascore.proxies.hybrid_v3.RULE
+    "hybrid_rank": ("hybrid", None),  # None: the components of nascore.proxies.hybrid.hybrid.RULE
 }
 
 
@@ -179,7 +179,7 @@ def _aggregate_components(base: str, comps) -> tuple:
     if comps is not None:
         return tuple(comps)
     try:
-        from ...proxies import hybrid_v3
+        from ...proxies.hybrid import hybrid as hybrid_v3
 
         return tuple(hybrid_v3.RULE.components)
     except (ImportError, AttributeError):

@@ -10,12 +10,12 @@ over and its measured cost, are in ``reports/benchmarks/hybrid_v3/``.
 
 The value, like v2's, has **no fitted weight**: the mean, over the rule's components
 (:data:`RULE`), of each component's percentile against a label-free calibration of the fit sets
-of the network's family (:func:`nascore.proxies.rule_proxy.family`: ``"segmentation"`` for
+of the network's family (:func:`nascore.proxies.hybrid.calibrated.family`: ``"segmentation"`` for
 dense targets, else ``"vit"`` when at least half of the trainable parameters are in
 attention/MLP layers, else ``"cnn"``). The components are those of ``hybrid_v1``
 (AZ-NAS-style expressivity and trainability, NASWOT on Gaussian-noise inputs, log MACs; one
 noise forward after a Kaiming fan-in re-init and one Rademacher backward,
-:func:`nascore.proxies.hybrid_signals.hybrid_components`), so the input pixels are not read,
+:func:`nascore.proxies.hybrid.signals.hybrid_components`), so the input pixels are not read,
 only their shape; targets, when given, pick the segmentation calibration.
 
 Cost: ``measured_costs.csv`` beside the selection (the largest ratio over the cost nets) and
@@ -32,9 +32,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict
 
-from .base import register_proxy
-from .hybrid_rule import Calibration, Rule
-from .rule_proxy import check_batch, load_calibrations, rule_components, rule_result
+from ..base import register_proxy
+from .rule import Calibration, Rule
+from .calibrated import check_batch, load_calibrations, rule_components, rule_result
 
 #: The rule the v3 protocol selected (reports/benchmarks/hybrid_v3/selection.json).
 RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_flops"), "rank")
@@ -49,20 +49,25 @@ VERSION_FILES = (CALIBRATION_FILE,)
 @lru_cache(maxsize=1)
 def calibrations() -> Dict[str, Calibration]:
     """``{family: Calibration}`` from :data:`CALIBRATION_FILE` (errors: see
-    :func:`~nascore.proxies.rule_proxy.load_calibrations`)."""
+    :func:`~nascore.proxies.hybrid.calibrated.load_calibrations`)."""
     return load_calibrations(CALIBRATION_FILE, RULE)
 
 
 @register_proxy("hybrid", needs_data=RULE.uses_data, needs_targets=False,
-                changes_weights=True, mode="train")
+                changes_weights=True, mode="train", options={"hybrid_family": "auto"})
 def hybrid(model, batch, ctx):
-    """``hybrid`` v3 (see :mod:`nascore.proxies.hybrid_v3`). Higher is better.
+    """``hybrid`` v3 (see :mod:`nascore.proxies.hybrid.hybrid`). Higher is better.
 
     ``extra`` holds every component, ``attn_share``, ``family_index`` (the index in
-    :data:`nascore.proxies.rule_proxy.FAMILIES` of the calibration used) and ``n_unmeasured``.
-    Pass segmentation masks as targets to get the segmentation calibration: any target with
-    spatial dimensions (``(B, H, W)``, ``(B, 1, H, W)``) selects it.
+    :data:`nascore.proxies.hybrid.calibrated.FAMILIES` of the calibration used) and ``n_unmeasured``.
+    The calibration family is the option ``hybrid_family``: ``"cnn"``, ``"vit"``,
+    ``"segmentation"``, or ``"auto"`` (default): segmentation when the targets have spatial
+    dimensions (``(B, H, W)``, ``(B, 1, H, W)``), else vit when at least half of the trainable
+    parameters are in attention/MLP layers, else cnn. Say it explicitly for a network of a
+    family the guess would miss, e.g. ``score("hybrid", net, batch, options={"hybrid_family":
+    "segmentation"})`` for a segmentation net scored without masks.
     """
     check_batch(RULE, batch)
     comp = rule_components(model, batch, ctx, RULE)
-    return rule_result(comp, batch[1], RULE, calibrations())
+    return rule_result(comp, batch[1], RULE, calibrations(),
+                       family_name=ctx.options.get("hybrid_family", "auto"))

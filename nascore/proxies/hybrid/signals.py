@@ -1,7 +1,7 @@
 """The signals of the ``hybrid`` proxies (v1 and v2), measured on one network.
 
-Not a proxy file: :mod:`nascore.proxies.hybrid` (``hybrid_v1``) and
-:mod:`nascore.proxies.hybrid_v2` (``hybrid``) both compose these, and proxy files never import
+Not a proxy file: :mod:`nascore.proxies.hybrid.hybrid_v1` (``hybrid_v1``) and
+:mod:`nascore.proxies.hybrid.hybrid_v2` (``hybrid``) both compose these, and proxy files never import
 each other. See :func:`hybrid_components` for the components and the passes they cost.
 """
 
@@ -15,11 +15,11 @@ import torch
 
 from torch import nn
 
-from ._utils import (activation_calls, block_features, copy_model, hooks, init_weights, per_sample,
+from .._utils import (activation_calls, block_features, copy_model, hooks, init_weights, per_sample,
                      weight_layers)
-from .base import ProxyFailure
-from .layers import Layers, discover
-from .signals import (block_sigmas, count_params, expressivity_scores, hamming_kernel, linearise,
+from ..base import ProxyFailure
+from ..layers import Layers, discover
+from ..signals import (block_sigmas, count_params, expressivity_scores, hamming_kernel, linearise,
                       linearised_grads, log_abs_sum, log_nuclear)
 
 _TRANSPOSED = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)

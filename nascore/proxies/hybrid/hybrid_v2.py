@@ -1,5 +1,5 @@
 """``hybrid_v2``: v2 of the project's proxy (superseded by ``hybrid`` v3,
-:mod:`nascore.proxies.hybrid_v3`, because v2 costs 2.0-2.8x one forward+backward, over the
+:mod:`nascore.proxies.hybrid.hybrid`, because v2 costs 2.0-2.8x one forward+backward, over the
 issue's 2-pass limit; kept registered for comparison).
 
 The rule (:data:`RULE`) was chosen by the protocol in
@@ -11,7 +11,7 @@ percentile among a reference population of unlabelled networks of the same kind:
 
 * ``log_expressivity``, ``trainability``, ``naswot_noise`` — AZ-NAS-style expressivity and
   trainability, and NASWOT on Gaussian-noise inputs, from one forward (Kaiming fan-in re-init) and
-  one Rademacher backward (see :func:`nascore.proxies.hybrid.hybrid_components`);
+  one Rademacher backward (see :func:`nascore.proxies.hybrid.signals.hybrid_components`);
 * ``log_snip`` — log SNIP saliency Σ|∂L/∂W ⊙ W| of the task loss on the **real batch**
   (images and labels or masks) with the model's own initialisation: the task-data component.
 
@@ -35,7 +35,7 @@ Per network (usable inside a search), the percentile is read from a stored calib
 family, computed without accuracies. The family is ``"segmentation"`` for dense targets, else
 ``"vit"`` when at least half of the trainable parameters sit in attention/MLP layers, else
 ``"cnn"``. Inside one population (notebook 02, the protocol) the percentile within the population
-itself is used instead (:func:`nascore.proxies.hybrid_rule.population_values`); both orderings are
+itself is used instead (:func:`nascore.proxies.hybrid.rule.population_values`); both orderings are
 reported. v1 stays registered as ``hybrid_v1`` for comparison.
 """
 
@@ -46,11 +46,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict
 
-from ._utils import loss_grads
-from .base import ProxyFailure, register_proxy
-from .hybrid_rule import Calibration, Rule
-from .hybrid_signals import hybrid_components
-from .rule_proxy import FAMILIES, family, load_calibrations, rule_result  # noqa: F401 (re-exported)
+from .._utils import loss_grads
+from ..base import ProxyFailure, register_proxy
+from .rule import Calibration, Rule
+from .signals import hybrid_components
+from .calibrated import FAMILIES, family, load_calibrations, rule_result  # noqa: F401 (re-exported)
 
 #: The rule selected by the protocol (reports/benchmarks/hybrid_v2/selection.json).
 RULE = Rule(("log_expressivity", "trainability", "naswot_noise", "log_snip"), "rank")
@@ -69,7 +69,7 @@ _NOISE = {"log_expressivity": "log_expressivity", "trainability": "trainability"
 @lru_cache(maxsize=1)
 def calibrations() -> Dict[str, Calibration]:
     """``{family: Calibration}`` from :data:`CALIBRATION_FILE` (errors: see
-    :func:`~nascore.proxies.rule_proxy.load_calibrations`)."""
+    :func:`~nascore.proxies.hybrid.calibrated.load_calibrations`)."""
     return load_calibrations(CALIBRATION_FILE, RULE)
 
 
@@ -99,7 +99,7 @@ def v2_components(model, batch, ctx) -> Dict[str, float]:
 
 @register_proxy("hybrid_v2", needs_data=True, needs_targets=True, changes_weights=True, mode="train")
 def hybrid_v2(model, batch, ctx):
-    """``hybrid_v2`` (see :mod:`nascore.proxies.hybrid_v2`). Higher is better.
+    """``hybrid_v2`` (see :mod:`nascore.proxies.hybrid.hybrid_v2`). Higher is better.
 
     Reads the real batch (inputs and targets) for ``log_snip``; the other components use noise
     of the batch's shape. ``extra`` holds every component, ``attn_share`` and ``family_index``

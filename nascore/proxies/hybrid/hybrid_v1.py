@@ -1,5 +1,5 @@
 """``hybrid_v1``: v1 of the project's own proxy (superseded by ``hybrid`` v2,
-:mod:`nascore.proxies.hybrid_v2`, which reuses :func:`hybrid_components` from here).
+:mod:`nascore.proxies.hybrid.hybrid_v2`, which reuses :func:`hybrid_components` from here).
 
 Kept registered for comparison: on the hybrid LGG mini-benchmark v1 reaches Kendall τ 0.18
 against trained Dice, below four single proxies, and on the AutoFormer report file its
@@ -61,8 +61,8 @@ from __future__ import annotations
 import math
 from typing import Dict
 
-from .base import register_proxy
-from .hybrid_signals import (COMPONENTS, IDENTITY_PENALTY, attention_share,  # noqa: F401
+from ..base import register_proxy
+from .signals import (COMPONENTS, IDENTITY_PENALTY, attention_share,  # noqa: F401
                              hybrid_components, log_dss)
 
 # Standardisation constants and weights. FITTED ONLY on the disclosed NB201 split
@@ -118,7 +118,7 @@ def hybrid_value(comp: Dict[str, float]) -> float:
 
 @register_proxy("hybrid_v1", needs_data=False, changes_weights=True, mode="train")
 def hybrid_v1(model, batch, ctx):
-    """v1 of the project's hybrid proxy (see :mod:`nascore.proxies.hybrid`). Higher is better.
+    """v1 of the project's hybrid proxy (see :mod:`nascore.proxies.hybrid.hybrid_v1`). Higher is better.
 
     Data-free: the batch gives only the input shape (Gaussian noise inputs as in AZ-NAS), so
     classification and dense segmentation nets are treated alike (no loss is taken); dense nets'

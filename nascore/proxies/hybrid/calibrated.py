@@ -1,6 +1,6 @@
-"""A protocol rule (:class:`~nascore.proxies.hybrid_rule.Rule`) as a per-network proxy.
+"""A protocol rule (:class:`~nascore.proxies.hybrid.rule.Rule`) as a per-network proxy.
 
-Not a proxy file: ``hybrid_v3`` (:mod:`nascore.proxies.hybrid_v3`) is one of these, and the
+Not a proxy file: ``hybrid_v3`` (:mod:`nascore.proxies.hybrid.hybrid`) is one of these, and the
 protocol's measured cost check (:mod:`nascore.experiments.hybrid_protocol.cost`) times any
 candidate rule through the same code, so the cost it measures is the cost the proxy pays.
 
@@ -8,7 +8,7 @@ The components of a rule are the values its source proxies give (:data:`POOL`), 
 call and, for the noise passes, only those the rule needs:
 
 * components of ``hybrid_v1`` (the noise forward, the Rademacher backward, the linearised DSS
-  pass): :func:`~nascore.proxies.hybrid_signals.hybrid_components` with ``need`` limited to
+  pass): :func:`~nascore.proxies.hybrid.signals.hybrid_components` with ``need`` limited to
   them, on the harness's copy (the same seeded global RNG and generator as ``hybrid_v1`` sees,
   so the values equal that proxy's);
 * components of any other proxy (task-data ones: ``snip``, ``grad_norm``, ``naswot``,
@@ -24,9 +24,9 @@ import math
 from pathlib import Path
 from typing import Dict, Mapping
 
-from .base import ProxyFailure
-from .hybrid_rule import POOL, Calibration, Rule, _transform
-from .hybrid_signals import hybrid_components
+from ..base import ProxyFailure
+from .rule import POOL, Calibration, Rule, _transform
+from .signals import hybrid_components
 
 #: The calibration families (see :func:`family`).
 FAMILIES = ("cnn", "vit", "segmentation")
@@ -53,7 +53,7 @@ def rule_components(model, batch, ctx, rule: Rule) -> Dict[str, float]:
         ProxyFailure: from the noise passes (e.g. ``"empty_layers"`` for fewer than two block
             features), as ``hybrid_v1`` raises it.
     """
-    from .harness import score
+    from ..harness import score
 
     comp: Dict[str, float] = {}
     for src in rule.sources:
@@ -100,11 +100,25 @@ def load_calibrations(path: Path, rule: Rule) -> Dict[str, Calibration]:
 
 
 def rule_result(comp: Mapping[str, float], targets, rule: Rule,
-                calibrations: Mapping[str, Calibration]) -> Dict[str, float]:
+                calibrations: Mapping[str, Calibration], family_name: str = "auto") -> Dict[str, float]:
     """The proxy output for components ``comp``: ``value`` (the rule's mean percentile against
     the network's family calibration), every component, ``attn_share``, ``family_index`` (index
-    in :data:`FAMILIES`) and ``n_unmeasured`` (components that are not finite)."""
-    fam = family(targets, comp["attn_share"])
+    in :data:`FAMILIES`) and ``n_unmeasured`` (components that are not finite).
+
+    Args:
+        family_name: the calibration family, one of :data:`FAMILIES`, or ``"auto"``
+            (:func:`family`: from the targets' shape and the attention share).
+
+    Raises:
+        ProxyFailure: ``"bad_input"`` for an unknown ``family_name``.
+    """
+    if family_name == "auto":
+        fam = family(targets, comp["attn_share"])
+    elif family_name in FAMILIES:
+        fam = family_name
+    else:
+        raise ProxyFailure("bad_input", f"unknown calibration family {family_name!r}; use one of "
+                                        f"{list(FAMILIES)} or 'auto'")
     value = calibrations[fam].value(comp, rule)
     unmeasured = sum(not math.isfinite(comp[c]) for c in rule.components)
     return {"value": value, **comp, "family_index": float(FAMILIES.index(fam)),
