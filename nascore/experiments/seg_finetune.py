@@ -72,6 +72,8 @@ def pipeline_config(params: Mapping[str, Any], checkpoint_root: Optional[Path] =
     from nascore.seg.pipeline import SegPipelineConfig
 
     kw = {k: params[k] for k in CONFIG_KEYS if k in params}
+    if "n_predictions" not in kw and "n_overlay" in params:  # the notebook's name for it
+        kw["n_predictions"] = params["n_overlay"]
     for k in ("seeds", "baselines", "ablation_variants", "ablation_seeds"):
         if k in kw and kw[k] is not None:
             if isinstance(kw[k], (str, int, float)):

@@ -52,8 +52,8 @@ from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tup
 
 import pandas as pd
 import torch
-from data_prep import patient_kfold
 
+from data_prep import patient_kfold
 from nascore.arch import HybridSegArch
 from nascore.build import build_model
 from nascore.cost import count_flops, count_params, measure_latency
@@ -61,6 +61,7 @@ from nascore.cost import count_flops, count_params, measure_latency
 from .ablation import VARIANTS, run_loss_ablation
 from .attn_swap import replace_attention
 from .baselines import BASELINES, build_baseline
+from .checkpoints import check_checkpoint_settings
 from .data import make_loaders, split_records
 from .evaluate import evaluate, predict
 from .knob_search import pruned_model, search_knobs
@@ -266,7 +267,8 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
     Raises:
         ValueError: an unknown baseline; ``steps < 1``; ``only`` is a string or names a run this
             configuration does not switch on;
-            ``train_only`` without ``config.checkpoint_root`` (the training would be lost).
+            ``train_only`` without ``config.checkpoint_root`` (the training would be lost);
+            checkpoints trained with other settings (:func:`check_checkpoint_settings`).
     """
     cfg = config or SegPipelineConfig()
     unknown_b = [b for b in cfg.baselines if b not in BASELINES]
@@ -290,6 +292,8 @@ def run_pipeline(arch: HybridSegArch, data_records: Sequence[Mapping],
         if unknown:
             raise ValueError(f"only: unknown run(s) {unknown}; this configuration has "
                              f"{sorted(known)}")
+    if cfg.checkpoint_root is not None:
+        check_checkpoint_settings(cfg, arch)
     res = arch.resolution
     in_ch = int(data_records[0]["image"].shape[0])
     shape = (1, in_ch, res, res)

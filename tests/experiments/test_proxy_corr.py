@@ -268,3 +268,13 @@ def test_prefill_scores_every_vit_when_n_vit_is_none_as_the_notebook_does(tmp_pa
     seen.clear()
     assert cli.prefill({"n_nb201": 0, "n_vit": 0}, cache_path=tmp_path / "c.sqlite") == 0
     assert not seen
+
+
+def test_resolve_proxies_refuses_a_string_other_than_all():
+    from nascore.experiments.proxy_corr import steps
+
+    main, extra, vit, unknown = steps.resolve_proxies(["params", "nope"], ["synflow", "params"])
+    assert main == ["params"] and extra == ["synflow"] and vit == ["params"] and unknown == ["nope"]
+    assert len(steps.resolve_proxies("all")[0]) > 10
+    with pytest.raises(ValueError, match=r"proxies must be a list.*-y 'proxies: \[synflow\]'"):
+        steps.resolve_proxies("synflow")

@@ -143,3 +143,22 @@ def test_train_only_needs_checkpoints(arch, records):
     cfg = SegPipelineConfig.smoke(baselines=("unet",), search_steps=2)
     with pytest.raises(ValueError, match="train_only=True needs config.checkpoint_root"):
         run_pipeline(arch, records, cfg, train_only=True)
+
+
+def test_checkpoints_trained_with_other_settings_are_refused(tmp_path):
+    from nascore.arch import example_arch
+    from nascore.seg.checkpoints import check_checkpoint_settings
+    from nascore.seg.pipeline import SegPipelineConfig
+
+    arch = example_arch("hybrid", 64)
+    cfg = SegPipelineConfig(checkpoint_root=str(tmp_path / "ck"), lr=1e-3)
+    check_checkpoint_settings(cfg, arch)  # first use: records the settings
+    assert (tmp_path / "ck" / "settings.json").is_file()
+    check_checkpoint_settings(cfg, arch)  # same settings: fine
+    more = SegPipelineConfig(checkpoint_root=cfg.checkpoint_root, lr=1e-3, seeds=(0, 1, 2),
+                             baselines=("unet",), progress=False)
+    check_checkpoint_settings(more, arch)  # more runs of the same training: fine
+    with pytest.raises(ValueError, match=r"lr: 0.001 there, 0.5 now.*another checkpoint_root"):
+        check_checkpoint_settings(SegPipelineConfig(checkpoint_root=cfg.checkpoint_root, lr=0.5), arch)
+    with pytest.raises(ValueError, match="input_arch"):
+        check_checkpoint_settings(cfg, example_arch("hybrid", 128))

@@ -49,8 +49,17 @@ def resolve_proxies(proxies, extra_proxies: Sequence[str] = (),
     Returns:
         ``(proxies, extra, vit, unknown)``: the three lists restricted to registered names, and
         the names that are not registered (skipped; the notebook prints them).
+
+    Raises:
+        ValueError: a string other than ``"all"`` where a list is expected (papermill's ``-p``
+            passes one; use ``-y``).
     """
     from ...proxies import PROXIES
+
+    for what, v in (("proxies", proxies), ("extra_proxies", extra_proxies), ("vit_proxies", vit_proxies)):
+        if isinstance(v, str) and v != "all":
+            raise ValueError(f"{what} must be a list of proxy names or 'all', got {v!r}; with "
+                             f"papermill pass a list with -y '{what}: [{v}]'")
 
     names = list(PROXIES.names())
     asked = names if proxies == "all" else list(proxies)
