@@ -32,8 +32,9 @@ for f in $FOLDS; do
   ( timeout "${TIME_LIMIT:-330}" "$PY" -m nascore.experiments.seg_cv "${args[@]}" --fold "$f" \
       > "$WORK/fold$f.log" 2>&1
     echo "fold $f: exit $? after $(( $(date +%s) - t0 )) s" | tee -a "$WORK/fold$f.log"
-    if [ -f "$WORK/folds/fold$f/search.json" ]; then
-      tar czf "$OUT/fold$f.tgz" -C "$WORK" "folds/fold$f" "fold$f.log"
+    d=$(cd "$WORK" && ls -d folds/*/fold$f 2>/dev/null | head -1)  # folds/<run key>/fold<i>
+    if [ -n "$d" ] && [ -f "$WORK/$d/search.json" ]; then
+      tar czf "$OUT/fold$f.tgz" -C "$WORK" "$d" "fold$f.log"
     else
       tar czf "$OUT/fold$f.log.tgz" -C "$WORK" "fold$f.log"
     fi ) &

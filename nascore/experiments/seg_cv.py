@@ -12,7 +12,8 @@ Examples::
 
 The parameters are notebook 04's (its defaults, overridden by the YAML file, as papermill
 does); ``--data``, ``--folds``, ``--steps`` and ``--seeds`` override them. Everything goes to
-``reports/<profile>/04_segmentation_finetune_cv/`` (or ``--out``): ``folds/fold<i>/`` as each
+``reports/<profile>/04_segmentation_finetune_cv/`` (or ``--out``): ``folds/<run key>/fold<i>/``
+(the key hashes the data, arch and settings, so other settings never meet these folds) as each
 fold finishes, then ``summary.csv`` (per model, over every tested patient, with bootstrap CIs),
 ``paired.csv`` (searched minus each other model, paired CIs) and ``metrics.json`` (dataset,
 folds, patients per fold, steps, the targets as measured) from the folds finished so far. A
@@ -56,10 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None,
                    help="optimisation steps of every model in every fold (default: epochs x "
                         "batches of each fold)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="seeds of every model (default: the parameters' cv_seeds)")
     p.add_argument("--baselines", nargs="+", default=None,
-                   help="baselines to compare (default: the parameters'; e.g. hctnet_like unet "
-                        "swinunetr unetr dynunet)")
+                   help="baselines to compare (default: the parameters' cv_baselines, e.g. "
+                        "hctnet_like unet swinunetr unetr dynunet)")
     p.add_argument("--fold", type=int, nargs="+", default=None, help="run only these folds")
     p.add_argument("--report-only", action="store_true", help="pool the finished folds; train none")
     p.add_argument("--device", default=None, help="auto (cuda when available), cpu or cuda")
@@ -96,21 +98,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = _parser().parse_args(argv)
     try:
         p = load_params(a.params, a.profile, data=a.data)
-        for k in ("seeds", "baselines"):
+        for k in ("seeds", "baselines"):  # the cross-validation's own (notebook 04: cv_seeds, cv_baselines)
             if getattr(a, k) is not None:
-                p[k] = list(getattr(a, k))
+                p[f"cv_{k}"] = list(getattr(a, k))
         if a.device is not None:
             p["device"] = a.device
         records, info, arch, source, cfg = setup(p, a.folds, a.steps)
         out = Path(a.out) if a.out else reports_dir(p["profile"], NAME)
-        cfg, key = cv_config(cfg, arch, info, out, a.folds, a.steps)
+        cfg, key = cv_config(cfg, arch, info, out, a.folds, a.steps, seeds=p.get("cv_seeds"),
+                             baselines=p.get("cv_baselines"))
         cfg.progress = not a.no_progress
         print(f"data: {info['description']} | input arch: {source} | {a.folds} folds, "
               f"{a.steps or 'epochs x batches'} steps | -> {out}")
         if not a.report_only:
-            run_cv(arch, records, cfg, folds=a.folds, out_dir=out / "folds",
+            run_cv(arch, records, cfg, folds=a.folds, out_dir=out / "folds" / key,
                    fold_indices=a.fold, progress=not a.no_progress)
-        cv = run_cv(arch, records, cfg, folds=a.folds, out_dir=out / "folds", missing="skip",
+        cv = run_cv(arch, records, cfg, folds=a.folds, out_dir=out / "folds" / key, missing="skip",
                     progress=False)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

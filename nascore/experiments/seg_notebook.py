@@ -138,11 +138,14 @@ def case_dice(per_case: pd.DataFrame, seed: int) -> Dict[str, Dict[str, float]]:
     return {m: dict(zip(g["id"].astype(str), g["dice_conv"])) for m, g in first.groupby("model")}
 
 
-def cv_config(cfg, arch, info: Mapping[str, Any], out: Path, folds: int, steps: Optional[int]):
+def cv_config(cfg, arch, info: Mapping[str, Any], out: Path, folds: int, steps: Optional[int],
+              seeds: Optional[List[int]] = None, baselines: Optional[List[str]] = None):
     """A copy of the pipeline config for :func:`nascore.seg.crossval.run_cv`: ``folds`` folds,
-    ``steps`` optimisation steps per model (None: epochs × batches of each fold), checkpoints
-    under ``out/checkpoints/<run key>`` (the key hashes the data, arch and settings, so the
-    notebook and ``python -m nascore.experiments.seg_cv`` share them).
+    ``steps`` optimisation steps per model (None: epochs × batches of each fold), the
+    comparison only (the searched hybrid, the same arch from scratch and ``baselines``; no loss
+    ablation and no attention-swap control, which the single split measures), ``seeds`` (None:
+    the config's), checkpoints under ``out/checkpoints/<run key>`` (the key hashes the data,
+    arch and settings, so the notebook and ``python -m nascore.experiments.seg_cv`` share them).
 
     Returns:
         ``(cfg, run_key)``.
@@ -151,6 +154,11 @@ def cv_config(cfg, arch, info: Mapping[str, Any], out: Path, folds: int, steps: 
 
     c = copy.deepcopy(cfg)
     c.folds, c.steps, c.checkpoint_root = int(folds), steps, None
+    c.loss_ablation, c.include_noattn, c.include_input_arch = False, False, False
+    if seeds is not None:
+        c.seeds = tuple(int(x) for x in seeds)
+    if baselines is not None:
+        c.baselines = tuple(baselines)
     key = sf.run_key(arch, info, c.to_dict())
     c.checkpoint_root = str(Path(out) / "checkpoints" / key)
     return c, key
